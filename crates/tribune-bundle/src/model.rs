@@ -1,0 +1,268 @@
+//! The validated governance model: what a bundle declares, with every reference resolved.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Location, SourceFile};
+use crate::ids::{Classification, Destination, Id, ProviderKind, Tier};
+use crate::input::ArgRecord;
+
+/// A loaded, valid governance bundle. Immutable once built.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    /// SHA-256 over every file of the bundle (hex); identifies this exact version.
+    pub hash: String,
+    /// The `[deployment]` table.
+    pub deployment: Deployment,
+    /// The deployment's autonomy floor: what each tier needs at least, for every class.
+    pub floor: TierRules,
+    /// Where approvals go when a tool names no reviewer pool.
+    pub default_reviewer_pool: Option<Id>,
+    /// The classification scale, least sensitive first.
+    pub classifications: Vec<Id>,
+    /// Caller-supplied request context attributes the bundle declares, by name.
+    pub context: BTreeMap<String, ContextType>,
+    /// Humans, by id.
+    pub humans: BTreeMap<Id, Human>,
+    /// Reviewer pools, by id.
+    pub reviewer_pools: BTreeMap<Id, ReviewerPool>,
+    /// Agent classes, by id.
+    pub classes: BTreeMap<Id, AgentClass>,
+    /// Agents, by id.
+    pub agents: BTreeMap<Id, Agent>,
+    /// Services (non-human identities that are not agents), by id.
+    pub services: BTreeMap<Id, Service>,
+    /// Providers of tools, by id.
+    pub providers: BTreeMap<Id, Provider>,
+    /// Tools, by id (the MCP tool name).
+    pub tools: BTreeMap<Id, Tool>,
+    /// The manifest, `tribune.toml`.
+    pub manifest: SourceFile,
+    /// `policies/*.cedar`, sorted by path.
+    pub policy_files: Vec<SourceFile>,
+    /// Warnings found while loading (the bundle is still valid).
+    pub findings: Vec<Diagnostic>,
+}
+
+/// The `[deployment]` table.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    /// Names the deployment, e.g. in ledger checkpoints.
+    pub name: String,
+    /// A human-readable version; defaults to the first 12 hex digits of the bundle hash.
+    pub version: String,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// What a call of one tier needs before it may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TierRule {
+    /// Distinct human approvals required; 0 means the agent may act alone.
+    pub approvals: u32,
+    /// Whether each approval needs a fresh MFA code.
+    pub mfa: bool,
+}
+
+/// A [`TierRule`] for each tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TierRules {
+    /// For `read` tools.
+    pub read: TierRule,
+    /// For `write` tools.
+    pub write: TierRule,
+    /// For `irreversible` tools.
+    pub irreversible: TierRule,
+}
+
+impl TierRules {
+    /// The built-in floor: read alone, write with one approval, irreversible with two and MFA.
+    pub const DEFAULT_FLOOR: TierRules = TierRules {
+        read: TierRule {
+            approvals: 0,
+            mfa: false,
+        },
+        write: TierRule {
+            approvals: 1,
+            mfa: false,
+        },
+        irreversible: TierRule {
+            approvals: 2,
+            mfa: true,
+        },
+    };
+
+    /// The rule for `tier`.
+    pub fn get(&self, tier: Tier) -> TierRule {
+        match tier {
+            Tier::Read => self.read,
+            Tier::Write => self.write,
+            Tier::Irreversible => self.irreversible,
+        }
+    }
+
+    fn get_mut(&mut self, tier: Tier) -> &mut TierRule {
+        match tier {
+            Tier::Read => &mut self.read,
+            Tier::Write => &mut self.write,
+            Tier::Irreversible => &mut self.irreversible,
+        }
+    }
+}
+
+/// The type of a declared request context attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextType {
+    /// Cedar `String`.
+    String,
+    /// Cedar `Long`.
+    Long,
+    /// Cedar `Bool`.
+    Bool,
+}
+
+/// A person.
+#[derive(Clone, Debug)]
+pub struct Human {
+    /// Id.
+    pub id: Id,
+    /// Display name.
+    pub name: Option<String>,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Roles, e.g. `admin`, `auditor`, `reviewer`.
+    pub roles: Vec<Id>,
+    /// May trigger an emergency stop.
+    pub stop_authority: bool,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// A named group of humans who review held calls.
+#[derive(Clone, Debug)]
+pub struct ReviewerPool {
+    /// Id.
+    pub id: Id,
+    /// Member humans.
+    pub members: Vec<Id>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// A class of agents with a shared autonomy boundary.
+#[derive(Clone, Debug)]
+pub struct AgentClass {
+    /// Id.
+    pub id: Id,
+    /// The highest tier the class may call at all; tools above it are denied.
+    pub ceiling: Tier,
+    /// Per-tier requirements: the floor, tightened where the class asks.
+    pub autonomy: TierRules,
+    /// Calls per minute per agent, if bounded.
+    pub calls_per_minute: Option<u32>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// An AI agent.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    /// Id.
+    pub id: Id,
+    /// Its class.
+    pub class: Id,
+    /// The accountable human.
+    pub owner: Id,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// A non-human identity that is not an agent, limited to its scopes.
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// Id.
+    pub id: Id,
+    /// The accountable human.
+    pub owner: Id,
+    /// Tools it may call at all.
+    pub scopes: Vec<Id>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// A third party that offers tools.
+#[derive(Clone, Debug)]
+pub struct Provider {
+    /// Id.
+    pub id: Id,
+    /// What it is.
+    pub kind: ProviderKind,
+    /// Whether data sent to it leaves the deployment (default: external).
+    pub destination: Destination,
+    /// Where it is reached.
+    pub url: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// A tool an agent may call.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    /// Id: the tool's name as the provider advertises it.
+    pub id: Id,
+    /// Who offers it.
+    pub provider: Id,
+    /// How far-reaching a call is.
+    pub tier: Tier,
+    /// The most sensitive data the tool touches.
+    pub classification: Classification,
+    /// Who reviews held calls of this tool (the tool's own pool, else the default).
+    pub reviewer_pool: Option<Id>,
+    /// Free text, as in the MCP tool description.
+    pub description: Option<String>,
+    /// The JSON Schema of its arguments, as in the MCP tool description.
+    pub input_schema: Value,
+    /// The Cedar-visible part of `input_schema`.
+    pub input: ArgRecord,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+impl Bundle {
+    /// Whether `diagnostics` contains an error.
+    pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
+        diagnostics.iter().any(|d| d.severity == crate::Severity::Error)
+    }
+
+    /// The rule a call of `tier` by an agent of `class` must meet.
+    pub fn rule_for(&self, class: Option<&AgentClass>, tier: Tier) -> TierRule {
+        class.map_or(self.floor.get(tier), |c| c.autonomy.get(tier))
+    }
+}
+
+pub(crate) fn apply_tier_override(
+    rules: &mut TierRules,
+    tier: Tier,
+    approvals: Option<u32>,
+    mfa: Option<bool>,
+) {
+    let rule = rules.get_mut(tier);
+    if let Some(a) = approvals {
+        rule.approvals = a;
+    }
+    if let Some(m) = mfa {
+        rule.mfa = m;
+    }
+}

@@ -1,0 +1,671 @@
+//! From bundle files to a [`Bundle`]: one function, used by `check`, `serve` and reload alike.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::diagnostic::{Diagnostic, Location, SourceFile};
+use crate::ids::{Classification, Destination, Id, Tier};
+use crate::input::record_from_schema;
+use crate::model::*;
+use crate::raw::*;
+
+/// The files of a bundle, read but not yet understood.
+#[derive(Clone, Debug)]
+pub struct BundleSources {
+    /// `tribune.toml`.
+    pub manifest: SourceFile,
+    /// `policies/*.cedar`.
+    pub policy_files: Vec<SourceFile>,
+}
+
+/// The manifest's file name inside a bundle directory.
+pub const MANIFEST: &str = "tribune.toml";
+
+/// The default classification scale when the bundle declares none.
+pub const DEFAULT_SCALE: [&str; 4] = ["public", "internal", "confidential", "restricted"];
+
+/// Builds a [`Bundle`] from its sources, or returns every error found (with any warnings).
+pub fn parse(sources: BundleSources) -> Result<Bundle, Vec<Diagnostic>> {
+    let raw: RawBundle = match toml::from_str(&sources.manifest.text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let location = match e.span() {
+                Some(span) => sources.manifest.locate(&span),
+                None => Location::file(&sources.manifest.path),
+            };
+            let message = e.message().trim().replace('\n', " ");
+            return Err(vec![Diagnostic::error(location, toml_code(&message), message)]);
+        }
+    };
+    let mut cx = Cx {
+        file: &sources.manifest,
+        diagnostics: Vec::new(),
+    };
+    let bundle = cx.build(raw, &sources);
+    if Bundle::has_errors(&cx.diagnostics) {
+        cx.diagnostics.sort();
+        return Err(cx.diagnostics);
+    }
+    match bundle {
+        Some(mut bundle) => {
+            bundle.findings = cx.diagnostics;
+            Ok(bundle)
+        }
+        None => Err(cx.diagnostics),
+    }
+}
+
+fn toml_code(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        "unknown-key"
+    } else if message.starts_with("missing field") {
+        "missing-key"
+    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        "wrong-type"
+    } else if message.contains("duplicate key") {
+        "duplicate-id"
+    } else if message.starts_with("unknown variant") {
+        "unknown-value"
+    } else {
+        "syntax"
+    }
+}
+
+struct Cx<'a> {
+    file: &'a SourceFile,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Cx<'_> {
+    fn at<T>(&self, s: &Spanned<T>) -> Location {
+        self.file.locate(&s.span())
+    }
+
+    fn error<T>(&mut self, at: &Spanned<T>, code: &'static str, message: String) {
+        let location = self.at(at);
+        self.diagnostics.push(Diagnostic::error(location, code, message));
+    }
+
+    fn warn<T>(&mut self, at: &Spanned<T>, code: &'static str, message: String) {
+        let location = self.at(at);
+        self.diagnostics
+            .push(Diagnostic::warning(location, code, message));
+    }
+
+    fn id(&mut self, s: &Spanned<String>) -> Option<Id> {
+        match Id::parse(s.get_ref()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.error(s, "bad-id", e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Resolves a reference to something declared in `table`, reporting a dangling one.
+    fn reference<T>(
+        &mut self,
+        s: &Spanned<String>,
+        table: &BTreeMap<Spanned<String>, Spanned<T>>,
+        from: &str,
+        what: &str,
+    ) -> Option<Id> {
+        let id = self.id(s)?;
+        if table.keys().any(|k| k.get_ref() == id.as_str()) {
+            Some(id)
+        } else {
+            self.error(
+                s,
+                "dangling-reference",
+                format!("{from} names {what} `{id}`, which is not declared"),
+            );
+            None
+        }
+    }
+
+    fn build(&mut self, raw: RawBundle, sources: &BundleSources) -> Option<Bundle> {
+        let deployment = self.deployment(&raw.deployment);
+        let floor = self.floor(raw.autonomy.as_ref().and_then(|a| a.floor.as_ref()));
+        let default_reviewer_pool = match raw
+            .autonomy
+            .as_ref()
+            .and_then(|a| a.default_reviewer_pool.as_ref())
+        {
+            Some(p) => self.reference(
+                p,
+                &raw.reviewer_pools,
+                "`[autonomy] default_reviewer_pool`",
+                "reviewer pool",
+            ),
+            None => None,
+        };
+        let (classifications, default_class) = self.scale(raw.data.as_ref());
+        let context = self.context(&raw.context);
+
+        let humans = self.humans(&raw.humans);
+        let reviewer_pools = self.pools(&raw);
+        let classes = self.classes(&raw.classes, &floor);
+        let agents = self.agents(&raw);
+        let services = self.services(&raw);
+        let providers = self.providers(&raw.providers);
+        let tools = self.tools(
+            &raw,
+            &classifications,
+            default_class.as_ref(),
+            default_reviewer_pool.as_ref(),
+        );
+
+        let hash = bundle_hash(sources);
+        let version = deployment.1.unwrap_or_else(|| hash.chars().take(12).collect());
+        let bundle = Bundle {
+            deployment: Deployment {
+                name: deployment.0?,
+                version,
+                description: raw.deployment.get_ref().description.clone(),
+            },
+            hash,
+            floor,
+            default_reviewer_pool,
+            classifications,
+            context,
+            humans,
+            reviewer_pools,
+            classes,
+            agents,
+            services,
+            providers,
+            tools,
+            manifest: sources.manifest.clone(),
+            policy_files: sources.policy_files.clone(),
+            findings: Vec::new(),
+        };
+        self.lint(&bundle, &raw);
+        Some(bundle)
+    }
+
+    fn deployment(&mut self, d: &Spanned<RawDeployment>) -> (Option<String>, Option<String>) {
+        let name = d.get_ref().name.get_ref();
+        let ok = !name.is_empty()
+            && name.len() <= 200
+            && name.chars().all(|c| c.is_ascii_graphic())
+            && !name.contains('+');
+        if !ok {
+            let message = format!(
+                "deployment name `{name}` must be 1 to 200 visible ASCII characters without spaces or `+` (it names the ledger's signing key)"
+            );
+            self.error(&d.get_ref().name, "bad-value", message);
+            return (None, None);
+        }
+        (Some(name.clone()), d.get_ref().version.clone())
+    }
+
+    fn floor(&mut self, raw: Option<&RawTierRules>) -> TierRules {
+        let mut floor = TierRules::DEFAULT_FLOOR;
+        if let Some(raw) = raw {
+            for tier in Tier::ALL {
+                if let Some(rule) = raw.get(tier) {
+                    let r = rule.get_ref();
+                    apply_tier_override(
+                        &mut floor,
+                        tier,
+                        r.approvals.as_ref().map(|a| *a.get_ref()),
+                        r.mfa.as_ref().map(|m| *m.get_ref()),
+                    );
+                }
+            }
+        }
+        floor
+    }
+
+    fn scale(&mut self, data: Option<&Spanned<RawData>>) -> (Vec<Id>, Option<Classification>) {
+        let Some(data) = data else {
+            let scale: Vec<Id> = DEFAULT_SCALE.iter().filter_map(|s| Id::parse(s).ok()).collect();
+            let default = scale.get(1).map(|name| Classification {
+                name: name.clone(),
+                rank: 1,
+            });
+            return (scale, default);
+        };
+        let data = data.get_ref();
+        let mut scale: Vec<Id> = Vec::new();
+        for level in data.classifications.get_ref() {
+            if let Some(id) = self.id(level) {
+                if scale.contains(&id) {
+                    self.error(
+                        level,
+                        "duplicate-id",
+                        format!("classification `{id}` is listed twice"),
+                    );
+                } else {
+                    scale.push(id);
+                }
+            }
+        }
+        if scale.is_empty() {
+            self.error(
+                &data.classifications,
+                "bad-value",
+                "`classifications` needs at least one level".to_owned(),
+            );
+        }
+        let default = data
+            .default
+            .as_ref()
+            .and_then(|d| classification(self, d, &scale, "`[data] default`"));
+        (scale, default)
+    }
+
+    fn context(&mut self, raw: &BTreeMap<Spanned<String>, Spanned<String>>) -> BTreeMap<String, ContextType> {
+        let mut out = BTreeMap::new();
+        for (name, ty) in raw {
+            if self.id(name).is_none() {
+                continue;
+            }
+            let ty = match ty.get_ref().as_str() {
+                "string" => ContextType::String,
+                "long" => ContextType::Long,
+                "bool" => ContextType::Bool,
+                other => {
+                    self.error(
+                        ty,
+                        "unknown-value",
+                        format!("context attribute type `{other}` is not one of `string`, `long`, `bool`"),
+                    );
+                    continue;
+                }
+            };
+            out.insert(name.get_ref().clone(), ty);
+        }
+        out
+    }
+
+    fn humans(&mut self, raw: &Table<RawHuman>) -> BTreeMap<Id, Human> {
+        let mut out = BTreeMap::new();
+        for (key, h) in raw {
+            let Some(id) = self.id(key) else { continue };
+            let mut roles = Vec::new();
+            for role in &h.get_ref().roles {
+                if let Some(r) = self.id(role) {
+                    if roles.contains(&r) {
+                        self.error(
+                            role,
+                            "duplicate-id",
+                            format!("human `{id}` lists role `{r}` twice"),
+                        );
+                    } else {
+                        roles.push(r);
+                    }
+                }
+            }
+            let h = h.get_ref();
+            out.insert(
+                id.clone(),
+                Human {
+                    id,
+                    name: h.name.clone(),
+                    email: h.email.clone(),
+                    roles,
+                    stop_authority: h.stop_authority,
+                    location: self.at(key),
+                },
+            );
+        }
+        out
+    }
+
+    fn pools(&mut self, raw: &RawBundle) -> BTreeMap<Id, ReviewerPool> {
+        let mut out = BTreeMap::new();
+        for (key, p) in &raw.reviewer_pools {
+            let Some(id) = self.id(key) else { continue };
+            let mut members = Vec::new();
+            for m in &p.get_ref().members {
+                if let Some(h) = self.reference(m, &raw.humans, &format!("reviewer pool `{id}`"), "human") {
+                    if members.contains(&h) {
+                        self.error(
+                            m,
+                            "duplicate-id",
+                            format!("reviewer pool `{id}` lists `{h}` twice"),
+                        );
+                    } else {
+                        members.push(h);
+                    }
+                }
+            }
+            let location = self.at(key);
+            out.insert(
+                id.clone(),
+                ReviewerPool {
+                    id,
+                    members,
+                    description: p.get_ref().description.clone(),
+                    location,
+                },
+            );
+        }
+        out
+    }
+
+    fn classes(&mut self, raw: &Table<RawClass>, floor: &TierRules) -> BTreeMap<Id, AgentClass> {
+        let mut out = BTreeMap::new();
+        for (key, c) in raw {
+            let Some(id) = self.id(key) else { continue };
+            let c = c.get_ref();
+            let mut autonomy = *floor;
+            if let Some(rules) = &c.autonomy {
+                for tier in Tier::ALL {
+                    let Some(rule) = rules.get(tier) else { continue };
+                    let r = rule.get_ref();
+                    let floor_rule = floor.get(tier);
+                    if let Some(a) = &r.approvals
+                        && *a.get_ref() < floor_rule.approvals
+                    {
+                        self.error(
+                            a,
+                            "looser-than-floor",
+                            format!(
+                                "class `{id}` lets `{tier}` calls run with {} approval(s), but the deployment's floor requires {}",
+                                a.get_ref(),
+                                floor_rule.approvals
+                            ),
+                        );
+                    }
+                    if let Some(m) = &r.mfa
+                        && !*m.get_ref()
+                        && floor_rule.mfa
+                    {
+                        self.error(
+                            m,
+                            "looser-than-floor",
+                            format!("class `{id}` turns off MFA for `{tier}` calls, but the deployment's floor requires it"),
+                        );
+                    }
+                    apply_tier_override(
+                        &mut autonomy,
+                        tier,
+                        r.approvals
+                            .as_ref()
+                            .map(|a| (*a.get_ref()).max(floor_rule.approvals)),
+                        r.mfa.as_ref().map(|m| *m.get_ref() || floor_rule.mfa),
+                    );
+                }
+            }
+            let calls_per_minute = c
+                .quota
+                .as_ref()
+                .and_then(|q| q.calls_per_minute.as_ref())
+                .map(|q| *q.get_ref());
+            if let Some(q) = c.quota.as_ref().and_then(|q| q.calls_per_minute.as_ref())
+                && *q.get_ref() == 0
+            {
+                self.warn(
+                    q,
+                    "unusable-quota",
+                    format!("class `{id}` allows 0 calls per minute, so its agents can never call a tool"),
+                );
+            }
+            let location = self.at(key);
+            out.insert(
+                id.clone(),
+                AgentClass {
+                    id,
+                    ceiling: *c.ceiling.get_ref(),
+                    autonomy,
+                    calls_per_minute,
+                    description: c.description.clone(),
+                    location,
+                },
+            );
+        }
+        out
+    }
+
+    fn agents(&mut self, raw: &RawBundle) -> BTreeMap<Id, Agent> {
+        let mut out = BTreeMap::new();
+        for (key, a) in &raw.agents {
+            let Some(id) = self.id(key) else { continue };
+            let a = a.get_ref();
+            let from = format!("agent `{id}`");
+            let class = self.reference(&a.class, &raw.classes, &from, "class");
+            let owner = self.reference(&a.owner, &raw.humans, &from, "owner");
+            if raw.services.keys().any(|k| k.get_ref() == id.as_str()) {
+                self.error(
+                    key,
+                    "duplicate-id",
+                    format!("`{id}` is declared both as an agent and as a service"),
+                );
+            }
+            if let (Some(class), Some(owner)) = (class, owner) {
+                let location = self.at(key);
+                out.insert(
+                    id.clone(),
+                    Agent {
+                        id,
+                        class,
+                        owner,
+                        description: a.description.clone(),
+                        location,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    fn services(&mut self, raw: &RawBundle) -> BTreeMap<Id, Service> {
+        let mut out = BTreeMap::new();
+        for (key, s) in &raw.services {
+            let Some(id) = self.id(key) else { continue };
+            let s = s.get_ref();
+            let from = format!("service `{id}`");
+            let owner = self.reference(&s.owner, &raw.humans, &from, "owner");
+            let mut scopes = Vec::new();
+            for scope in &s.scopes {
+                if let Some(t) = self.reference(scope, &raw.tools, &from, "tool") {
+                    scopes.push(t);
+                }
+            }
+            if let Some(owner) = owner {
+                let location = self.at(key);
+                out.insert(
+                    id.clone(),
+                    Service {
+                        id,
+                        owner,
+                        scopes,
+                        description: s.description.clone(),
+                        location,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    fn providers(&mut self, raw: &Table<RawProvider>) -> BTreeMap<Id, Provider> {
+        let mut out = BTreeMap::new();
+        for (key, p) in raw {
+            let Some(id) = self.id(key) else { continue };
+            let p = p.get_ref();
+            let location = self.at(key);
+            out.insert(
+                id.clone(),
+                Provider {
+                    id,
+                    kind: *p.kind.get_ref(),
+                    destination: p.destination.unwrap_or(Destination::External),
+                    url: p.url.clone(),
+                    description: p.description.clone(),
+                    location,
+                },
+            );
+        }
+        out
+    }
+
+    fn tools(
+        &mut self,
+        raw: &RawBundle,
+        scale: &[Id],
+        default_class: Option<&Classification>,
+        default_pool: Option<&Id>,
+    ) -> BTreeMap<Id, Tool> {
+        let mut out = BTreeMap::new();
+        for (key, t) in &raw.tools {
+            let Some(id) = self.id(key) else { continue };
+            let t = t.get_ref();
+            let from = format!("tool `{id}`");
+            let provider = self.reference(&t.provider, &raw.providers, &from, "provider");
+            let classification = match &t.classification {
+                Some(c) => classification(self, c, scale, &from),
+                None => match default_class {
+                    Some(c) => Some(c.clone()),
+                    None => {
+                        self.error(
+                            key,
+                            "missing-key",
+                            format!("{from} has no `classification` and `[data] default` is not set"),
+                        );
+                        None
+                    }
+                },
+            };
+            let reviewer_pool = match &t.reviewer_pool {
+                Some(p) => self.reference(p, &raw.reviewer_pools, &from, "reviewer pool"),
+                None => default_pool.cloned(),
+            };
+            let (input_schema, input) = match &t.input_schema {
+                None => {
+                    let schema = serde_json::json!({"type": "object", "properties": {}});
+                    (schema, Some(crate::input::ArgRecord::default()))
+                }
+                Some(schema) => match record_from_schema(schema.get_ref()) {
+                    Ok((record, unmapped)) => {
+                        for u in unmapped {
+                            self.warn(
+                                schema,
+                                "argument-not-visible",
+                                format!(
+                                    "argument `{}` of {from} is not visible to policies: {}",
+                                    u.path, u.why
+                                ),
+                            );
+                        }
+                        (schema.get_ref().clone(), Some(record))
+                    }
+                    Err(message) => {
+                        self.error(schema, "bad-input-schema", format!("{from}: {message}"));
+                        (schema.get_ref().clone(), None)
+                    }
+                },
+            };
+            if let (Some(provider), Some(classification), Some(input)) = (provider, classification, input) {
+                let location = self.at(key);
+                out.insert(
+                    id.clone(),
+                    Tool {
+                        id,
+                        provider,
+                        tier: *t.tier.get_ref(),
+                        classification,
+                        reviewer_pool,
+                        description: t.description.clone(),
+                        input_schema,
+                        input,
+                        location,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    /// Findings: the bundle is valid, but something in it cannot work as intended.
+    fn lint(&mut self, bundle: &Bundle, raw: &RawBundle) {
+        for key in raw.tools.keys() {
+            let Some(tool) = bundle.tools.get(key.get_ref().as_str()) else {
+                continue;
+            };
+            let needed = bundle
+                .classes
+                .values()
+                .filter(|c| c.ceiling >= tool.tier)
+                .map(|c| c.autonomy.get(tool.tier).approvals)
+                .chain(std::iter::once(bundle.floor.get(tool.tier).approvals))
+                .max()
+                .unwrap_or(0);
+            if needed == 0 {
+                continue;
+            }
+            let members = tool
+                .reviewer_pool
+                .as_ref()
+                .and_then(|p| bundle.reviewer_pools.get(p))
+                .map_or(0, |p| p.members.len());
+            if tool.reviewer_pool.is_none() {
+                self.warn(
+                    key,
+                    "no-reviewer-pool",
+                    format!("tool `{}` can need {needed} approval(s) but names no reviewer pool, so its held calls can never be approved", tool.id),
+                );
+            } else if (members as u64) < u64::from(needed) {
+                self.warn(
+                    key,
+                    "reviewer-pool-too-small",
+                    format!(
+                        "tool `{}` can need {needed} distinct approvals but its reviewer pool has {members} member(s)",
+                        tool.id
+                    ),
+                );
+            }
+        }
+        if !bundle.agents.is_empty() && !bundle.humans.values().any(|h| h.stop_authority) {
+            self.warn(
+                &raw.deployment,
+                "no-stop-authority",
+                "no human holds stop authority, so no one may halt an agent".to_owned(),
+            );
+        }
+        let used: BTreeSet<&Id> = bundle.agents.values().map(|a| &a.class).collect();
+        for key in raw.classes.keys() {
+            if !used.iter().any(|c| c.as_str() == key.get_ref()) {
+                self.warn(key, "unused", format!("class `{}` has no agents", key.get_ref()));
+            }
+        }
+    }
+}
+
+fn classification(cx: &mut Cx<'_>, s: &Spanned<String>, scale: &[Id], from: &str) -> Option<Classification> {
+    let id = cx.id(s)?;
+    match scale.iter().position(|c| *c == id) {
+        Some(rank) => Some(Classification {
+            name: id,
+            rank: rank as i64,
+        }),
+        None => {
+            let levels: Vec<&str> = scale.iter().map(Id::as_str).collect();
+            cx.error(
+                s,
+                "dangling-reference",
+                format!(
+                    "{from} names classification `{id}`, which is not on the scale ({})",
+                    levels.join(" < ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// SHA-256 over the bundle's files, each framed by its path and length so no two bundles collide.
+fn bundle_hash(sources: &BundleSources) -> String {
+    let mut h = Sha256::new();
+    for f in std::iter::once(&sources.manifest).chain(&sources.policy_files) {
+        h.update((f.path.len() as u64).to_be_bytes());
+        h.update(f.path.as_bytes());
+        h.update((f.text.len() as u64).to_be_bytes());
+        h.update(f.text.as_bytes());
+    }
+    hex::encode(h.finalize())
+}

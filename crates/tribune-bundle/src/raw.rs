@@ -1,0 +1,182 @@
+//! The bundle manifest exactly as written, with source spans.
+//!
+//! These types mirror `tribune.toml` one to one; `deny_unknown_fields` turns a typo into a
+//! located error. Nothing here is trusted: [`crate::model`] checks every reference and rule.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::ids::{Destination, ProviderKind, Tier};
+
+pub(crate) type Table<T> = BTreeMap<Spanned<String>, Spanned<T>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBundle {
+    pub deployment: Spanned<RawDeployment>,
+    #[serde(default)]
+    pub autonomy: Option<RawAutonomy>,
+    #[serde(default)]
+    pub data: Option<Spanned<RawData>>,
+    #[serde(default)]
+    pub context: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub humans: Table<RawHuman>,
+    #[serde(default)]
+    pub reviewer_pools: Table<RawPool>,
+    #[serde(default)]
+    pub classes: Table<RawClass>,
+    #[serde(default)]
+    pub agents: Table<RawAgent>,
+    #[serde(default)]
+    pub services: Table<RawService>,
+    #[serde(default)]
+    pub providers: Table<RawProvider>,
+    #[serde(default)]
+    pub tools: Table<RawTool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDeployment {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAutonomy {
+    #[serde(default)]
+    pub floor: Option<RawTierRules>,
+    #[serde(default)]
+    pub default_reviewer_pool: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTierRules {
+    #[serde(default)]
+    pub read: Option<Spanned<RawTierRule>>,
+    #[serde(default)]
+    pub write: Option<Spanned<RawTierRule>>,
+    #[serde(default)]
+    pub irreversible: Option<Spanned<RawTierRule>>,
+}
+
+impl RawTierRules {
+    pub fn get(&self, tier: Tier) -> Option<&Spanned<RawTierRule>> {
+        match tier {
+            Tier::Read => self.read.as_ref(),
+            Tier::Write => self.write.as_ref(),
+            Tier::Irreversible => self.irreversible.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTierRule {
+    #[serde(default)]
+    pub approvals: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub mfa: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawData {
+    pub classifications: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHuman {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub stop_authority: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPool {
+    pub members: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClass {
+    pub ceiling: Spanned<Tier>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub autonomy: Option<RawTierRules>,
+    #[serde(default)]
+    pub quota: Option<RawQuota>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuota {
+    #[serde(default)]
+    pub calls_per_minute: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAgent {
+    pub class: Spanned<String>,
+    pub owner: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub owner: Spanned<String>,
+    #[serde(default)]
+    pub scopes: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvider {
+    pub kind: Spanned<ProviderKind>,
+    #[serde(default)]
+    pub destination: Option<Destination>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTool {
+    pub provider: Spanned<String>,
+    pub tier: Spanned<Tier>,
+    #[serde(default)]
+    pub classification: Option<Spanned<String>>,
+    #[serde(default)]
+    pub reviewer_pool: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub input_schema: Option<Spanned<serde_json::Value>>,
+}

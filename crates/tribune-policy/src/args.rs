@@ -1,0 +1,147 @@
+//! Tool arguments and request context as Cedar values.
+//!
+//! The conversion is directed by the types generated from the bundle, so the context always
+//! conforms to the generated schema: arguments the schema does not type are left out, and a
+//! value that does not fit its type is an error (the caller denies).
+
+use cedar_policy::RestrictedExpression;
+use serde_json::Value;
+use tribune_bundle::ContextType;
+use tribune_bundle::input::{ArgRecord, ArgType};
+
+/// Converts `value` (a JSON object of arguments) to a Cedar record of type `record`.
+pub fn record(value: &Value, record: &ArgRecord, path: &str) -> Result<RestrictedExpression, String> {
+    let Value::Object(map) = value else {
+        return Err(format!("`{}` must be an object", display(path)));
+    };
+    let mut fields = Vec::with_capacity(record.fields.len());
+    for (name, field) in &record.fields {
+        match map.get(name) {
+            Some(v) => {
+                let child = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                fields.push((name.clone(), typed(v, &field.ty, &child)?));
+            }
+            None if field.required => {
+                return Err(format!("`{}` is missing required `{name}`", display(path)));
+            }
+            None => {}
+        }
+    }
+    RestrictedExpression::new_record(fields).map_err(|e| e.to_string())
+}
+
+fn display(path: &str) -> &str {
+    if path.is_empty() { "arguments" } else { path }
+}
+
+fn typed(value: &Value, ty: &ArgType, path: &str) -> Result<RestrictedExpression, String> {
+    match (ty, value) {
+        (ArgType::String, Value::String(s)) => Ok(RestrictedExpression::new_string(s.clone())),
+        (ArgType::Bool, Value::Bool(b)) => Ok(RestrictedExpression::new_bool(*b)),
+        (ArgType::Long, Value::Number(n)) => n
+            .as_i64()
+            .map(RestrictedExpression::new_long)
+            .ok_or_else(|| format!("`{path}` must be a 64-bit integer")),
+        (ArgType::Decimal, Value::Number(n)) => {
+            Ok(RestrictedExpression::new_decimal(decimal_literal(n, path)?))
+        }
+        (ArgType::Set(item), Value::Array(items)) => {
+            let values = items
+                .iter()
+                .map(|v| typed(v, item, path))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RestrictedExpression::new_set(values))
+        }
+        (ArgType::Record(r), v @ Value::Object(_)) => record(v, r, path),
+        (ty, _) => Err(format!("`{path}` must be {}", expected(ty))),
+    }
+}
+
+fn expected(ty: &ArgType) -> &'static str {
+    match ty {
+        ArgType::String => "a string",
+        ArgType::Long => "an integer",
+        ArgType::Decimal => "a number",
+        ArgType::Bool => "a boolean",
+        ArgType::Set(_) => "an array",
+        ArgType::Record(_) => "an object",
+    }
+}
+
+/// Cedar decimals have four fractional digits and the range of an i64 scaled by 10^4.
+/// Numbers that do not fit are refused rather than rounded: a policy must see the real value.
+pub fn decimal_literal(n: &serde_json::Number, path: &str) -> Result<String, String> {
+    if let Some(i) = n.as_i64() {
+        return if i.unsigned_abs() <= 922_337_203_685_477 {
+            Ok(format!("{i}.0"))
+        } else {
+            Err(format!("`{path}` is outside the range policies can compare"))
+        };
+    }
+    let text = n.to_string();
+    if text.contains(['e', 'E']) {
+        return Err(format!("`{path}` has no exact four-digit decimal form"));
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((text.as_str(), "0"));
+    if frac.len() > 4 {
+        return Err(format!(
+            "`{path}` has more than four fractional digits, which policies cannot compare exactly"
+        ));
+    }
+    let whole_abs = whole.trim_start_matches('-');
+    if whole_abs.len() > 15 || whole_abs.parse::<u64>().map_or(true, |w| w > 922_337_203_685_476) {
+        return Err(format!("`{path}` is outside the range policies can compare"));
+    }
+    Ok(format!("{whole}.{frac}"))
+}
+
+/// Converts caller-supplied request context to the `RequestContext` record the bundle declares.
+pub fn request_context(
+    value: Option<&serde_json::Map<String, Value>>,
+    declared: &std::collections::BTreeMap<String, ContextType>,
+) -> Result<RestrictedExpression, String> {
+    let mut fields = Vec::new();
+    if let Some(map) = value {
+        for (name, v) in map {
+            let ty = declared
+                .get(name)
+                .ok_or_else(|| format!("context attribute `{name}` is not declared in the bundle"))?;
+            let expr = match (ty, v) {
+                (ContextType::String, Value::String(s)) => RestrictedExpression::new_string(s.clone()),
+                (ContextType::Long, Value::Number(n)) if n.is_i64() => {
+                    RestrictedExpression::new_long(n.as_i64().unwrap_or_default())
+                }
+                (ContextType::Bool, Value::Bool(b)) => RestrictedExpression::new_bool(*b),
+                _ => return Err(format!("context attribute `{name}` must be a {ty:?}").to_lowercase()),
+            };
+            fields.push((name.clone(), expr));
+        }
+    }
+    RestrictedExpression::new_record(fields).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(v: Value) -> Result<String, String> {
+        match v {
+            Value::Number(n) => decimal_literal(&n, "x"),
+            _ => Err("not a number".to_owned()),
+        }
+    }
+
+    #[test]
+    fn decimals_are_exact_or_refused() {
+        assert_eq!(dec(serde_json::json!(500)).as_deref(), Ok("500.0"));
+        assert_eq!(dec(serde_json::json!(-12.5)).as_deref(), Ok("-12.5"));
+        assert_eq!(dec(serde_json::json!(0.0001)).as_deref(), Ok("0.0001"));
+        assert!(dec(serde_json::json!(0.00001)).is_err());
+        assert!(dec(serde_json::json!(1e300)).is_err());
+        assert!(dec(serde_json::json!(i64::MAX)).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! The decision a call gets, and why. Serialized as-is into the API and the record.
+
+use serde::Serialize;
+use tribune_bundle::{Id, Tier};
+
+/// What the caller must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The agent may make the call now, alone.
+    Allow,
+    /// The call must not be made.
+    Deny,
+    /// The call may be made only after the required human approvals.
+    Hold,
+}
+
+/// A stage of the decision pipeline, in the order they run (DESIGN.md).
+///
+/// Stages whose subsystems are not built yet have no variant: each arrives with its
+/// subsystem (emergency stops, provider vetting and description pins, trust, data
+/// governance) and slots into [`crate::Snapshot::decide`] at its place in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The request itself: a known principal, a declared tool, arguments that fit its schema.
+    Request,
+    /// Who is calling: identity and its scopes.
+    Authenticate,
+    /// Cedar: the built-in rules and the bundle's policies. Forbid wins; default deny.
+    Policy,
+    /// The autonomy boundary: how many humans must approve a call of this tier by this class.
+    Autonomy,
+    /// Rate limits per agent class.
+    Quota,
+    /// Tribune itself failed; the decision fails closed.
+    Internal,
+}
+
+/// A stable, machine-readable reason code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// The principal is not declared in the active bundle.
+    UnknownPrincipal,
+    /// The tool is not declared in the active bundle.
+    UnknownTool,
+    /// The arguments do not fit the tool's input schema.
+    InvalidArguments,
+    /// The request context names undeclared attributes or has wrong types.
+    InvalidContext,
+    /// A `permit` policy matched.
+    Permitted,
+    /// A `forbid` policy matched.
+    Forbidden,
+    /// No `permit` policy matched.
+    NotPermitted,
+    /// A `forbid` policy could not be evaluated, so it is treated as matching.
+    PolicyError,
+    /// Human approval is required before the call.
+    ApprovalRequired,
+    /// The agent is over its class's rate limit.
+    QuotaExceeded,
+    /// An internal failure; the decision fails closed.
+    InternalError,
+}
+
+/// One reason for a decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    /// The stage that produced it.
+    pub stage: Stage,
+    /// What happened.
+    pub code: Code,
+    /// The rule involved: a policy id, `builtin:...`, or a bundle key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// A lowercase sentence for people.
+    pub message: String,
+}
+
+/// Something the caller must do along with an allowed call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Obligation {
+    /// Report the call's outcome (`POST /v1/decisions/{id}/outcome`) once it has run.
+    ReportOutcome,
+}
+
+/// The human approvals a held call needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    /// Distinct humans who must approve.
+    pub approvals: u32,
+    /// Whether each approver must present a fresh MFA code.
+    pub mfa: bool,
+    /// Where the request goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reviewer_pool: Option<Id>,
+}
+
+/// The answer to "may this principal make this call, alone?".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Allow, deny or hold.
+    pub decision: Outcome,
+    /// Distinct human approvals needed before the call (0 unless held).
+    pub approvals_required: u32,
+    /// Whether approvals need MFA.
+    pub mfa_required: bool,
+    /// The pool that reviews it, when held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reviewer_pool: Option<Id>,
+    /// Why, stage by stage. Never empty.
+    pub reasons: Vec<Reason>,
+    /// What the caller must do if it proceeds.
+    pub obligations: Vec<Obligation>,
+    /// `agent:ID` or `service:ID`.
+    pub principal: String,
+    /// The tool named in the request.
+    pub tool: String,
+    /// The tool's tier, when the tool is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// The tool's data classification, when the tool is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Id>,
+    /// SHA-256 (hex) of the arguments in RFC 8785 canonical JSON: approvals bind to it.
+    pub arguments_hash: String,
+    /// The hash of the bundle that decided.
+    pub bundle: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub decided_at_ms: i64,
+}
+
+impl Decision {
+    /// The first reason, which names the stage that settled the decision for a deny.
+    pub fn primary_reason(&self) -> Option<&Reason> {
+        match self.decision {
+            Outcome::Deny => self.reasons.iter().find(|r| r.code != Code::Permitted),
+            Outcome::Hold => self.reasons.iter().find(|r| r.code == Code::ApprovalRequired),
+            Outcome::Allow => self.reasons.first(),
+        }
+    }
+}

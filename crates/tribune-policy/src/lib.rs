@@ -1,0 +1,614 @@
+//! Tribune's decision point.
+//!
+//! [`Snapshot::build`] turns a [`Bundle`] into everything a decision needs — the generated Cedar
+//! schema, the entities, the strictly validated policies and their index — once, off the request
+//! path. [`Snapshot::decide`] is then a pure function of the snapshot, the request, the runtime
+//! [`Facts`] the caller has gathered, and the clock the caller passes in. It does no IO.
+//!
+//! Invariants:
+//! - INVARIANT(fail-closed): every path out of `decide` that is not a clean allow or hold is a
+//!   deny with a reason; internal failures are `Stage::Internal` denials, never panics or allows.
+//! - INVARIANT(index-equivalence): the candidate set the index hands Cedar yields the same
+//!   Cedar response as the full policy set (see `index`).
+
+mod args;
+mod compile;
+mod decision;
+mod entities;
+mod index;
+pub mod schema;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use cedar_policy::{
+    Authorizer, Context, Effect, Entities, EntityUid, PolicyId, RestrictedExpression, Schema,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tribune_bundle::{Bundle, Diagnostic, Id, Location, Tier};
+
+pub use compile::{BUILTIN_FILE, PolicyMeta};
+pub use decision::{Code, Decision, Hold, Obligation, Outcome, Reason, Stage};
+
+use crate::index::{Member, PolicyIndex};
+use crate::schema::types;
+
+/// Which kind of principal is asking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    /// An AI agent.
+    Agent,
+    /// A non-agent service identity.
+    Service,
+}
+
+impl PrincipalKind {
+    /// `agent` or `service`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::Agent => "agent",
+            PrincipalKind::Service => "service",
+        }
+    }
+}
+
+/// A request for a decision.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The kind of the caller.
+    pub kind: PrincipalKind,
+    /// The caller's id (already authenticated by the caller of `decide`).
+    pub principal: &'a str,
+    /// The tool to be called.
+    pub tool: &'a str,
+    /// The call's arguments, a JSON object.
+    pub arguments: &'a Value,
+    /// The agent's session, if it has one.
+    pub session: Option<&'a str>,
+    /// Request context attributes the bundle declares (`[context]`).
+    pub context: Option<&'a serde_json::Map<String, Value>>,
+}
+
+/// Runtime facts the caller gathers before deciding; `decide` itself keeps no state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Facts {
+    /// Decisions this principal asked for in the last 60 seconds, this one excluded.
+    pub calls_last_minute: u32,
+}
+
+struct ToolEntry {
+    index: u32,
+    action: EntityUid,
+    resource: EntityUid,
+    validator: jsonschema::Validator,
+}
+
+struct PrincipalEntry {
+    uid: EntityUid,
+    group: u32,
+    class: Option<Id>,
+}
+
+/// Everything a decision needs, built once per bundle activation and shared read-only.
+pub struct Snapshot {
+    bundle: Arc<Bundle>,
+    schema: Schema,
+    schema_text: String,
+    entities: Entities,
+    index: PolicyIndex,
+    meta: HashMap<PolicyId, PolicyMeta>,
+    tools: HashMap<String, ToolEntry>,
+    agents: HashMap<String, PrincipalEntry>,
+    services: HashMap<String, PrincipalEntry>,
+    findings: Vec<Diagnostic>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("bundle", &self.bundle.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+fn internal(file: &str, message: String) -> Vec<Diagnostic> {
+    vec![Diagnostic::error(Location::file(file), "internal", message)]
+}
+
+impl Snapshot {
+    /// Compiles `bundle`; on failure returns every located error (and any warnings).
+    pub fn build(bundle: Bundle) -> Result<Snapshot, Vec<Diagnostic>> {
+        let manifest = bundle.manifest.path.clone();
+        let schema_text = schema::schema_text(&bundle);
+        let (schema, _) = Schema::from_cedarschema_str(&schema_text)
+            .map_err(|e| internal(&manifest, format!("the generated Cedar schema is invalid: {e}")))?;
+        let (compiled, mut findings) = compile::compile(&bundle, &schema)?;
+        findings.extend(bundle.findings.iter().cloned());
+        let entities = Entities::from_entities(
+            entities::entities(&bundle).map_err(|e| internal(&manifest, e))?,
+            Some(&schema),
+        )
+        .map_err(|e| {
+            internal(
+                &manifest,
+                format!("the bundle's entities do not fit the generated schema: {e}"),
+            )
+        })?;
+
+        let ancestors = |uid: &EntityUid| -> HashSet<EntityUid> {
+            entities
+                .ancestors(uid)
+                .map(|a| a.into_iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut tool_rows = Vec::new();
+        let mut tool_meta = Vec::new();
+        let mut errors = Vec::new();
+        for tool in bundle.tools.values() {
+            let uids = entities::uid(types::ACTION, tool.id.as_str())
+                .and_then(|a| Ok((a, entities::uid(types::TOOL, tool.id.as_str())?)));
+            let (action, resource) = match uids {
+                Ok(u) => u,
+                Err(e) => return Err(internal(&manifest, e)),
+            };
+            let validator = match jsonschema::validator_for(&tool.input_schema) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(Diagnostic::error(
+                        tool.location.clone(),
+                        "bad-input-schema",
+                        format!("tool `{}` has an invalid input schema: {e}", tool.id),
+                    ));
+                    continue;
+                }
+            };
+            tool_rows.push((
+                action.clone(),
+                ancestors(&action),
+                ancestors(&resource),
+                resource.clone(),
+            ));
+            tool_meta.push((tool.id.to_string(), action, resource, validator));
+        }
+        if !errors.is_empty() {
+            errors.extend(findings);
+            errors.sort();
+            return Err(errors);
+        }
+        let members: Vec<(EntityUid, HashSet<EntityUid>, Member<'_>)> = tool_rows
+            .iter()
+            .map(|(action, action_anc, res_anc, res)| {
+                (
+                    action.clone(),
+                    action_anc.clone(),
+                    Member {
+                        uid: res,
+                        ancestors: res_anc,
+                    },
+                )
+            })
+            .collect();
+        let mut index = PolicyIndex::new(compiled.set, &members);
+        let mut tools = HashMap::new();
+        for (i, (id, action, resource, validator)) in tool_meta.into_iter().enumerate() {
+            tools.insert(
+                id,
+                ToolEntry {
+                    index: i as u32,
+                    action,
+                    resource,
+                    validator,
+                },
+            );
+        }
+
+        let mut groups: HashMap<BTreeSet<u32>, u32> = HashMap::new();
+        let mut agents = HashMap::new();
+        for agent in bundle.agents.values() {
+            let uid = entities::uid(types::AGENT, agent.id.as_str()).map_err(|e| internal(&manifest, e))?;
+            let anc = ancestors(&uid);
+            let group = index.group_of(
+                &Member {
+                    uid: &uid,
+                    ancestors: &anc,
+                },
+                &mut groups,
+            );
+            agents.insert(
+                agent.id.to_string(),
+                PrincipalEntry {
+                    uid,
+                    group,
+                    class: Some(agent.class.clone()),
+                },
+            );
+        }
+        let mut services = HashMap::new();
+        for service in bundle.services.values() {
+            let uid =
+                entities::uid(types::SERVICE, service.id.as_str()).map_err(|e| internal(&manifest, e))?;
+            let anc = ancestors(&uid);
+            let group = index.group_of(
+                &Member {
+                    uid: &uid,
+                    ancestors: &anc,
+                },
+                &mut groups,
+            );
+            services.insert(
+                service.id.to_string(),
+                PrincipalEntry {
+                    uid,
+                    group,
+                    class: None,
+                },
+            );
+        }
+        findings.sort();
+        findings.dedup();
+        Ok(Snapshot {
+            bundle: Arc::new(bundle),
+            schema,
+            schema_text,
+            entities,
+            index,
+            meta: compiled.meta,
+            tools,
+            agents,
+            services,
+            findings,
+        })
+    }
+
+    /// The bundle this snapshot was built from.
+    pub fn bundle(&self) -> &Arc<Bundle> {
+        &self.bundle
+    }
+
+    /// The generated Cedar schema, as text.
+    pub fn schema_text(&self) -> &str {
+        &self.schema_text
+    }
+
+    /// Warnings from loading and validation (the snapshot is usable).
+    pub fn findings(&self) -> &[Diagnostic] {
+        &self.findings
+    }
+
+    /// Whether `id` is a declared principal of `kind`.
+    pub fn has_principal(&self, kind: PrincipalKind, id: &str) -> bool {
+        match kind {
+            PrincipalKind::Agent => self.agents.contains_key(id),
+            PrincipalKind::Service => self.services.contains_key(id),
+        }
+    }
+
+    /// Decides `request` at time `now_ms` (milliseconds since the Unix epoch).
+    pub fn decide(&self, request: &Request<'_>, facts: &Facts, now_ms: i64) -> Decision {
+        let tool = self.bundle.tools.get(request.tool);
+        let mut d = Decision {
+            decision: Outcome::Deny,
+            approvals_required: 0,
+            mfa_required: false,
+            reviewer_pool: None,
+            reasons: Vec::new(),
+            obligations: Vec::new(),
+            principal: format!("{}:{}", request.kind.as_str(), request.principal),
+            tool: request.tool.to_owned(),
+            tier: tool.map(|t| t.tier),
+            classification: tool.map(|t| t.classification.name.clone()),
+            arguments_hash: String::new(),
+            bundle: self.bundle.hash.clone(),
+            decided_at_ms: now_ms,
+        };
+        match arguments_hash(request.arguments) {
+            Ok(h) => d.arguments_hash = h,
+            Err(e) => return deny(d, Stage::Internal, Code::InternalError, None, e),
+        }
+        match self.pipeline(request, facts, now_ms, &mut d) {
+            Ok(()) => d,
+            Err((stage, code, rule, message)) => deny(d, stage, code, rule, message),
+        }
+    }
+
+    fn pipeline(
+        &self,
+        request: &Request<'_>,
+        facts: &Facts,
+        now_ms: i64,
+        d: &mut Decision,
+    ) -> Result<(), Denial> {
+        // Stage: request. Identity was authenticated by the caller; here it must be declared.
+        let principals = match request.kind {
+            PrincipalKind::Agent => &self.agents,
+            PrincipalKind::Service => &self.services,
+        };
+        let Some(principal) = principals.get(request.principal) else {
+            return Err((
+                Stage::Request,
+                Code::UnknownPrincipal,
+                None,
+                format!(
+                    "{} `{}` is not declared in the active bundle",
+                    request.kind.as_str(),
+                    request.principal
+                ),
+            ));
+        };
+        let (Some(tool), Some(entry)) = (self.bundle.tools.get(request.tool), self.tools.get(request.tool))
+        else {
+            return Err((
+                Stage::Request,
+                Code::UnknownTool,
+                None,
+                format!("tool `{}` is not declared in the active bundle", request.tool),
+            ));
+        };
+        if !entry.validator.is_valid(request.arguments) {
+            let why = entry
+                .validator
+                .iter_errors(request.arguments)
+                .next()
+                .map(|e| {
+                    let at = e.instance_path().to_string();
+                    if at.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("at `{at}`: {e}")
+                    }
+                })
+                .unwrap_or_default();
+            return Err((
+                Stage::Request,
+                Code::InvalidArguments,
+                Some(format!("tools.{}.input_schema", tool.id)),
+                format!("arguments do not match the input schema of `{}`: {why}", tool.id),
+            ));
+        }
+        let input = args::record(request.arguments, &tool.input, "")
+            .map_err(|e| (Stage::Request, Code::InvalidArguments, None, e))?;
+        let request_context = args::request_context(request.context, &self.bundle.context)
+            .map_err(|e| (Stage::Request, Code::InvalidContext, None, e))?;
+
+        // Stage: policy (Cedar over the indexed candidates).
+        let context = cedar_context(input, request.session, request_context, now_ms)
+            .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
+        let cedar_request = cedar_policy::Request::new(
+            principal.uid.clone(),
+            entry.action.clone(),
+            entry.resource.clone(),
+            context,
+            None,
+        )
+        .map_err(|e| (Stage::Internal, Code::InternalError, None, e.to_string()))?;
+        let candidates = self
+            .index
+            .candidates(entry.index, principal.group)
+            .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
+        let response = Authorizer::new().is_authorized(&cedar_request, &candidates, &self.entities);
+        let diagnostics = response.diagnostics();
+        let forbid_errors: Vec<&PolicyId> = diagnostics
+            .errors()
+            .map(|e| match e {
+                cedar_policy::AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
+            })
+            .filter(|id| self.meta.get(*id).is_none_or(|m| m.effect == Effect::Forbid))
+            .collect();
+        if let Some(id) = forbid_errors.first() {
+            return Err((
+                Stage::Policy,
+                Code::PolicyError,
+                Some(id.to_string()),
+                format!("forbid policy `{id}` could not be evaluated, so it is treated as matching"),
+            ));
+        }
+        let mut matched: Vec<&PolicyId> = diagnostics.reason().collect();
+        matched.sort();
+        if response.decision() == cedar_policy::Decision::Deny {
+            if matched.is_empty() {
+                return Err((
+                    Stage::Policy,
+                    Code::NotPermitted,
+                    None,
+                    format!("no policy permits {} to call `{}`", d.principal, tool.id),
+                ));
+            }
+            for id in &matched {
+                let message = self
+                    .meta
+                    .get(*id)
+                    .and_then(|m| m.reason.clone())
+                    .unwrap_or_else(|| format!("forbidden by policy `{id}`"));
+                d.reasons.push(Reason {
+                    stage: Stage::Policy,
+                    code: Code::Forbidden,
+                    rule: Some(id.to_string()),
+                    message,
+                });
+            }
+            d.decision = Outcome::Deny;
+            return Ok(());
+        }
+        let mut approvals_by_policy = 0;
+        let mut mfa_by_policy = false;
+        for id in &matched {
+            let meta = self.meta.get(*id);
+            approvals_by_policy = approvals_by_policy.max(meta.and_then(|m| m.approvals).unwrap_or(0));
+            mfa_by_policy |= meta.is_some_and(|m| m.mfa);
+            d.reasons.push(Reason {
+                stage: Stage::Policy,
+                code: Code::Permitted,
+                rule: Some(id.to_string()),
+                message: format!("permitted by policy `{id}`"),
+            });
+        }
+
+        // Stage: autonomy.
+        let class = principal.class.as_ref().and_then(|c| self.bundle.classes.get(c));
+        let rule = self.bundle.rule_for(class, tool.tier);
+        let approvals = rule.approvals.max(approvals_by_policy);
+
+        // Stage: quota.
+        if let Some(limit) = class.and_then(|c| c.calls_per_minute)
+            && facts.calls_last_minute >= limit
+        {
+            let class_id = class.map(|c| c.id.to_string()).unwrap_or_default();
+            return Err((
+                Stage::Quota,
+                Code::QuotaExceeded,
+                Some(format!("classes.{class_id}.quota.calls_per_minute")),
+                format!(
+                    "{} made {} calls in the last minute; class `{class_id}` allows {limit}",
+                    d.principal, facts.calls_last_minute
+                ),
+            ));
+        }
+
+        if approvals == 0 {
+            d.decision = Outcome::Allow;
+            d.obligations.push(Obligation::ReportOutcome);
+            return Ok(());
+        }
+        let mfa = rule.mfa || mfa_by_policy;
+        let by = match class {
+            Some(c) => format!("class `{}`", c.id),
+            None => "the deployment's floor".to_owned(),
+        };
+        let message = if approvals_by_policy > rule.approvals {
+            format!("a matching policy requires {approvals} approval(s) for this call")
+        } else {
+            format!(
+                "`{}` calls by {by} need {approvals} approval(s){}",
+                tool.tier,
+                if mfa { " with MFA" } else { "" }
+            )
+        };
+        let rule_key = match class {
+            Some(c) => format!("classes.{}.autonomy.{}", c.id, tool.tier),
+            None => format!("autonomy.floor.{}", tool.tier),
+        };
+        d.reasons.push(Reason {
+            stage: Stage::Autonomy,
+            code: Code::ApprovalRequired,
+            rule: Some(rule_key),
+            message,
+        });
+        d.decision = Outcome::Hold;
+        d.approvals_required = approvals;
+        d.mfa_required = mfa;
+        d.reviewer_pool = tool.reviewer_pool.clone();
+        Ok(())
+    }
+
+    /// The Cedar request `decide` would evaluate, for tests and tooling that compare the index
+    /// with unindexed Cedar. `None` when the request does not get as far as Cedar.
+    pub fn cedar_request(
+        &self,
+        request: &Request<'_>,
+        now_ms: i64,
+    ) -> Option<(cedar_policy::Request, u32, u32)> {
+        let principals = match request.kind {
+            PrincipalKind::Agent => &self.agents,
+            PrincipalKind::Service => &self.services,
+        };
+        let principal = principals.get(request.principal)?;
+        let tool = self.bundle.tools.get(request.tool)?;
+        let entry = self.tools.get(request.tool)?;
+        let input = args::record(request.arguments, &tool.input, "").ok()?;
+        let rc = args::request_context(request.context, &self.bundle.context).ok()?;
+        let context = cedar_context(input, request.session, rc, now_ms).ok()?;
+        let r = cedar_policy::Request::new(
+            principal.uid.clone(),
+            entry.action.clone(),
+            entry.resource.clone(),
+            context,
+            None,
+        )
+        .ok()?;
+        Some((r, entry.index, principal.group))
+    }
+
+    /// Cedar's response over the index's candidates for `(tool, group)`.
+    pub fn indexed_response(
+        &self,
+        request: &cedar_policy::Request,
+        tool: u32,
+        group: u32,
+    ) -> Result<cedar_policy::Response, String> {
+        let set = self.index.candidates(tool, group)?;
+        Ok(Authorizer::new().is_authorized(request, &set, &self.entities))
+    }
+
+    /// Cedar's response over every policy, unindexed.
+    pub fn raw_response(&self, request: &cedar_policy::Request) -> cedar_policy::Response {
+        Authorizer::new().is_authorized(request, self.index.all(), &self.entities)
+    }
+
+    /// The schema, for validating requests in tests.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The tier of `tool`, if declared.
+    pub fn tool_tier(&self, tool: &str) -> Option<Tier> {
+        self.bundle.tools.get(tool).map(|t| t.tier)
+    }
+}
+
+type Denial = (Stage, Code, Option<String>, String);
+
+fn deny(mut d: Decision, stage: Stage, code: Code, rule: Option<String>, message: String) -> Decision {
+    d.decision = Outcome::Deny;
+    d.approvals_required = 0;
+    d.mfa_required = false;
+    d.reviewer_pool = None;
+    d.obligations.clear();
+    d.reasons.push(Reason {
+        stage,
+        code,
+        rule,
+        message,
+    });
+    d
+}
+
+fn cedar_context(
+    input: RestrictedExpression,
+    session: Option<&str>,
+    request: RestrictedExpression,
+    now_ms: i64,
+) -> Result<Context, String> {
+    let secs = now_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let time = RestrictedExpression::new_record([
+        ("unix".to_owned(), RestrictedExpression::new_long(secs)),
+        (
+            "hour".to_owned(),
+            RestrictedExpression::new_long(secs.rem_euclid(86_400) / 3600),
+        ),
+        // 1970-01-01 was a Thursday; ISO weekday 1 = Monday.
+        (
+            "weekday".to_owned(),
+            RestrictedExpression::new_long((days + 3).rem_euclid(7) + 1),
+        ),
+    ])
+    .map_err(|e| e.to_string())?;
+    Context::from_pairs([
+        ("input".to_owned(), input),
+        (
+            "session".to_owned(),
+            RestrictedExpression::new_string(session.unwrap_or_default().to_owned()),
+        ),
+        ("time".to_owned(), time),
+        ("request".to_owned(), request),
+    ])
+    .map_err(|e| e.to_string())
+}
+
+/// SHA-256 (hex) of `arguments` in RFC 8785 canonical JSON.
+pub fn arguments_hash(arguments: &Value) -> Result<String, String> {
+    let canonical = serde_json_canonicalizer::to_vec(arguments)
+        .map_err(|e| format!("cannot canonicalize arguments: {e}"))?;
+    Ok(hex::encode(Sha256::digest(&canonical)))
+}
