@@ -134,6 +134,37 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A deny for a request the decision point could not evaluate at all (it panicked or was
+    /// never reached): the fail-closed answer.
+    pub fn internal_failure(
+        principal: String,
+        tool: String,
+        bundle: String,
+        now_ms: i64,
+        message: String,
+    ) -> Decision {
+        Decision {
+            decision: Outcome::Deny,
+            approvals_required: 0,
+            mfa_required: false,
+            reviewer_pool: None,
+            reasons: vec![Reason {
+                stage: Stage::Internal,
+                code: Code::InternalError,
+                rule: None,
+                message,
+            }],
+            obligations: Vec::new(),
+            principal,
+            tool,
+            tier: None,
+            classification: None,
+            arguments_hash: String::new(),
+            bundle,
+            decided_at_ms: now_ms,
+        }
+    }
+
     /// The first reason, which names the stage that settled the decision for a deny.
     pub fn primary_reason(&self) -> Option<&Reason> {
         match self.decision {

@@ -284,6 +284,16 @@ impl Snapshot {
         }
     }
 
+    /// The calls-per-minute quota of a principal's class, if it has one.
+    pub fn quota_limit(&self, kind: PrincipalKind, id: &str) -> Option<u32> {
+        let principals = match kind {
+            PrincipalKind::Agent => &self.agents,
+            PrincipalKind::Service => &self.services,
+        };
+        let class = principals.get(id)?.class.as_ref()?;
+        self.bundle.classes.get(class)?.calls_per_minute
+    }
+
     /// Decides `request` at time `now_ms` (milliseconds since the Unix epoch).
     pub fn decide(&self, request: &Request<'_>, facts: &Facts, now_ms: i64) -> Decision {
         let tool = self.bundle.tools.get(request.tool);

@@ -1,0 +1,17 @@
+//! One module per command.
+
+pub mod check;
+pub mod decide;
+pub mod demo;
+pub mod init;
+pub mod serve;
+pub mod token;
+
+use tribune_bundle::Diagnostic;
+
+/// Prints diagnostics, one per line, to stderr.
+pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprintln!("{d}");
+    }
+}

@@ -1,0 +1,70 @@
+//! The `tribune` command. Parses arguments and hands each command to its module.
+
+mod client;
+mod commands;
+mod exit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tribune: the governance layer for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "tribune", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a commented starter bundle into DIR.
+    Init(commands::init::Args),
+    /// Validate a bundle and report findings (exit 0 clean, 1 findings, 2 invalid bundle).
+    Check(commands::check::Args),
+    /// Run the control plane: decision API, records, metrics.
+    Serve(commands::serve::Args),
+    /// Decide one tool call, offline against a bundle or through a running server.
+    Decide(commands::decide::Args),
+    /// Manage bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: commands::token::Command,
+    },
+    /// Start an in-process server and walk an agent through a read, a write and an irreversible call.
+    Demo(commands::demo::Args),
+}
+
+/// The bundle directory used when none is given: the quick-start example in the repository.
+pub const DEFAULT_BUNDLE: &str = "examples/quickstart";
+
+/// The data directory used when none is given.
+pub const DEFAULT_DATA_DIR: &str = "data";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Init(args) => commands::init::run(args),
+            Command::Check(args) => commands::check::run(args),
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Decide(args) => commands::decide::run(args).await,
+            Command::Token { command } => commands::token::run(command).await,
+            Command::Demo(args) => commands::demo::run(args).await,
+        }
+    });
+    ExitCode::from(code)
+}
+
+/// A path argument's default, relative to the working directory.
+pub fn default_path(p: &str) -> PathBuf {
+    PathBuf::from(p)
+}

@@ -1,0 +1,146 @@
+//! API errors: every failure is JSON `{"error": {"code", "message"}}` with a stable code.
+//! Status codes and codes are assigned in exactly one place, [`ApiError::parts`].
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tribune_bundle::Diagnostic;
+
+/// Everything the API can answer with besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No `Authorization: Bearer` header.
+    #[error("this endpoint needs a bearer token")]
+    MissingToken,
+    /// The token is unknown.
+    #[error("the bearer token is not valid")]
+    InvalidToken,
+    /// The token was revoked.
+    #[error("the bearer token was revoked")]
+    RevokedToken,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The body is not JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is JSON of the wrong shape.
+    #[error("the request body does not fit this endpoint: {0}")]
+    InvalidBody(String),
+    /// The body is not `application/json`.
+    #[error("the request body must be `application/json`")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// A query parameter is wrong.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// No such route.
+    #[error("no such endpoint: {0}")]
+    NoRoute(String),
+    /// No such method on this route.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No such record.
+    #[error("{what} `{id}` does not exist")]
+    NotFound {
+        /// What kind of record.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The request conflicts with what is recorded.
+    #[error("{0}")]
+    Conflict(String),
+    /// The decision point denied the call because the request itself was wrong. The decision
+    /// was made and recorded; it travels with the error.
+    #[error("{message}")]
+    Refused {
+        /// The decision's reason code.
+        code: tribune_policy::Code,
+        /// Its message.
+        message: String,
+        /// The recorded decision, as the API returns decisions.
+        decision: Value,
+    },
+    /// A bundle did not load; the active one keeps serving.
+    #[error("the bundle is invalid; the active bundle keeps serving")]
+    InvalidBundle(Vec<Diagnostic>),
+    /// The record could not be written, so the decision is not given.
+    #[error("the decision could not be recorded, so it is denied: {0}")]
+    Unrecorded(String),
+    /// A dependency is down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure outside the decision path.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The one mapping of errors to HTTP status and stable code.
+    fn parts(&self) -> (StatusCode, &'static str) {
+        use tribune_policy::Code;
+        match self {
+            ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "missing_token"),
+            ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            ApiError::RevokedToken => (StatusCode::UNAUTHORIZED, "revoked_token"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "no_route"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Refused { code, .. } => match code {
+                Code::UnknownPrincipal => (StatusCode::NOT_FOUND, "unknown_principal"),
+                Code::UnknownTool => (StatusCode::NOT_FOUND, "unknown_tool"),
+                Code::InvalidArguments => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_arguments"),
+                Code::InvalidContext => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_context"),
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+            },
+            ApiError::InvalidBundle(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_bundle"),
+            ApiError::Unrecorded(_) => (StatusCode::SERVICE_UNAVAILABLE, "unrecorded"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The stable code, for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let mut error = json!({ "code": code, "message": self.to_string() });
+        if let ApiError::InvalidBundle(diagnostics) = &self {
+            error["diagnostics"] = json!(
+                diagnostics
+                    .iter()
+                    .map(|d| json!({
+                        "location": d.location.to_string(),
+                        "severity": d.severity,
+                        "code": d.code,
+                        "message": d.message,
+                    }))
+                    .collect::<Vec<_>>()
+            );
+        }
+        let mut body = json!({ "error": error });
+        if let ApiError::Refused { decision, .. } = self {
+            body["decision"] = decision;
+        }
+        if status.is_server_error() {
+            tracing::error!(code, status = status.as_u16(), message = %body["error"]["message"], "request failed");
+        }
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,216 @@
+//! Tribune's HTTP server: the decision API, the record of decisions and outcomes, bundle
+//! reload, health, metrics and the OpenAPI document.
+//!
+//! [`serve`] takes a bound listener and a shutdown future, so tests bind port 0 and stop
+//! cleanly. [`open`] prepares the state (bundle, store, bootstrap token) for it.
+//!
+//! Invariants:
+//! - INVARIANT(recorded-before-answered): a decision is returned only after its record is
+//!   durable; if recording fails the caller gets `503 unrecorded`, never the decision.
+//! - INVARIANT(fail-closed): a panic in the decision point becomes a recorded deny.
+//! - Only this crate knows HTTP; only `tribune-store` knows SQL.
+
+mod auth;
+mod error;
+mod metrics;
+mod quota;
+mod routes;
+mod state;
+pub mod tokens;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tribune_store::{Store, TokenKind, TokenRecord};
+
+pub use auth::Caller;
+pub use error::ApiError;
+pub use state::{ActivationError, AppState, MAX_BODY_BYTES, load_snapshot, now_ms};
+
+/// The OpenAPI 3.1 document served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route, as (method, OpenAPI path). The OpenAPI test checks the document matches.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/decisions"),
+    ("get", "/v1/decisions/{id}"),
+    ("post", "/v1/decisions/{id}/outcome"),
+    ("get", "/v1/bundle"),
+    ("post", "/v1/bundle/reload"),
+    ("post", "/v1/tokens"),
+    ("get", "/v1/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+/// The router over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/decisions", post(routes::decisions::decide))
+        .route("/v1/decisions/{id}", get(routes::decisions::get))
+        .route("/v1/decisions/{id}/outcome", post(routes::decisions::outcome))
+        .route("/v1/bundle", get(routes::bundle::get))
+        .route("/v1/bundle/reload", post(routes::bundle::reload))
+        .route("/v1/tokens", post(routes::tokens::create))
+        .route("/v1/openapi.json", get(routes::health::openapi))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(|uri: axum::http::Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Where the server's bundle and database are.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The bundle directory.
+    pub bundle_dir: PathBuf,
+    /// The database.
+    pub database: Database,
+    /// An admin token to install if the database has none (`TRIBUNE_BOOTSTRAP_TOKEN`).
+    pub bootstrap_token: Option<String>,
+}
+
+/// Which database to use.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// An SQLite file (created if missing): the embedded default.
+    SqliteFile(PathBuf),
+    /// A database url: `postgres://...` (or `sqlite:...`).
+    Url(String),
+}
+
+impl Database {
+    /// Connects and migrates.
+    pub async fn open(&self) -> Result<Store, tribune_store::StoreError> {
+        match self {
+            Database::SqliteFile(path) => Store::open_sqlite(path).await,
+            Database::Url(url) => Store::connect(url).await,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The bundle did not load.
+    #[error("the bundle in `{dir}` is invalid")]
+    Bundle {
+        /// Where it was loaded from.
+        dir: PathBuf,
+        /// Every problem found.
+        diagnostics: Vec<tribune_bundle::Diagnostic>,
+    },
+    /// The database could not be opened or written.
+    #[error("database: {0}")]
+    Store(#[from] tribune_store::StoreError),
+    /// The bootstrap token is unusable.
+    #[error("`TRIBUNE_BOOTSTRAP_TOKEN`: {0}")]
+    BootstrapToken(String),
+    /// Anything else during activation.
+    #[error("{0}")]
+    Activation(String),
+}
+
+/// A ready-to-serve state, plus the admin token if this start created one.
+pub struct Opened {
+    /// The state to serve.
+    pub state: Arc<AppState>,
+    /// A newly minted admin token, to show once.
+    pub new_admin_token: Option<String>,
+}
+
+/// Loads the bundle, opens (and migrates) the database and makes sure an admin token exists.
+pub async fn open(config: &Config) -> Result<Opened, StartError> {
+    let snapshot = match load_snapshot(config.bundle_dir.clone()).await {
+        Ok(s) => s,
+        Err(ActivationError::Invalid(diagnostics)) => {
+            return Err(StartError::Bundle {
+                dir: config.bundle_dir.clone(),
+                diagnostics,
+            });
+        }
+        Err(e) => return Err(StartError::Activation(e.to_string())),
+    };
+    let store = config.database.open().await?;
+    let new_admin_token = bootstrap(&store, config.bootstrap_token.as_deref()).await?;
+    let state = AppState::new(snapshot, config.bundle_dir.clone(), store)
+        .await
+        .map_err(|e| match e {
+            ActivationError::Store(e) => StartError::Store(e),
+            other => StartError::Activation(other.to_string()),
+        })?;
+    Ok(Opened {
+        state,
+        new_admin_token,
+    })
+}
+
+/// Installs the supplied bootstrap token if it is not yet known, or mints one if the database
+/// has no admin token at all. Returns a newly minted token, which the caller shows once.
+async fn bootstrap(store: &Store, supplied: Option<&str>) -> Result<Option<String>, StartError> {
+    if let Some(token) = supplied {
+        tokens::check_supplied(token).map_err(StartError::BootstrapToken)?;
+        if store.token_by_hash(&tokens::hash(token)).await?.is_none() {
+            store
+                .insert_token(&admin_record(token, "bootstrap (TRIBUNE_BOOTSTRAP_TOKEN)"))
+                .await?;
+        }
+        return Ok(None);
+    }
+    if store.count_tokens_of_kind(TokenKind::Admin).await? > 0 {
+        return Ok(None);
+    }
+    let token = tokens::mint();
+    store
+        .insert_token(&admin_record(&token, "bootstrap (first start)"))
+        .await?;
+    Ok(Some(token))
+}
+
+fn admin_record(token: &str, label: &str) -> TokenRecord {
+    TokenRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        hash: tokens::hash(token),
+        kind: TokenKind::Admin,
+        subject: None,
+        label: label.to_owned(),
+        created_at_ms: now_ms(),
+        revoked_at_ms: None,
+    }
+}
+
+/// Issues a token for a subject declared in `snapshot`'s bundle, storing only its hash
+/// (used by the CLI and the demo; the API does the same through `POST /v1/tokens`).
+pub async fn issue_token(
+    snapshot: &tribune_policy::Snapshot,
+    store: &Store,
+    kind: TokenKind,
+    subject: Option<String>,
+    label: &str,
+) -> Result<String, ApiError> {
+    let issued = routes::tokens::issue(snapshot, store, kind, subject, label.to_owned()).await?;
+    issued["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Internal("token missing from its own answer".to_owned()))
+}

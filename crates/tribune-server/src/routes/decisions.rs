@@ -1,0 +1,327 @@
+//! `POST /v1/decisions`, `GET /v1/decisions/{id}`, `POST /v1/decisions/{id}/outcome`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tribune_policy::{Code, Decision, Facts, Outcome, PrincipalKind, Request};
+use tribune_store::{DecisionRecord, OutcomeRecord, StoreError};
+
+use super::ApiJson;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::metrics::DecisionLabels;
+use crate::state::{AppState, now_ms};
+
+/// The decide request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideBody {
+    /// The tool to call.
+    pub tool: String,
+    /// Its arguments (an object; defaults to `{}`).
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
+    /// The agent's session id.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Request context attributes the bundle declares.
+    #[serde(default)]
+    pub context: Option<Map<String, Value>>,
+    /// For a dry run with an admin token: the agent to decide for.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// For a dry run with an admin token: the service to decide for.
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// Decides one tool call and records the decision durably before answering.
+pub async fn decide(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(body): ApiJson<DecideBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let started = Instant::now();
+    let (kind, principal, dry_run) = principal_for(&caller, &body, &state)?;
+    if body.session.as_ref().is_some_and(|s| s.len() > 256) {
+        return Err(ApiError::InvalidBody(
+            "`session` is longer than 256 characters".to_owned(),
+        ));
+    }
+    let snapshot = state.snapshot();
+    let now = now_ms();
+    let facts = Facts {
+        calls_last_minute: snapshot.quota_limit(kind, &principal).map_or(0, |limit| {
+            state
+                .quotas
+                .count_and_record(&format!("{}:{principal}", kind.as_str()), limit, now)
+        }),
+    };
+    let request = Request {
+        kind,
+        principal: &principal,
+        tool: &body.tool,
+        arguments: &body.arguments,
+        session: body.session.as_deref(),
+        context: body.context.as_ref(),
+    };
+    // INVARIANT(fail-closed): a panic inside the decision point is a deny, never a 500 or an allow.
+    let decision = std::panic::catch_unwind(AssertUnwindSafe(|| snapshot.decide(&request, &facts, now)))
+        .unwrap_or_else(|_| {
+            Decision::internal_failure(
+                format!("{}:{principal}", kind.as_str()),
+                body.tool.clone(),
+                snapshot.bundle().hash.clone(),
+                now,
+                "the decision point failed; the call is denied".to_owned(),
+            )
+        });
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut answer = serde_json::to_value(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Value::Object(map) = &mut answer {
+        map.insert("id".to_owned(), Value::String(id.clone()));
+        if dry_run {
+            map.insert("dry_run".to_owned(), Value::Bool(true));
+        }
+    }
+    let mut record_body = answer.clone();
+    if let Value::Object(map) = &mut record_body {
+        map.insert("arguments".to_owned(), body.arguments.clone());
+        map.insert(
+            "session".to_owned(),
+            body.session.clone().map_or(Value::Null, Value::String),
+        );
+        map.insert(
+            "context".to_owned(),
+            body.context.clone().map_or(Value::Null, Value::Object),
+        );
+    }
+    let record = DecisionRecord {
+        id,
+        created_at_ms: now,
+        principal: decision.principal.clone(),
+        tool: decision.tool.clone(),
+        outcome: outcome_str(decision.decision).to_owned(),
+        arguments_hash: decision.arguments_hash.clone(),
+        bundle_hash: decision.bundle.clone(),
+        body: record_body,
+    };
+    // INVARIANT(recorded-before-answered): no decision leaves without its durable record.
+    state
+        .writer
+        .append(record)
+        .await
+        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+    state
+        .metrics
+        .decisions
+        .get_or_create(&DecisionLabels {
+            decision: outcome_str(decision.decision),
+        })
+        .inc();
+    state
+        .metrics
+        .decision_seconds
+        .observe(started.elapsed().as_secs_f64());
+    tracing::debug!(principal = %decision.principal, tool = %decision.tool, decision = outcome_str(decision.decision), "decided");
+
+    let refusal = decision.reasons.iter().find(|r| {
+        matches!(
+            r.code,
+            Code::UnknownPrincipal | Code::UnknownTool | Code::InvalidArguments | Code::InvalidContext
+        )
+    });
+    if let Some(reason) = refusal {
+        return Err(ApiError::Refused {
+            code: reason.code,
+            message: reason.message.clone(),
+            decision: answer,
+        });
+    }
+    Ok((StatusCode::OK, Json(answer)))
+}
+
+fn principal_for(
+    caller: &Caller,
+    body: &DecideBody,
+    state: &AppState,
+) -> Result<(PrincipalKind, String, bool), ApiError> {
+    let named = match (&body.agent, &body.service) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::InvalidBody(
+                "name either `agent` or `service`, not both".to_owned(),
+            ));
+        }
+        (Some(a), None) => Some((PrincipalKind::Agent, a.clone())),
+        (None, Some(s)) => Some((PrincipalKind::Service, s.clone())),
+        (None, None) => None,
+    };
+    let own = match caller {
+        Caller::Agent(id) => Some((PrincipalKind::Agent, id.clone())),
+        Caller::Service(id) => Some((PrincipalKind::Service, id.clone())),
+        Caller::Human(_) | Caller::Admin => None,
+    };
+    match (own, named) {
+        (Some(own), None) => Ok((own.0, own.1, false)),
+        (Some(own), Some(named)) if own == named => Ok((own.0, own.1, false)),
+        (Some(_), Some(_)) => Err(ApiError::Forbidden(
+            "an agent may only ask for decisions about itself".to_owned(),
+        )),
+        (None, Some(named)) if caller.is_admin(state) => Ok((named.0, named.1, true)),
+        (None, Some(_)) => Err(ApiError::Forbidden(
+            "only an admin may ask for decisions on another's behalf".to_owned(),
+        )),
+        (None, None) => Err(ApiError::InvalidBody(
+            "an admin dry run must name the `agent` (or `service`) to decide for".to_owned(),
+        )),
+    }
+}
+
+fn outcome_str(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Allow => "allow",
+        Outcome::Deny => "deny",
+        Outcome::Hold => "hold",
+    }
+}
+
+/// Returns a recorded decision, with its outcome report if there is one.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state
+        .store
+        .decision(&id)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "decision",
+            id: id.clone(),
+        })?;
+    may_read(&caller, &record)?;
+    let outcome = state
+        .store
+        .outcome(&id)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut body = record.body;
+    if let Value::Object(map) = &mut body {
+        map.insert("outcome".to_owned(), outcome.map_or(Value::Null, |o| o.body));
+    }
+    Ok(Json(body))
+}
+
+fn may_read(caller: &Caller, record: &DecisionRecord) -> Result<(), ApiError> {
+    match caller {
+        Caller::Admin | Caller::Human(_) => Ok(()),
+        _ if caller.principal().as_deref() == Some(record.principal.as_str()) => Ok(()),
+        // Do not reveal that another principal's decision exists.
+        _ => Err(ApiError::NotFound {
+            what: "decision",
+            id: record.id.clone(),
+        }),
+    }
+}
+
+/// How an allowed call ended.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallStatus {
+    /// The tool returned a result.
+    Succeeded,
+    /// The tool failed.
+    Failed,
+}
+
+/// The post-call report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeBody {
+    /// How the call ended.
+    pub status: CallStatus,
+    /// A short summary of the result, for the record (at most 4096 characters).
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// How long the call took.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+}
+
+/// Records how an allowed (or held, then approved) call ended.
+pub async fn outcome(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OutcomeBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if body.summary.as_ref().is_some_and(|s| s.chars().count() > 4096) {
+        return Err(ApiError::InvalidBody(
+            "`summary` is longer than 4096 characters".to_owned(),
+        ));
+    }
+    let record = state
+        .store
+        .decision(&id)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "decision",
+            id: id.clone(),
+        })?;
+    match &caller {
+        Caller::Admin => {}
+        _ if caller.principal().as_deref() == Some(record.principal.as_str()) => {}
+        Caller::Human(_) => {
+            return Err(ApiError::Forbidden(
+                "only the principal that asked (or an admin) reports an outcome".to_owned(),
+            ));
+        }
+        _ => return Err(ApiError::NotFound { what: "decision", id }),
+    }
+    if record.outcome == "deny" {
+        return Err(ApiError::Conflict(format!(
+            "decision `{id}` was a deny; a denied call has no outcome"
+        )));
+    }
+    let status = match body.status {
+        CallStatus::Succeeded => "succeeded",
+        CallStatus::Failed => "failed",
+    };
+    let now = now_ms();
+    let stored = json!({
+        "decision_id": id,
+        "status": status,
+        "summary": body.summary,
+        "duration_ms": body.duration_ms,
+        "recorded_at_ms": now,
+    });
+    let result = state
+        .store
+        .insert_outcome(&OutcomeRecord {
+            decision_id: id.clone(),
+            recorded_at_ms: now,
+            status: status.to_owned(),
+            body: stored.clone(),
+        })
+        .await;
+    match result {
+        Ok(()) => Ok((StatusCode::CREATED, Json(stored))),
+        Err(StoreError::Conflict { .. }) => Err(ApiError::Conflict(format!(
+            "the outcome of decision `{id}` is already recorded"
+        ))),
+        Err(StoreError::NotFound { .. }) => Err(ApiError::NotFound { what: "decision", id }),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+    }
+}

@@ -1,0 +1,43 @@
+//! The HTTP routes. Only this crate knows HTTP.
+
+pub mod bundle;
+pub mod decisions;
+pub mod health;
+pub mod tokens;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::MAX_BODY_BYTES;
+
+/// A JSON body whose every rejection is an [`ApiError`] with a stable code.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidBody(source_message(&e))),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::MalformedJson(source_message(&e))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES))
+            }
+            Err(e) => Err(ApiError::MalformedJson(e.body_text())),
+        }
+    }
+}
+
+fn source_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}

@@ -1,0 +1,148 @@
+//! The server's shared state and the one path by which a bundle becomes active.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tribune_bundle::Diagnostic;
+use tribune_policy::Snapshot;
+use tribune_store::{ActivationRecord, DecisionWriter, Store};
+
+use crate::metrics::Metrics;
+use crate::quota::QuotaWindows;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Everything a request handler can reach.
+pub struct AppState {
+    snapshot: ArcSwap<Snapshot>,
+    activated_at_ms: std::sync::atomic::AtomicI64,
+    bundle_dir: PathBuf,
+    /// The database.
+    pub store: Store,
+    /// Group-commit writer for decisions.
+    pub writer: DecisionWriter,
+    /// Per-principal call windows for quotas.
+    pub quotas: QuotaWindows,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// Why a bundle could not be activated.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    /// The bundle is invalid.
+    #[error("the bundle is invalid")]
+    Invalid(Vec<Diagnostic>),
+    /// The activation could not be recorded.
+    #[error("the activation could not be recorded: {0}")]
+    Store(#[from] tribune_store::StoreError),
+    /// Loading was interrupted.
+    #[error("loading the bundle failed: {0}")]
+    Join(String),
+}
+
+/// Loads and compiles the bundle in `dir`, off the async runtime's worker threads.
+pub async fn load_snapshot(dir: PathBuf) -> Result<Snapshot, ActivationError> {
+    tokio::task::spawn_blocking(move || tribune_bundle::load_dir(&dir).and_then(Snapshot::build))
+        .await
+        .map_err(|e| ActivationError::Join(e.to_string()))?
+        .map_err(ActivationError::Invalid)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl AppState {
+    /// State serving `snapshot`, already loaded from `bundle_dir`; records the activation.
+    pub async fn new(
+        snapshot: Snapshot,
+        bundle_dir: PathBuf,
+        store: Store,
+    ) -> Result<Arc<AppState>, ActivationError> {
+        let at = now_ms();
+        record_activation(&store, &snapshot, "startup", at).await?;
+        let writer = DecisionWriter::spawn(store.clone(), 1024);
+        Ok(Arc::new(AppState {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            activated_at_ms: std::sync::atomic::AtomicI64::new(at),
+            bundle_dir,
+            store,
+            writer,
+            quotas: QuotaWindows::default(),
+            metrics: Metrics::new(),
+            reload_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The active snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// When the active bundle was activated.
+    pub fn activated_at_ms(&self) -> i64 {
+        self.activated_at_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reloads the bundle from disk. A bundle that fails to load leaves the active one serving.
+    /// Returns the new snapshot and whether its content differs from the previous one.
+    pub async fn reload(&self, source: &'static str) -> Result<(Arc<Snapshot>, bool), ActivationError> {
+        let _serial = self.reload_lock.lock().await;
+        let result = self.reload_locked(source).await;
+        let label = if result.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .reloads
+            .get_or_create(&crate::metrics::ResultLabels { result: label })
+            .inc();
+        match &result {
+            Ok((s, changed)) => {
+                tracing::info!(bundle = %s.bundle().hash, version = %s.bundle().deployment.version, changed, source, "bundle reloaded")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, source, "bundle reload rejected; the active bundle keeps serving")
+            }
+        }
+        result
+    }
+
+    async fn reload_locked(&self, source: &'static str) -> Result<(Arc<Snapshot>, bool), ActivationError> {
+        let snapshot = load_snapshot(self.bundle_dir.clone()).await?;
+        let changed = snapshot.bundle().hash != self.snapshot().bundle().hash;
+        let at = now_ms();
+        if changed {
+            record_activation(&self.store, &snapshot, source, at).await?;
+        }
+        let snapshot = Arc::new(snapshot);
+        if changed {
+            self.snapshot.store(Arc::clone(&snapshot));
+            self.activated_at_ms
+                .store(at, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok((self.snapshot(), changed))
+    }
+}
+
+async fn record_activation(
+    store: &Store,
+    snapshot: &Snapshot,
+    source: &str,
+    at: i64,
+) -> Result<(), ActivationError> {
+    let bundle = snapshot.bundle();
+    store
+        .insert_activation(&ActivationRecord {
+            bundle_hash: bundle.hash.clone(),
+            version: bundle.deployment.version.clone(),
+            source: source.to_owned(),
+            activated_at_ms: at,
+        })
+        .await?;
+    Ok(())
+}
