@@ -27,6 +27,9 @@ pub struct Args {
     /// The agent's session id.
     #[arg(long)]
     pub session: Option<String>,
+    /// Request context attributes the bundle declares, as a JSON object (e.g. '{"purpose":"treatment"}').
+    #[arg(long)]
+    pub context: Option<String>,
     /// Decide offline against this bundle directory.
     #[arg(long, env = "TRIBUNE_BUNDLE", conflicts_with = "server")]
     pub bundle: Option<PathBuf>,
@@ -54,12 +57,20 @@ pub async fn run(args: Args) -> u8 {
             return exit::NO_DECISION;
         }
     };
+    let context = match args.context.as_deref().map(serde_json::from_str::<Value>) {
+        None => None,
+        Some(Ok(Value::Object(map))) => Some(map),
+        Some(_) => {
+            eprintln!("error: `--context` must be a JSON object");
+            return exit::NO_DECISION;
+        }
+    };
     let decision = match (&args.server, &args.token) {
-        (Some(server), Some(token)) => match remote(&args, server, token, arguments).await {
+        (Some(server), Some(token)) => match remote(&args, server, token, arguments, context).await {
             Ok(d) => d,
             Err(code) => return code,
         },
-        _ => match offline(&args, &arguments) {
+        _ => match offline(&args, &arguments, context.as_ref()) {
             Ok(d) => d,
             Err(code) => return code,
         },
@@ -76,7 +87,11 @@ pub async fn run(args: Args) -> u8 {
     }
 }
 
-fn offline(args: &Args, arguments: &Value) -> Result<Value, u8> {
+fn offline(
+    args: &Args,
+    arguments: &Value,
+    context: Option<&serde_json::Map<String, Value>>,
+) -> Result<Value, u8> {
     let dir = args
         .bundle
         .clone()
@@ -102,7 +117,7 @@ fn offline(args: &Args, arguments: &Value) -> Result<Value, u8> {
         tool: &args.tool,
         arguments,
         session: args.session.as_deref(),
-        context: None,
+        context,
     };
     let now = tribune_server::now_ms();
     let decision = snapshot.decide(&request, &Facts::default(), now);
@@ -114,8 +129,17 @@ fn offline(args: &Args, arguments: &Value) -> Result<Value, u8> {
     Ok(v)
 }
 
-async fn remote(args: &Args, server: &str, token: &str, arguments: Value) -> Result<Value, u8> {
+async fn remote(
+    args: &Args,
+    server: &str,
+    token: &str,
+    arguments: Value,
+    context: Option<serde_json::Map<String, Value>>,
+) -> Result<Value, u8> {
     let mut body = serde_json::json!({ "tool": args.tool, "arguments": arguments });
+    if let Some(context) = context {
+        body["context"] = Value::Object(context);
+    }
     if let Some(a) = &args.agent {
         body["agent"] = Value::String(a.clone());
     }

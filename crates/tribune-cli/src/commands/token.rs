@@ -19,7 +19,7 @@ pub enum Command {
 
 /// Arguments of `tribune token create`.
 #[derive(Debug, clap::Args)]
-#[group(id = "subject", required = true, multiple = false, args = ["agent", "service", "human", "admin"])]
+#[command(group(clap::ArgGroup::new("subject").required(true).multiple(false).args(["agent", "service", "human", "admin"])))]
 pub struct CreateArgs {
     /// For this agent.
     #[arg(long)]
