@@ -47,6 +47,14 @@ pub enum Error {
         /// Length of the input that was rejected.
         len: usize,
     },
+    /// A stored frontier whose hash count does not match its size.
+    #[error("a frontier of size {size} needs one hash per set bit of the size, not {hashes}")]
+    FrontierShape {
+        /// The stored size.
+        size: u64,
+        /// The number of stored hashes.
+        hashes: usize,
+    },
     /// A leaf index at or beyond the tree size.
     #[error("leaf index {index} is outside a tree of size {size}")]
     IndexOutOfRange {

@@ -48,6 +48,18 @@ impl Frontier {
         Self::default()
     }
 
+    /// Rebuilds a frontier from its stored parts (the size and [`Frontier::hashes`]).
+    /// Fails unless there is exactly one hash per set bit of `size`.
+    pub fn from_parts(size: u64, hashes: Vec<Hash>) -> Result<Self, Error> {
+        if hashes.len() != size.count_ones() as usize {
+            return Err(Error::FrontierShape {
+                size,
+                hashes: hashes.len(),
+            });
+        }
+        Ok(Frontier { size, hashes })
+    }
+
     /// Number of leaves covered.
     pub fn size(&self) -> u64 {
         self.size

@@ -50,6 +50,16 @@ impl Caller {
         }
     }
 
+    /// Who did it, for the record: `admin`, `human:ID`, `agent:ID` or `service:ID`.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Admin => "admin".to_owned(),
+            Caller::Human(id) => format!("human:{id}"),
+            Caller::Agent(id) => format!("agent:{id}"),
+            Caller::Service(id) => format!("service:{id}"),
+        }
+    }
+
     /// The principal string decisions use (`agent:ID`), for agents and services.
     pub fn principal(&self) -> Option<String> {
         match self {

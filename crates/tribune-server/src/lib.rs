@@ -12,7 +12,9 @@
 
 mod auth;
 mod error;
+pub mod ledger;
 mod metrics;
+mod ocsf;
 mod quota;
 mod routes;
 mod state;
@@ -26,7 +28,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use tribune_store::{Store, TokenKind, TokenRecord};
+use tribune_store::{EntryMeta, LedgerAppend, SideRecord, Store, TokenKind, TokenRecord};
 
 pub use auth::Caller;
 pub use error::ApiError;
@@ -88,6 +90,8 @@ pub struct Config {
     pub database: Database,
     /// An admin token to install if the database has none (`TRIBUNE_BOOTSTRAP_TOKEN`).
     pub bootstrap_token: Option<String>,
+    /// The ledger's Ed25519 signing key file: read if present, else generated (owner-only).
+    pub ledger_key: PathBuf,
 }
 
 /// Which database to use.
@@ -152,8 +156,13 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         Err(e) => return Err(StartError::Activation(e.to_string())),
     };
     let store = config.database.open().await?;
+    let (key, created) = ledger::load_or_create_key(&config.ledger_key, &snapshot.bundle().deployment.name)
+        .map_err(|e| StartError::Activation(e.to_string()))?;
+    if created {
+        tracing::info!(path = %config.ledger_key.display(), verifier = %key.verifier_key(), "generated the ledger signing key");
+    }
     let new_admin_token = bootstrap(&store, config.bootstrap_token.as_deref()).await?;
-    let state = AppState::new(snapshot, config.bundle_dir.clone(), store)
+    let state = AppState::new(snapshot, config.bundle_dir.clone(), store, key)
         .await
         .map_err(|e| match e {
             ActivationError::Store(e) => StartError::Store(e),
@@ -171,9 +180,7 @@ async fn bootstrap(store: &Store, supplied: Option<&str>) -> Result<Option<Strin
     if let Some(token) = supplied {
         tokens::check_supplied(token).map_err(StartError::BootstrapToken)?;
         if store.token_by_hash(&tokens::hash(token)).await?.is_none() {
-            store
-                .insert_token(&admin_record(token, "bootstrap (TRIBUNE_BOOTSTRAP_TOKEN)"))
-                .await?;
+            record_bootstrap(store, admin_record(token, "bootstrap (TRIBUNE_BOOTSTRAP_TOKEN)")).await?;
         }
         return Ok(None);
     }
@@ -181,10 +188,38 @@ async fn bootstrap(store: &Store, supplied: Option<&str>) -> Result<Option<Strin
         return Ok(None);
     }
     let token = tokens::mint();
-    store
-        .insert_token(&admin_record(&token, "bootstrap (first start)"))
-        .await?;
+    record_bootstrap(store, admin_record(&token, "bootstrap (first start)")).await?;
     Ok(Some(token))
+}
+
+/// Stores a bootstrap admin token's hash together with its ledger entry.
+async fn record_bootstrap(store: &Store, record: TokenRecord) -> Result<(), StartError> {
+    let at = record.created_at_ms;
+    let details = serde_json::json!({ "token_id": record.id, "kind": "admin", "label": record.label });
+    let value = ocsf::event(
+        "token_issued",
+        1,
+        &format!("token/{}", record.id),
+        "tribune",
+        None,
+        details,
+        at,
+    );
+    let entry = ocsf::entry(value).map_err(|e| StartError::Store(tribune_store::StoreError::Ledger(e)))?;
+    let meta = EntryMeta {
+        event_class: "identity".to_owned(),
+        classification: None,
+        correlation_uid: None,
+        created_at_ms: at,
+    };
+    store
+        .append_ledger(&[LedgerAppend {
+            entry,
+            meta,
+            side: SideRecord::Token(record),
+        }])
+        .await?;
+    Ok(())
 }
 
 fn admin_record(token: &str, label: &str) -> TokenRecord {
@@ -207,8 +242,9 @@ pub async fn issue_token(
     kind: TokenKind,
     subject: Option<String>,
     label: &str,
+    issued_by: &str,
 ) -> Result<String, ApiError> {
-    let issued = routes::tokens::issue(snapshot, store, kind, subject, label.to_owned()).await?;
+    let issued = routes::tokens::issue(snapshot, store, kind, subject, label.to_owned(), issued_by).await?;
     issued["token"]
         .as_str()
         .map(str::to_owned)

@@ -39,9 +39,9 @@ pub struct Metrics {
     pub errors: Family<CodeLabels, Counter>,
     /// Bundle reloads, by result.
     pub reloads: Family<ResultLabels, Counter>,
-    /// Transactions the decision writer committed.
+    /// Transactions the ledger writer committed.
     pub writer_batches: Gauge,
-    /// Decisions the decision writer committed.
+    /// Entries the ledger writer committed.
     pub writer_records: Gauge,
 }
 
@@ -68,13 +68,13 @@ impl Metrics {
         let writer_batches = Gauge::default();
         registry.register(
             "writer_batches_committed",
-            "Transactions committed by the decision writer",
+            "Transactions committed by the ledger writer",
             writer_batches.clone(),
         );
         let writer_records = Gauge::default();
         registry.register(
             "writer_records_committed",
-            "Decisions committed by the decision writer",
+            "Entries committed by the ledger writer",
             writer_records.clone(),
         );
         Metrics {

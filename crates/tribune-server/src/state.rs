@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tribune_bundle::Diagnostic;
+use tribune_ledger::SigningKey;
 use tribune_policy::Snapshot;
-use tribune_store::{ActivationRecord, DecisionWriter, Store};
+use tribune_store::{ActivationRecord, EntryMeta, SideRecord, Store};
 
+use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::quota::QuotaWindows;
 
@@ -21,8 +23,9 @@ pub struct AppState {
     bundle_dir: PathBuf,
     /// The database.
     pub store: Store,
-    /// Group-commit writer for decisions.
-    pub writer: DecisionWriter,
+    /// The tamper-evident ledger every decision and governance event goes into.
+    pub ledger: Arc<Ledger>,
+    checkpointer: tokio::task::AbortHandle,
     /// Per-principal call windows for quotas.
     pub quotas: QuotaWindows,
     /// Prometheus metrics.
@@ -39,6 +42,9 @@ pub enum ActivationError {
     /// The activation could not be recorded.
     #[error("the activation could not be recorded: {0}")]
     Store(#[from] tribune_store::StoreError),
+    /// The ledger could not be opened.
+    #[error("the ledger could not be opened: {0}")]
+    Ledger(#[from] LedgerError),
     /// Loading was interrupted.
     #[error("loading the bundle failed: {0}")]
     Join(String),
@@ -60,21 +66,25 @@ pub fn now_ms() -> i64 {
 }
 
 impl AppState {
-    /// State serving `snapshot`, already loaded from `bundle_dir`; records the activation.
+    /// State serving `snapshot`, already loaded from `bundle_dir`, with the ledger signed by
+    /// `key`; records the activation in the ledger.
     pub async fn new(
         snapshot: Snapshot,
         bundle_dir: PathBuf,
         store: Store,
+        key: SigningKey,
     ) -> Result<Arc<AppState>, ActivationError> {
         let at = now_ms();
-        record_activation(&store, &snapshot, "startup", at).await?;
-        let writer = DecisionWriter::spawn(store.clone(), 1024);
+        let ledger = Ledger::open(store.clone(), key).await?;
+        record_activation(&ledger, &snapshot, "startup", at).await?;
+        let checkpointer = ledger.spawn_checkpointer();
         Ok(Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             activated_at_ms: std::sync::atomic::AtomicI64::new(at),
             bundle_dir,
             store,
-            writer,
+            ledger,
+            checkpointer,
             quotas: QuotaWindows::default(),
             metrics: Metrics::new(),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -117,7 +127,7 @@ impl AppState {
         let changed = snapshot.bundle().hash != self.snapshot().bundle().hash;
         let at = now_ms();
         if changed {
-            record_activation(&self.store, &snapshot, source, at).await?;
+            record_activation(&self.ledger, &snapshot, source, at).await?;
         }
         let snapshot = Arc::new(snapshot);
         if changed {
@@ -129,20 +139,42 @@ impl AppState {
     }
 }
 
+/// Records a bundle activation, as a ledger entry with its activation row.
 async fn record_activation(
-    store: &Store,
+    ledger: &Ledger,
     snapshot: &Snapshot,
     source: &str,
     at: i64,
 ) -> Result<(), ActivationError> {
     let bundle = snapshot.bundle();
-    store
-        .insert_activation(&ActivationRecord {
-            bundle_hash: bundle.hash.clone(),
-            version: bundle.deployment.version.clone(),
-            source: source.to_owned(),
-            activated_at_ms: at,
-        })
-        .await?;
+    let record = ActivationRecord {
+        bundle_hash: bundle.hash.clone(),
+        version: bundle.deployment.version.clone(),
+        source: source.to_owned(),
+        activated_at_ms: at,
+    };
+    let details = serde_json::json!({
+        "deployment": bundle.deployment.name,
+        "bundle_hash": record.bundle_hash,
+        "version": record.version,
+        "source": source,
+    });
+    let uid = format!("activation/{}/{at}", record.bundle_hash);
+    let value = crate::ocsf::event("bundle_activation", 3, &uid, "tribune", None, details, at);
+    let entry = crate::ocsf::entry(value)
+        .map_err(|e| ActivationError::Store(tribune_store::StoreError::Ledger(e)))?;
+    let meta = EntryMeta {
+        event_class: "activation".to_owned(),
+        classification: None,
+        correlation_uid: None,
+        created_at_ms: at,
+    };
+    ledger.append(entry, meta, SideRecord::Activation(record)).await?;
     Ok(())
+}
+
+impl Drop for AppState {
+    fn drop(&mut self) {
+        self.checkpointer.abort();
+    }
 }

@@ -21,6 +21,12 @@ pub enum Entity {
     Outcome,
     /// A policy bundle activation.
     Activation,
+    /// An entry of the tamper-evident ledger.
+    LedgerEntry,
+    /// A signed ledger checkpoint.
+    Checkpoint,
+    /// A legal hold over a range of the ledger.
+    LegalHold,
 }
 
 impl fmt::Display for Entity {
@@ -30,6 +36,9 @@ impl fmt::Display for Entity {
             Entity::Decision => "decision",
             Entity::Outcome => "outcome",
             Entity::Activation => "activation",
+            Entity::LedgerEntry => "ledger entry",
+            Entity::Checkpoint => "checkpoint",
+            Entity::LegalHold => "legal hold",
         })
     }
 }
@@ -107,6 +116,23 @@ pub enum StoreError {
     /// The background writer has stopped (its task ended or the runtime is shutting down).
     #[error("the batch writer has stopped")]
     WriterClosed,
+
+    /// A committer returned a different number of outputs than it was given items.
+    #[error("a batch of {expected} items produced {got} outputs")]
+    OutputCount {
+        /// Items in the batch.
+        expected: usize,
+        /// Outputs returned.
+        got: usize,
+    },
+
+    /// The ledger's stored state contradicts itself (e.g. the head and the entries disagree).
+    #[error("the ledger is inconsistent: {0}")]
+    LedgerInconsistent(&'static str),
+
+    /// An entry could not be added to the ledger (too large, not canonical JSON, ...).
+    #[error("ledger entry rejected: {0}")]
+    Ledger(#[from] tribune_ledger::Error),
 }
 
 impl StoreError {

@@ -15,6 +15,7 @@
 //!   integration tests of this and other crates.
 
 mod error;
+mod ledger;
 mod records;
 mod store;
 mod writer;
@@ -23,6 +24,10 @@ mod writer;
 pub mod testing;
 
 pub use error::{Entity, StoreError};
+pub use ledger::{
+    Appended, CheckpointRecord, EntryMeta, LedgerAppend, LedgerCommitter, LedgerEntryRecord, LedgerWriter,
+    LegalHoldRecord, SideRecord,
+};
 pub use records::{
     ActivationRecord, DecisionRecord, OutcomeRecord, TokenKind, TokenRecord, UnknownTokenKind,
 };

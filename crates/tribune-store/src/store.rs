@@ -40,11 +40,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
-    backend: Backend,
+    pub(crate) backend: Backend,
 }
 
 #[derive(Debug, Clone)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -54,11 +54,66 @@ enum Backend {
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
         }
     };
 }
+pub(crate) use with_pool;
+
+/// The insert of one decision row, shared by [`Store::insert_decisions`] and the ledger's
+/// transaction so both write the same columns.
+macro_rules! insert_decision {
+    ($d:expr) => {
+        sqlx::query(
+            "INSERT INTO decisions
+               (id, created_at_ms, principal, tool, outcome, arguments_hash, bundle_hash, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&$d.id)
+        .bind($d.created_at_ms)
+        .bind(&$d.principal)
+        .bind(&$d.tool)
+        .bind(&$d.outcome)
+        .bind(&$d.arguments_hash)
+        .bind(&$d.bundle_hash)
+        .bind($d.body.to_string())
+    };
+}
+pub(crate) use insert_decision;
+
+/// The insert of one token row.
+macro_rules! insert_token {
+    ($t:expr) => {
+        sqlx::query(
+            "INSERT INTO tokens (id, hash, kind, subject, label, created_at_ms, revoked_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&$t.id)
+        .bind(&$t.hash[..])
+        .bind($t.kind.as_str())
+        .bind(&$t.subject)
+        .bind(&$t.label)
+        .bind($t.created_at_ms)
+        .bind($t.revoked_at_ms)
+    };
+}
+pub(crate) use insert_token;
+
+/// The insert of one activation row.
+macro_rules! insert_activation {
+    ($a:expr) => {
+        sqlx::query(
+            "INSERT INTO activations (bundle_hash, version, source, activated_at_ms)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&$a.bundle_hash)
+        .bind(&$a.version)
+        .bind(&$a.source)
+        .bind($a.activated_at_ms)
+    };
+}
+pub(crate) use insert_activation;
 
 impl Store {
     /// Connects to `sqlite://PATH` (the file is created if missing) or `postgres://...`
@@ -120,17 +175,7 @@ impl Store {
     /// Stores a new token. [`StoreError::Conflict`] if its id or hash is already taken.
     pub async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO tokens (id, hash, kind, subject, label, created_at_ms, revoked_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&token.id)
-            .bind(&token.hash[..])
-            .bind(token.kind.as_str())
-            .bind(&token.subject)
-            .bind(&token.label)
-            .bind(token.created_at_ms)
-            .bind(token.revoked_at_ms)
+            insert_token!(token)
             .execute(pool)
             .await
             .map_err(|err| StoreError::on_insert(err, Entity::Token, &token.id))?;
@@ -204,19 +249,7 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for decision in decisions {
-                sqlx::query(
-                    "INSERT INTO decisions
-                       (id, created_at_ms, principal, tool, outcome, arguments_hash, bundle_hash, body)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&decision.id)
-                .bind(decision.created_at_ms)
-                .bind(&decision.principal)
-                .bind(&decision.tool)
-                .bind(&decision.outcome)
-                .bind(&decision.arguments_hash)
-                .bind(&decision.bundle_hash)
-                .bind(decision.body.to_string())
+                insert_decision!(decision)
                 .execute(&mut *tx)
                 .await
                 .map_err(|err| StoreError::on_insert(err, Entity::Decision, &decision.id))?;
@@ -286,14 +319,7 @@ impl Store {
     /// Appends a bundle activation to the history.
     pub async fn insert_activation(&self, activation: &ActivationRecord) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO activations (bundle_hash, version, source, activated_at_ms)
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&activation.bundle_hash)
-            .bind(&activation.version)
-            .bind(&activation.source)
-            .bind(activation.activated_at_ms)
+            insert_activation!(activation)
             .execute(pool)
             .await?;
         });

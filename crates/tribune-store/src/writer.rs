@@ -34,9 +34,15 @@ use crate::store::Store;
 pub trait BatchCommit: Send + 'static {
     /// What is written.
     type Item: Send + 'static;
+    /// What each item's caller learns once the batch committed (e.g. its ledger index).
+    type Output: Send + 'static;
 
-    /// Writes `batch` in one transaction; returns only once it has committed.
-    fn commit(&mut self, batch: &[Self::Item]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Writes `batch` in one transaction; returns only once it has committed, with one output
+    /// per item, in order.
+    fn commit(
+        &mut self,
+        batch: &[Self::Item],
+    ) -> impl Future<Output = Result<Vec<Self::Output>, StoreError>> + Send;
 }
 
 /// Commits decisions as plain rows, one transaction per batch.
@@ -54,16 +60,18 @@ impl DecisionCommitter {
 
 impl BatchCommit for DecisionCommitter {
     type Item = DecisionRecord;
+    type Output = ();
 
-    async fn commit(&mut self, batch: &[DecisionRecord]) -> Result<(), StoreError> {
-        self.store.insert_decisions(batch).await
+    async fn commit(&mut self, batch: &[DecisionRecord]) -> Result<Vec<()>, StoreError> {
+        self.store.insert_decisions(batch).await?;
+        Ok(vec![(); batch.len()])
     }
 }
 
 /// The group-commit writer for decisions.
-pub type DecisionWriter = BatchWriter<DecisionRecord>;
+pub type DecisionWriter = BatchWriter<DecisionRecord, ()>;
 
-impl BatchWriter<DecisionRecord> {
+impl BatchWriter<DecisionRecord, ()> {
     /// Starts a writer committing into `store`, at most `max_batch` decisions per transaction.
     ///
     /// Must be called within a Tokio runtime.
@@ -92,13 +100,13 @@ struct Counters {
 
 /// A handle to a group-commit writer task. Clone it freely; the task ends, after committing
 /// whatever is still queued, when the last handle is dropped.
-pub struct BatchWriter<T> {
-    queue: mpsc::Sender<Pending<T>>,
+pub struct BatchWriter<T, O = ()> {
+    queue: mpsc::Sender<Pending<T, O>>,
     counters: Arc<Counters>,
 }
 
 // Not derived: deriving would needlessly require `T: Clone`.
-impl<T> Clone for BatchWriter<T> {
+impl<T, O> Clone for BatchWriter<T, O> {
     fn clone(&self) -> Self {
         BatchWriter {
             queue: self.queue.clone(),
@@ -107,12 +115,12 @@ impl<T> Clone for BatchWriter<T> {
     }
 }
 
-struct Pending<T> {
+struct Pending<T, O> {
     item: T,
-    ack: oneshot::Sender<Result<(), StoreError>>,
+    ack: oneshot::Sender<Result<O, StoreError>>,
 }
 
-impl<T: Send + 'static> BatchWriter<T> {
+impl<T: Send + 'static, O: Send + 'static> BatchWriter<T, O> {
     /// Starts a writer handing batches of at most `max_batch` items (at least 1) to
     /// `committer`. At most `max_batch` further appends wait in the queue; beyond that,
     /// `append` waits for room.
@@ -120,7 +128,7 @@ impl<T: Send + 'static> BatchWriter<T> {
     /// Must be called within a Tokio runtime.
     pub fn spawn_with<C>(committer: C, max_batch: usize) -> Self
     where
-        C: BatchCommit<Item = T>,
+        C: BatchCommit<Item = T, Output = O>,
     {
         let max_batch = max_batch.max(1);
         let (queue, receiver) = mpsc::channel(max_batch);
@@ -131,7 +139,7 @@ impl<T: Send + 'static> BatchWriter<T> {
 
     /// Queues `item` and resolves once the transaction containing it has committed, or with
     /// the error that made that transaction fail.
-    pub async fn append(&self, item: T) -> Result<(), StoreError> {
+    pub async fn append(&self, item: T) -> Result<O, StoreError> {
         let (ack, acked) = oneshot::channel();
         self.queue
             .send(Pending { item, ack })
@@ -154,7 +162,7 @@ impl<T: Send + 'static> BatchWriter<T> {
 /// empty.
 async fn run<C: BatchCommit>(
     mut committer: C,
-    mut receiver: mpsc::Receiver<Pending<C::Item>>,
+    mut receiver: mpsc::Receiver<Pending<C::Item, C::Output>>,
     max_batch: usize,
     counters: Arc<Counters>,
 ) {
@@ -166,13 +174,32 @@ async fn run<C: BatchCommit>(
         let result = committer.commit(&items).await;
         // A caller that stopped waiting has dropped its receiver; `send` failing then is fine.
         match result {
-            Ok(()) => {
+            Ok(outputs) if outputs.len() == batch_size => {
                 counters.batches_committed.fetch_add(1, Ordering::Relaxed);
                 counters
                     .records_committed
                     .fetch_add(batch_size as u64, Ordering::Relaxed);
+                for (ack, output) in acks.into_iter().zip(outputs) {
+                    let _ = ack.send(Ok(output));
+                }
+            }
+            Ok(outputs) => {
+                // A committer bug; the batch is durable, but callers cannot be told their outputs.
+                counters.batches_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    batch_size,
+                    outputs = outputs.len(),
+                    "committer returned the wrong number of outputs"
+                );
+                let source = Arc::new(StoreError::OutputCount {
+                    expected: batch_size,
+                    got: outputs.len(),
+                });
                 for ack in acks {
-                    let _ = ack.send(Ok(()));
+                    let _ = ack.send(Err(StoreError::BatchFailed {
+                        batch_size,
+                        source: source.clone(),
+                    }));
                 }
             }
             Err(err) => {

@@ -62,6 +62,7 @@ async fn demo() -> Result<(), String> {
         bundle_dir,
         database: Database::SqliteFile(dir.path().join("tribune.db")),
         bootstrap_token: None,
+        ledger_key: dir.path().join("ledger.key"),
     };
     let opened = tribune_server::open(&config).await.map_err(|e| e.to_string())?;
     let state = opened.state;
@@ -70,6 +71,7 @@ async fn demo() -> Result<(), String> {
         &state.store,
         TokenKind::Agent,
         Some(AGENT.to_owned()),
+        "demo",
         "demo",
     )
     .await

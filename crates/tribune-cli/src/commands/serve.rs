@@ -20,6 +20,10 @@ pub struct Args {
     /// A PostgreSQL url (`postgres://...`) to use instead of SQLite in the data directory.
     #[arg(long, env = "TRIBUNE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The ledger's signing key file (generated with owner-only permissions if missing;
+    /// default: `ledger.key` in the data directory). Replicas sharing a database share it.
+    #[arg(long, env = "TRIBUNE_LEDGER_KEY")]
+    pub ledger_key: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "TRIBUNE_LISTEN", default_value = "127.0.0.1:8470")]
     pub listen: SocketAddr,
@@ -34,6 +38,11 @@ pub fn database(data_dir: &std::path::Path, url: Option<&str>) -> Result<Databas
         .map_err(|e| format!("cannot create data directory `{}`: {e}", data_dir.display()))?;
     restrict(data_dir);
     Ok(Database::SqliteFile(data_dir.join("tribune.db")))
+}
+
+/// The ledger key file: the one given, else `ledger.key` in the data directory.
+pub fn ledger_key_path(data_dir: &std::path::Path, given: Option<&std::path::Path>) -> PathBuf {
+    given.map_or_else(|| data_dir.join("ledger.key"), std::path::Path::to_path_buf)
 }
 
 #[cfg(unix)]
@@ -63,6 +72,7 @@ pub async fn run(args: Args) -> u8 {
         bootstrap_token: std::env::var("TRIBUNE_BOOTSTRAP_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        ledger_key: ledger_key_path(&args.data_dir, args.ledger_key.as_deref()),
     };
     let opened = match tribune_server::open(&config).await {
         Ok(o) => o,
@@ -96,6 +106,7 @@ pub async fn run(args: Args) -> u8 {
         bundle.deployment.version
     );
     println!("  store:    {}", opened.state.store.backend_name());
+    println!("  ledger:   {}", opened.state.ledger.verifier_key());
     for finding in snapshot.findings() {
         println!("  finding:  {finding}");
     }

@@ -102,7 +102,7 @@ async fn local(args: &CreateArgs, kind: TokenKind, subject: Option<String>) -> R
         .open()
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let token = tribune_server::issue_token(&snapshot, &store, kind, subject, &args.label)
+    let token = tribune_server::issue_token(&snapshot, &store, kind, subject, &args.label, "cli")
         .await
         .map_err(|e| e.to_string());
     store.close().await;

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tribune_policy::{Code, Decision, Facts, Outcome, PrincipalKind, Request};
-use tribune_store::{DecisionRecord, OutcomeRecord, StoreError};
+use tribune_store::{Appended, DecisionRecord, EntryMeta, OutcomeRecord, SideRecord};
 
 use super::ApiJson;
 use crate::auth::Caller;
@@ -116,12 +116,23 @@ pub async fn decide(
         bundle_hash: decision.bundle.clone(),
         body: record_body,
     };
-    // INVARIANT(recorded-before-answered): no decision leaves without its durable record.
-    state
-        .writer
-        .append(record)
+    // INVARIANT(recorded-before-answered): no decision leaves without its durable ledger entry.
+    let entry = crate::ocsf::entry(crate::ocsf::decision(&record.id, &record.body, now))
+        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+    let meta = EntryMeta {
+        event_class: "decision".to_owned(),
+        classification: decision.classification.as_ref().map(ToString::to_string),
+        correlation_uid: Some(record.id.clone()),
+        created_at_ms: now,
+    };
+    let appended = state
+        .ledger
+        .append(entry, meta, SideRecord::Decision(record))
         .await
         .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+    if let (Appended::Entry { index }, Value::Object(map)) = (appended, &mut answer) {
+        map.insert("ledger_index".to_owned(), Value::from(index));
+    }
     state
         .metrics
         .decisions
@@ -307,21 +318,29 @@ pub async fn outcome(
         "duration_ms": body.duration_ms,
         "recorded_at_ms": now,
     });
-    let result = state
-        .store
-        .insert_outcome(&OutcomeRecord {
-            decision_id: id.clone(),
-            recorded_at_ms: now,
-            status: status.to_owned(),
-            body: stored.clone(),
-        })
-        .await;
-    match result {
-        Ok(()) => Ok((StatusCode::CREATED, Json(stored))),
-        Err(StoreError::Conflict { .. }) => Err(ApiError::Conflict(format!(
+    let entry = crate::ocsf::entry(crate::ocsf::outcome(&id, &record.principal, &stored, now))
+        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+    let meta = EntryMeta {
+        event_class: "outcome".to_owned(),
+        classification: record.body["classification"].as_str().map(str::to_owned),
+        correlation_uid: Some(id.clone()),
+        created_at_ms: now,
+    };
+    let side = SideRecord::Outcome(OutcomeRecord {
+        decision_id: id.clone(),
+        recorded_at_ms: now,
+        status: status.to_owned(),
+        body: stored.clone(),
+    });
+    match state.ledger.append(entry, meta, side).await {
+        Ok(Appended::Entry { index }) => {
+            let mut body = stored;
+            body["ledger_index"] = Value::from(index);
+            Ok((StatusCode::CREATED, Json(body)))
+        }
+        Ok(Appended::Duplicate) => Err(ApiError::Conflict(format!(
             "the outcome of decision `{id}` is already recorded"
         ))),
-        Err(StoreError::NotFound { .. }) => Err(ApiError::NotFound { what: "decision", id }),
-        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+        Err(e) => Err(ApiError::Unrecorded(e.to_string())),
     }
 }

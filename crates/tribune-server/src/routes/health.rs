@@ -30,7 +30,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, A
 
 /// Prometheus metrics.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
-    let stats = state.writer.stats();
+    let stats = state.ledger.writer_stats();
     state
         .metrics
         .writer_batches

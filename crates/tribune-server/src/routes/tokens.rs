@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tribune_policy::Snapshot;
-use tribune_store::{Store, TokenKind, TokenRecord};
+use tribune_store::{EntryMeta, LedgerAppend, SideRecord, Store, TokenKind, TokenRecord};
 
 use super::ApiJson;
 use crate::auth::Caller;
@@ -48,6 +48,7 @@ pub async fn create(
         kind,
         body.subject,
         body.label.unwrap_or_default(),
+        &caller.actor(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(issued)))
@@ -60,6 +61,7 @@ pub async fn issue(
     kind: TokenKind,
     subject: Option<String>,
     label: String,
+    issued_by: &str,
 ) -> Result<Value, ApiError> {
     let bundle = snapshot.bundle();
     let declared = |s: &str| match kind {
@@ -93,9 +95,34 @@ pub async fn issue(
         created_at_ms: now_ms(),
         revoked_at_ms: None,
     };
+    // The issuance is an identity change: it enters the ledger in the same transaction as the
+    // token's hash (never the secret).
+    let details = json!({ "token_id": record.id, "kind": kind.as_str(), "subject": subject, "label": label });
+    let at = record.created_at_ms;
+    let value = crate::ocsf::event(
+        "token_issued",
+        1,
+        &format!("token/{}", record.id),
+        issued_by,
+        None,
+        details,
+        at,
+    );
+    let entry = crate::ocsf::entry(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let meta = EntryMeta {
+        event_class: "identity".to_owned(),
+        classification: None,
+        correlation_uid: None,
+        created_at_ms: at,
+    };
+    let id = record.id.clone();
     store
-        .insert_token(&record)
+        .append_ledger(&[LedgerAppend {
+            entry,
+            meta,
+            side: SideRecord::Token(record),
+        }])
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(json!({ "id": record.id, "token": secret, "kind": kind.as_str(), "subject": subject, "label": label }))
+    Ok(json!({ "id": id, "token": secret, "kind": kind.as_str(), "subject": subject, "label": label }))
 }

@@ -1,0 +1,539 @@
+//! The ledger's storage: entries, the head, checkpoints and legal holds.
+//!
+//! [`Store::append_ledger`] is the only way an entry enters the log. In one transaction it
+//! locks the head (PostgreSQL: `SELECT ... FOR UPDATE`; SQLite: `BEGIN IMMEDIATE`), numbers
+//! the batch's entries from the head's size, writes each entry together with its side record
+//! (the decision row, the outcome row, ...), advances the head's compact range, and commits.
+//! Because every writer — in this process or another server process on the same PostgreSQL —
+//! must hold the head's lock to append, the log stays one tree without gaps or forks.
+//!
+//! [`LedgerCommitter`] plugs this into the group-commit [`BatchWriter`], so many entries share
+//! one transaction and each caller learns its entry's index once it is durable.
+
+use std::ops::Range;
+
+use sqlx::Row as _;
+use tribune_ledger::{Entry, Frontier, Hash};
+
+use crate::error::{Entity, StoreError};
+use crate::records::{ActivationRecord, DecisionRecord, OutcomeRecord, TokenRecord};
+use crate::store::{Backend, Store, insert_activation, insert_decision, insert_token, with_pool};
+use crate::writer::{BatchCommit, BatchWriter};
+
+/// What an entry is about, kept beside it for queries and retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// The event class: `decision`, `outcome`, `activation`, `token`, `legal_hold`, ...
+    pub event_class: String,
+    /// The data classification involved, for retention schedules.
+    pub classification: Option<String>,
+    /// Links the entry to a decision (OCSF `metadata.correlation_uid`).
+    pub correlation_uid: Option<String>,
+    /// When the event happened.
+    pub created_at_ms: i64,
+}
+
+/// A record written in the same transaction as its ledger entry.
+#[derive(Debug, Clone)]
+pub enum SideRecord {
+    /// Nothing besides the entry.
+    None,
+    /// A decision row.
+    Decision(DecisionRecord),
+    /// A call outcome; a second outcome for the same decision is not written and its entry is
+    /// not appended ([`Appended::Duplicate`]).
+    Outcome(OutcomeRecord),
+    /// A bundle activation.
+    Activation(ActivationRecord),
+    /// A newly issued token (its hash).
+    Token(TokenRecord),
+}
+
+/// One entry to append.
+#[derive(Debug, Clone)]
+pub struct LedgerAppend {
+    /// The entry: canonical JSON, at most 64 KiB.
+    pub entry: Entry,
+    /// Its metadata.
+    pub meta: EntryMeta,
+    /// What is written with it.
+    pub side: SideRecord,
+}
+
+/// What became of one [`LedgerAppend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The entry is durable at this index.
+    Entry {
+        /// Its 0-based position in the log.
+        index: u64,
+    },
+    /// The side record already existed (an outcome reported twice); nothing was appended.
+    Duplicate,
+}
+
+/// One stored entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntryRecord {
+    /// Position in the log.
+    pub index: u64,
+    /// Its RFC 6962 leaf hash.
+    pub leaf_hash: Hash,
+    /// The canonical JSON, or `None` once retention pruned it.
+    pub payload: Option<Vec<u8>>,
+    /// Metadata.
+    pub meta: EntryMeta,
+    /// When it was pruned.
+    pub pruned_at_ms: Option<i64>,
+}
+
+/// A signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    /// The tree size it commits to.
+    pub size: u64,
+    /// The signed note (C2SP tlog-checkpoint).
+    pub note: String,
+    /// When it was signed.
+    pub created_at_ms: i64,
+}
+
+/// A legal hold over log indices `[from, to]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegalHoldRecord {
+    /// Id.
+    pub id: String,
+    /// First held index.
+    pub from_index: u64,
+    /// Last held index (inclusive).
+    pub to_index: u64,
+    /// Why.
+    pub reason: String,
+    /// Who placed it.
+    pub placed_by: String,
+    /// When.
+    pub placed_at_ms: i64,
+    /// When it was released, if it was.
+    pub released_at_ms: Option<i64>,
+    /// By whom.
+    pub released_by: Option<String>,
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::LedgerInconsistent("an index does not fit in 63 bits"))
+}
+
+fn to_u64(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::LedgerInconsistent("a negative index is stored"))
+}
+
+fn frontier_from_row(size: i64, bytes: &[u8]) -> Result<Frontier, StoreError> {
+    let hashes = bytes
+        .chunks(32)
+        .map(Hash::from_slice)
+        .collect::<Result<Vec<_>, _>>()?;
+    if !bytes.len().is_multiple_of(32) {
+        return Err(StoreError::LedgerInconsistent(
+            "the head's compact range is not whole hashes",
+        ));
+    }
+    Ok(Frontier::from_parts(to_u64(size)?, hashes)?)
+}
+
+fn frontier_bytes(f: &Frontier) -> Vec<u8> {
+    f.hashes()
+        .iter()
+        .flat_map(|h| h.as_bytes().iter().copied())
+        .collect()
+}
+
+/// The body of the append transaction, written once for both backends. `$tx` is an open
+/// transaction that already holds the head's write lock.
+macro_rules! append_in_tx {
+    ($tx:ident, $batch:expr, $head_sql:expr) => {{
+        let row = sqlx::query($head_sql).fetch_one(&mut *$tx).await?;
+        let size: i64 = row.try_get("size")?;
+        let bytes: Vec<u8> = row.try_get("frontier")?;
+        let mut frontier = frontier_from_row(size, &bytes)?;
+        let mut outputs = Vec::with_capacity($batch.len());
+        for item in $batch {
+            let written = match &item.side {
+                SideRecord::None => true,
+                SideRecord::Decision(d) => {
+                    insert_decision!(d)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(|err| StoreError::on_insert(err, Entity::Decision, &d.id))?;
+                    true
+                }
+                SideRecord::Outcome(o) => {
+                    let done = sqlx::query(
+                        "INSERT INTO outcomes (decision_id, recorded_at_ms, status, body)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (decision_id) DO NOTHING",
+                    )
+                    .bind(&o.decision_id)
+                    .bind(o.recorded_at_ms)
+                    .bind(&o.status)
+                    .bind(o.body.to_string())
+                    .execute(&mut *$tx)
+                    .await?;
+                    done.rows_affected() == 1
+                }
+                SideRecord::Activation(a) => {
+                    insert_activation!(a).execute(&mut *$tx).await?;
+                    true
+                }
+                SideRecord::Token(t) => {
+                    insert_token!(t)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(|err| StoreError::on_insert(err, Entity::Token, &t.id))?;
+                    true
+                }
+            };
+            if !written {
+                outputs.push(Appended::Duplicate);
+                continue;
+            }
+            let index = frontier.size();
+            let leaf = item.entry.leaf_hash();
+            sqlx::query(
+                "INSERT INTO ledger_entries
+                   (idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(to_i64(index)?)
+            .bind(&leaf.as_bytes()[..])
+            .bind(item.entry.as_bytes())
+            .bind(&item.meta.event_class)
+            .bind(&item.meta.classification)
+            .bind(&item.meta.correlation_uid)
+            .bind(item.meta.created_at_ms)
+            .execute(&mut *$tx)
+            .await
+            .map_err(|err| StoreError::on_insert(err, Entity::LedgerEntry, &index.to_string()))?;
+            frontier.push(leaf);
+            outputs.push(Appended::Entry { index });
+        }
+        sqlx::query("UPDATE ledger_head SET size = $1, frontier = $2 WHERE id = 1")
+            .bind(to_i64(frontier.size())?)
+            .bind(frontier_bytes(&frontier))
+            .execute(&mut *$tx)
+            .await?;
+        outputs
+    }};
+}
+
+impl Store {
+    /// Appends `batch` to the log in one transaction, with each item's side record.
+    pub async fn append_ledger(&self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                // BEGIN IMMEDIATE takes SQLite's write lock before reading the head.
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let outputs = append_in_tx!(tx, batch, "SELECT size, frontier FROM ledger_head WHERE id = 1");
+                tx.commit().await?;
+                Ok(outputs)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // The row lock serializes appends across every server process sharing the database.
+                let outputs = append_in_tx!(
+                    tx,
+                    batch,
+                    "SELECT size, frontier FROM ledger_head WHERE id = 1 FOR UPDATE"
+                );
+                tx.commit().await?;
+                Ok(outputs)
+            }
+        }
+    }
+
+    /// The log's size and compact range as stored in its head.
+    pub async fn ledger_head(&self) -> Result<Frontier, StoreError> {
+        let (size, bytes): (i64, Vec<u8>) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT size, frontier FROM ledger_head WHERE id = 1").fetch_one(pool).await?
+        });
+        frontier_from_row(size, &bytes)
+    }
+
+    /// The leaf hashes of `range`, in order. Fails if any is missing (a deleted row).
+    pub async fn ledger_leaf_hashes(&self, range: Range<u64>) -> Result<Vec<Hash>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT idx, leaf_hash FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(to_i64(range.start)?)
+                .bind(to_i64(range.end)?)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for (expected, (idx, hash)) in range.clone().zip(&rows) {
+            if to_u64(*idx)? != expected {
+                return Err(StoreError::NotFound {
+                    entity: Entity::LedgerEntry,
+                    key: expected.to_string(),
+                });
+            }
+            out.push(Hash::from_slice(hash)?);
+        }
+        if (out.len() as u64) < range.end.saturating_sub(range.start) {
+            let missing = range.start + out.len() as u64;
+            return Err(StoreError::NotFound {
+                entity: Entity::LedgerEntry,
+                key: missing.to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` entries from index `from` on, in order (gaps are not filled in: a verifier
+    /// sees them as missing).
+    pub async fn ledger_entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntryRecord>, StoreError> {
+        type Row = (
+            i64,
+            Vec<u8>,
+            Option<Vec<u8>>,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms, pruned_at_ms
+                 FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+            )
+            .bind(to_i64(from)?)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(
+                |(
+                    idx,
+                    leaf,
+                    payload,
+                    event_class,
+                    classification,
+                    correlation_uid,
+                    created_at_ms,
+                    pruned_at_ms,
+                )| {
+                    Ok(LedgerEntryRecord {
+                        index: to_u64(idx)?,
+                        leaf_hash: Hash::from_slice(&leaf)?,
+                        payload,
+                        meta: EntryMeta {
+                            event_class,
+                            classification,
+                            correlation_uid,
+                            created_at_ms,
+                        },
+                        pruned_at_ms,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// The entry at `index`, if stored.
+    pub async fn ledger_entry(&self, index: u64) -> Result<Option<LedgerEntryRecord>, StoreError> {
+        Ok(self
+            .ledger_entries(index, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.index == index))
+    }
+
+    /// Stores a signed checkpoint; returns false if one for that size already exists.
+    pub async fn insert_checkpoint(&self, checkpoint: &CheckpointRecord) -> Result<bool, StoreError> {
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO ledger_checkpoints (size, note, created_at_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (size) DO NOTHING",
+            )
+            .bind(to_i64(checkpoint.size)?)
+            .bind(&checkpoint.note)
+            .bind(checkpoint.created_at_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Checkpoints with sizes in `[from_size, ...)`, oldest first, at most `limit`.
+    pub async fn checkpoints(&self, from_size: u64, limit: u32) -> Result<Vec<CheckpointRecord>, StoreError> {
+        let rows: Vec<(i64, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT size, note, created_at_ms FROM ledger_checkpoints WHERE size >= $1 ORDER BY size LIMIT $2",
+            )
+            .bind(to_i64(from_size)?)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(size, note, created_at_ms)| {
+                Ok(CheckpointRecord {
+                    size: to_u64(size)?,
+                    note,
+                    created_at_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest checkpoint.
+    pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>, StoreError> {
+        let row: Option<(i64, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT size, note, created_at_ms FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(size, note, created_at_ms)| {
+            Ok(CheckpointRecord {
+                size: to_u64(size)?,
+                note,
+                created_at_ms,
+            })
+        })
+        .transpose()
+    }
+
+    /// Places a legal hold.
+    pub async fn insert_legal_hold(&self, hold: &LegalHoldRecord) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO legal_holds (id, from_idx, to_idx, reason, placed_by, placed_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&hold.id)
+            .bind(to_i64(hold.from_index)?)
+            .bind(to_i64(hold.to_index)?)
+            .bind(&hold.reason)
+            .bind(&hold.placed_by)
+            .bind(hold.placed_at_ms)
+            .execute(pool)
+            .await
+            .map_err(|err| StoreError::on_insert(err, Entity::LegalHold, &hold.id))?;
+        });
+        Ok(())
+    }
+
+    /// Every legal hold, active or released, oldest first.
+    pub async fn legal_holds(&self) -> Result<Vec<LegalHoldRecord>, StoreError> {
+        type Row = (String, i64, i64, String, String, i64, Option<i64>, Option<String>);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, from_idx, to_idx, reason, placed_by, placed_at_ms, released_at_ms, released_by
+                 FROM legal_holds ORDER BY placed_at_ms, id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(
+                |(id, from, to, reason, placed_by, placed_at_ms, released_at_ms, released_by)| {
+                    Ok(LegalHoldRecord {
+                        id,
+                        from_index: to_u64(from)?,
+                        to_index: to_u64(to)?,
+                        reason,
+                        placed_by,
+                        placed_at_ms,
+                        released_at_ms,
+                        released_by,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// Releases an active hold; false if it does not exist or is already released.
+    pub async fn release_legal_hold(&self, id: &str, by: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE legal_holds SET released_at_ms = $1, released_by = $2 WHERE id = $3 AND released_at_ms IS NULL",
+            )
+            .bind(at_ms)
+            .bind(by)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Deletes the payloads of entries of `event_class` (and, if given, `classification`)
+    /// created before `before_ms`, except those inside an active legal hold. Leaf hashes stay.
+    /// Returns the pruned indices.
+    pub async fn prune_ledger(
+        &self,
+        event_class: &str,
+        classification: Option<&str>,
+        before_ms: i64,
+        at_ms: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let rows: Vec<(i64,)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE ledger_entries SET payload = NULL, pruned_at_ms = $1
+                 WHERE payload IS NOT NULL AND event_class = $2 AND created_at_ms < $3
+                   AND ($4 IS NULL OR classification = $4)
+                   AND NOT EXISTS (SELECT 1 FROM legal_holds h
+                                   WHERE h.released_at_ms IS NULL AND ledger_entries.idx BETWEEN h.from_idx AND h.to_idx)
+                 RETURNING idx",
+            )
+            .bind(at_ms)
+            .bind(event_class)
+            .bind(before_ms)
+            .bind(classification)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut out = rows
+            .into_iter()
+            .map(|(i,)| to_u64(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_unstable();
+        Ok(out)
+    }
+}
+
+/// Commits [`LedgerAppend`]s through [`Store::append_ledger`].
+#[derive(Debug, Clone)]
+pub struct LedgerCommitter {
+    store: Store,
+}
+
+impl LedgerCommitter {
+    /// A committer appending to `store`'s log.
+    pub fn new(store: Store) -> Self {
+        LedgerCommitter { store }
+    }
+}
+
+impl BatchCommit for LedgerCommitter {
+    type Item = LedgerAppend;
+    type Output = Appended;
+
+    async fn commit(&mut self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
+        self.store.append_ledger(batch).await
+    }
+}
+
+/// The group-commit writer of the ledger.
+pub type LedgerWriter = BatchWriter<LedgerAppend, Appended>;
+
+impl BatchWriter<LedgerAppend, Appended> {
+    /// Starts a ledger writer on `store`, at most `max_batch` entries per transaction.
+    pub fn spawn_ledger(store: Store, max_batch: usize) -> LedgerWriter {
+        BatchWriter::spawn_with(LedgerCommitter::new(store), max_batch)
+    }
+}
