@@ -159,6 +159,52 @@ impl Destination {
     }
 }
 
+/// A class of ledger event, as retention schedules name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventClass {
+    /// A decision on a tool call.
+    Decision,
+    /// A post-call outcome report.
+    Outcome,
+    /// A bundle activation.
+    Activation,
+    /// An identity or credential change (e.g. a token issued).
+    Identity,
+    /// A legal hold placed or released.
+    LegalHold,
+    /// A retention run.
+    Retention,
+    /// A read of ledger entries.
+    AuditRead,
+}
+
+impl EventClass {
+    /// Every event class.
+    pub const ALL: [EventClass; 7] = [
+        EventClass::Decision,
+        EventClass::Outcome,
+        EventClass::Activation,
+        EventClass::Identity,
+        EventClass::LegalHold,
+        EventClass::Retention,
+        EventClass::AuditRead,
+    ];
+
+    /// The snake_case name stored with each ledger entry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventClass::Decision => "decision",
+            EventClass::Outcome => "outcome",
+            EventClass::Activation => "activation",
+            EventClass::Identity => "identity",
+            EventClass::LegalHold => "legal_hold",
+            EventClass::Retention => "retention",
+            EventClass::AuditRead => "audit_read",
+        }
+    }
+}
+
 /// A level of the bundle's data classification scale.
 ///
 /// INVARIANT(classification-rank): `rank` is the level's index in the bundle's

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
-use crate::ids::{Classification, Destination, Id, ProviderKind, Tier};
+use crate::ids::{Classification, Destination, EventClass, Id, ProviderKind, Tier};
 use crate::input::ArgRecord;
 
 /// A loaded, valid governance bundle. Immutable once built.
@@ -37,12 +37,44 @@ pub struct Bundle {
     pub providers: BTreeMap<Id, Provider>,
     /// Tools, by id (the MCP tool name).
     pub tools: BTreeMap<Id, Tool>,
+    /// Retention schedules for ledger payloads; an event no rule covers is kept forever.
+    pub retention: Vec<RetentionRule>,
     /// The manifest, `tribune.toml`.
     pub manifest: SourceFile,
     /// `policies/*.cedar`, sorted by path.
     pub policy_files: Vec<SourceFile>,
     /// Warnings found while loading (the bundle is still valid).
     pub findings: Vec<Diagnostic>,
+}
+
+/// How long the payloads of one class of ledger event are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionRule {
+    /// The event class.
+    pub event: EventClass,
+    /// Only events about this data classification (`None`: any without a more specific rule).
+    pub classification: Option<Id>,
+    /// Days after the event before its payload may be deleted (its hash stays in the log).
+    pub keep_days: u32,
+    /// Where the rule is written.
+    pub location: Location,
+}
+
+impl Bundle {
+    /// The rule that governs an event of `event` about `classification`: the rule naming that
+    /// classification, else the event's general rule, else none (keep forever).
+    pub fn retention_for(&self, event: EventClass, classification: Option<&str>) -> Option<&RetentionRule> {
+        let specific = classification.and_then(|c| {
+            self.retention
+                .iter()
+                .find(|r| r.event == event && r.classification.as_ref().is_some_and(|rc| rc.as_str() == c))
+        });
+        specific.or_else(|| {
+            self.retention
+                .iter()
+                .find(|r| r.event == event && r.classification.is_none())
+        })
+    }
 }
 
 /// The `[deployment]` table.

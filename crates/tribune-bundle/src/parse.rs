@@ -157,6 +157,7 @@ impl Cx<'_> {
             default_reviewer_pool.as_ref(),
         );
 
+        let retention = self.retention(raw.retention.as_ref(), &classifications);
         let hash = bundle_hash(sources);
         let version = deployment.1.unwrap_or_else(|| hash.chars().take(12).collect());
         let bundle = Bundle {
@@ -177,6 +178,7 @@ impl Cx<'_> {
             services,
             providers,
             tools,
+            retention,
             manifest: sources.manifest.clone(),
             policy_files: sources.policy_files.clone(),
             findings: Vec::new(),
@@ -277,6 +279,53 @@ impl Cx<'_> {
                 }
             };
             out.insert(name.get_ref().clone(), ty);
+        }
+        out
+    }
+
+    fn retention(&mut self, raw: Option<&RawRetention>, scale: &[Id]) -> Vec<RetentionRule> {
+        let mut out: Vec<RetentionRule> = Vec::new();
+        for rule in raw.map(|r| r.rules.as_slice()).unwrap_or_default() {
+            let r = rule.get_ref();
+            let event = *r.event.get_ref();
+            let classification = match &r.classification {
+                Some(c) => match classification(self, c, scale, "a retention rule") {
+                    Some(c) => Some(c.name),
+                    None => continue,
+                },
+                None => None,
+            };
+            if *r.keep_days.get_ref() == 0 {
+                self.error(
+                    &r.keep_days,
+                    "bad-value",
+                    "`keep_days` must be at least 1".to_owned(),
+                );
+                continue;
+            }
+            if out
+                .iter()
+                .any(|o| o.event == event && o.classification == classification)
+            {
+                let what = classification
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(" and classification `{c}`"));
+                self.error(
+                    rule,
+                    "duplicate-id",
+                    format!(
+                        "a retention rule for event `{}`{what} is already declared",
+                        event.as_str()
+                    ),
+                );
+                continue;
+            }
+            out.push(RetentionRule {
+                event,
+                classification,
+                keep_days: *r.keep_days.get_ref(),
+                location: self.at(rule),
+            });
         }
         out
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::ids::{Destination, ProviderKind, Tier};
+use crate::ids::{Destination, EventClass, ProviderKind, Tier};
 
 pub(crate) type Table<T> = BTreeMap<Spanned<String>, Spanned<T>>;
 
@@ -36,6 +36,24 @@ pub(crate) struct RawBundle {
     pub providers: Table<RawProvider>,
     #[serde(default)]
     pub tools: Table<RawTool>,
+    #[serde(default)]
+    pub retention: Option<RawRetention>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    #[serde(default)]
+    pub rules: Vec<Spanned<RawRetentionRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetentionRule {
+    pub event: Spanned<EventClass>,
+    #[serde(default)]
+    pub classification: Option<Spanned<String>>,
+    pub keep_days: Spanned<u32>,
 }
 
 #[derive(Debug, Deserialize)]

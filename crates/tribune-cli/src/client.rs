@@ -43,6 +43,21 @@ pub async fn post(server: &str, path: &str, token: &str, body: &Value) -> Result
     answer(url, response).await
 }
 
+/// Fetches `path` with `token` and returns the JSON answer.
+pub async fn get(server: &str, path: &str, token: &str) -> Result<Value, ClientError> {
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+    answer(url, response).await
+}
+
 async fn answer(url: String, response: reqwest::Response) -> Result<Value, ClientError> {
     let status = response.status();
     let body: Value = response

@@ -32,6 +32,16 @@ enum Command {
         #[command(subcommand)]
         command: commands::token::Command,
     },
+    /// The tamper-evident ledger: key, verify, prove, export, tail.
+    Audit {
+        #[command(subcommand)]
+        command: commands::audit::Command,
+    },
+    /// Legal holds over ranges of the ledger.
+    Hold {
+        #[command(subcommand)]
+        command: commands::hold::Command,
+    },
     /// Start an in-process server and walk an agent through a read, a write and an irreversible call.
     Demo(commands::demo::Args),
 }
@@ -59,6 +69,8 @@ fn main() -> ExitCode {
             Command::Decide(args) => commands::decide::run(args).await,
             Command::Token { command } => commands::token::run(command).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Audit { command } => commands::audit::run(command).await,
+            Command::Hold { command } => commands::hold::run(command).await,
         }
     });
     ExitCode::from(code)

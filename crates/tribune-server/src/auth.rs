@@ -39,6 +39,33 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may read the ledger: the admin token, or a human whose roles include
+    /// `auditor` or `admin`.
+    pub fn is_auditor(&self, state: &AppState) -> bool {
+        match self {
+            Caller::Admin => true,
+            Caller::Human(id) => state
+                .snapshot()
+                .bundle()
+                .humans
+                .get(id.as_str())
+                .is_some_and(|h| h.roles.iter().any(|r| matches!(r.as_str(), "admin" | "auditor"))),
+            _ => false,
+        }
+    }
+
+    /// Refuses callers that may not read the ledger.
+    pub fn require_auditor(&self, state: &AppState) -> Result<(), ApiError> {
+        if self.is_auditor(state) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "reading the ledger needs the admin token or a human with the `auditor` or `admin` role"
+                    .to_owned(),
+            ))
+        }
+    }
+
     /// Refuses callers that may not administer the deployment.
     pub fn require_admin(&self, state: &AppState) -> Result<(), ApiError> {
         if self.is_admin(state) {

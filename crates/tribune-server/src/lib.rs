@@ -16,6 +16,7 @@ pub mod ledger;
 mod metrics;
 mod ocsf;
 mod quota;
+mod retention;
 mod routes;
 mod state;
 pub mod tokens;
@@ -46,6 +47,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/bundle/reload"),
     ("post", "/v1/tokens"),
     ("get", "/v1/openapi.json"),
+    ("get", "/v1/audit/key"),
+    ("get", "/v1/audit/checkpoint"),
+    ("get", "/v1/audit/checkpoints"),
+    ("get", "/v1/audit/entries"),
+    ("get", "/v1/audit/entries/{index}"),
+    ("get", "/v1/audit/entries/{index}/proof"),
+    ("get", "/v1/audit/consistency"),
+    ("get", "/v1/audit/holds"),
+    ("post", "/v1/audit/holds"),
+    ("post", "/v1/audit/holds/{id}/release"),
+    ("post", "/v1/audit/retention/run"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -61,6 +73,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/bundle/reload", post(routes::bundle::reload))
         .route("/v1/tokens", post(routes::tokens::create))
         .route("/v1/openapi.json", get(routes::health::openapi))
+        .route("/v1/audit/key", get(routes::audit::key))
+        .route("/v1/audit/checkpoint", get(routes::audit::checkpoint))
+        .route("/v1/audit/checkpoints", get(routes::audit::checkpoints))
+        .route("/v1/audit/entries", get(routes::audit::entries))
+        .route("/v1/audit/entries/{index}", get(routes::audit::entry))
+        .route("/v1/audit/entries/{index}/proof", get(routes::audit::inclusion))
+        .route("/v1/audit/consistency", get(routes::audit::consistency))
+        .route(
+            "/v1/audit/holds",
+            get(routes::audit::holds).post(routes::audit::add_hold),
+        )
+        .route("/v1/audit/holds/{id}/release", post(routes::audit::release_hold))
+        .route("/v1/audit/retention/run", post(routes::audit::run_retention))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
@@ -168,6 +193,7 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             ActivationError::Store(e) => StartError::Store(e),
             other => StartError::Activation(other.to_string()),
         })?;
+    state.start_retention();
     Ok(Opened {
         state,
         new_admin_token,

@@ -26,6 +26,7 @@ pub struct AppState {
     /// The tamper-evident ledger every decision and governance event goes into.
     pub ledger: Arc<Ledger>,
     checkpointer: tokio::task::AbortHandle,
+    retention: std::sync::OnceLock<tokio::task::AbortHandle>,
     /// Per-principal call windows for quotas.
     pub quotas: QuotaWindows,
     /// Prometheus metrics.
@@ -85,10 +86,16 @@ impl AppState {
             store,
             ledger,
             checkpointer,
+            retention: std::sync::OnceLock::new(),
             quotas: QuotaWindows::default(),
             metrics: Metrics::new(),
             reload_lock: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// Starts the hourly retention job (once).
+    pub fn start_retention(self: &Arc<Self>) {
+        let _ = self.retention.set(crate::retention::spawn(Arc::downgrade(self)));
     }
 
     /// The active snapshot.
@@ -176,5 +183,8 @@ async fn record_activation(
 impl Drop for AppState {
     fn drop(&mut self) {
         self.checkpointer.abort();
+        if let Some(retention) = self.retention.get() {
+            retention.abort();
+        }
     }
 }

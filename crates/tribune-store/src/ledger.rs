@@ -117,6 +117,8 @@ pub struct LegalHoldRecord {
     pub released_at_ms: Option<i64>,
     /// By whom.
     pub released_by: Option<String>,
+    /// The first of the two humans a release needs, once one has asked.
+    pub release_requested_by: Option<String>,
 }
 
 fn to_i64(v: u64) -> Result<i64, StoreError> {
@@ -428,10 +430,21 @@ impl Store {
 
     /// Every legal hold, active or released, oldest first.
     pub async fn legal_holds(&self) -> Result<Vec<LegalHoldRecord>, StoreError> {
-        type Row = (String, i64, i64, String, String, i64, Option<i64>, Option<String>);
+        type Row = (
+            String,
+            i64,
+            i64,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+        );
         let rows: Vec<Row> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, from_idx, to_idx, reason, placed_by, placed_at_ms, released_at_ms, released_by
+                "SELECT id, from_idx, to_idx, reason, placed_by, placed_at_ms, released_at_ms, released_by,
+                        release_requested_by
                  FROM legal_holds ORDER BY placed_at_ms, id",
             )
             .fetch_all(pool)
@@ -439,7 +452,7 @@ impl Store {
         });
         rows.into_iter()
             .map(
-                |(id, from, to, reason, placed_by, placed_at_ms, released_at_ms, released_by)| {
+                |(id, from, to, reason, placed_by, placed_at_ms, released_at_ms, released_by, requested)| {
                     Ok(LegalHoldRecord {
                         id,
                         from_index: to_u64(from)?,
@@ -449,61 +462,142 @@ impl Store {
                         placed_at_ms,
                         released_at_ms,
                         released_by,
+                        release_requested_by: requested,
                     })
                 },
             )
             .collect()
     }
 
-    /// Releases an active hold; false if it does not exist or is already released.
-    pub async fn release_legal_hold(&self, id: &str, by: &str, at_ms: i64) -> Result<bool, StoreError> {
+    /// One human's step towards releasing hold `id`: releasing needs two distinct humans. The
+    /// first call records the request; a call by a different human releases the hold.
+    pub async fn step_hold_release(&self, id: &str, by: &str, at_ms: i64) -> Result<ReleaseStep, StoreError> {
+        let row: Option<(Option<String>, Option<i64>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT release_requested_by, released_at_ms FROM legal_holds WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((requested_by, released_at)) = row else {
+            return Ok(ReleaseStep::NotFound);
+        };
+        if released_at.is_some() {
+            return Ok(ReleaseStep::AlreadyReleased);
+        }
+        let first = match requested_by {
+            None => {
+                let updated = with_pool!(self, pool => {
+                    sqlx::query(
+                        "UPDATE legal_holds SET release_requested_by = $1, release_requested_at_ms = $2
+                         WHERE id = $3 AND release_requested_by IS NULL AND released_at_ms IS NULL",
+                    )
+                    .bind(by)
+                    .bind(at_ms)
+                    .bind(id)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+                });
+                return Ok(if updated == 1 {
+                    ReleaseStep::Requested
+                } else {
+                    ReleaseStep::AlreadyReleased
+                });
+            }
+            Some(first) if first == by => return Ok(ReleaseStep::SameHuman),
+            Some(first) => first,
+        };
         let done = with_pool!(self, pool => {
             sqlx::query(
-                "UPDATE legal_holds SET released_at_ms = $1, released_by = $2 WHERE id = $3 AND released_at_ms IS NULL",
+                "UPDATE legal_holds SET released_at_ms = $1, released_by = $2
+                 WHERE id = $3 AND released_at_ms IS NULL AND release_requested_by = $4",
             )
             .bind(at_ms)
             .bind(by)
             .bind(id)
+            .bind(&first)
             .execute(pool)
             .await?
             .rows_affected()
         });
-        Ok(done == 1)
+        Ok(if done == 1 {
+            ReleaseStep::Released { first }
+        } else {
+            ReleaseStep::AlreadyReleased
+        })
     }
 
-    /// Deletes the payloads of entries of `event_class` (and, if given, `classification`)
-    /// created before `before_ms`, except those inside an active legal hold. Leaf hashes stay.
-    /// Returns the pruned indices.
-    pub async fn prune_ledger(
+    /// Entries of `event_class` created before `before_ms`, from index `from_index` on, whose
+    /// payload is still stored and that no active legal hold covers: `(index, classification, created_at_ms)`, oldest first.
+    pub async fn retention_candidates(
         &self,
         event_class: &str,
-        classification: Option<&str>,
         before_ms: i64,
-        at_ms: i64,
-    ) -> Result<Vec<u64>, StoreError> {
-        let rows: Vec<(i64,)> = with_pool!(self, pool => {
+        from_index: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Option<String>, i64)>, StoreError> {
+        let rows: Vec<(i64, Option<String>, i64)> = with_pool!(self, pool => {
             sqlx::query_as(
-                "UPDATE ledger_entries SET payload = NULL, pruned_at_ms = $1
-                 WHERE payload IS NOT NULL AND event_class = $2 AND created_at_ms < $3
-                   AND ($4 IS NULL OR classification = $4)
+                "SELECT idx, classification, created_at_ms FROM ledger_entries e
+                 WHERE payload IS NOT NULL AND event_class = $1 AND created_at_ms < $2 AND idx >= $4
                    AND NOT EXISTS (SELECT 1 FROM legal_holds h
-                                   WHERE h.released_at_ms IS NULL AND ledger_entries.idx BETWEEN h.from_idx AND h.to_idx)
-                 RETURNING idx",
+                                   WHERE h.released_at_ms IS NULL AND e.idx BETWEEN h.from_idx AND h.to_idx)
+                 ORDER BY idx LIMIT $3",
             )
-            .bind(at_ms)
             .bind(event_class)
             .bind(before_ms)
-            .bind(classification)
+            .bind(i64::from(limit))
+            .bind(to_i64(from_index)?)
             .fetch_all(pool)
             .await?
         });
-        let mut out = rows
-            .into_iter()
-            .map(|(i,)| to_u64(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_unstable();
-        Ok(out)
+        rows.into_iter().map(|(i, c, t)| Ok((to_u64(i)?, c, t))).collect()
     }
+
+    /// Deletes the payloads of `indices` (keeping their leaf hashes), except those an active
+    /// legal hold covers at this moment. Returns the indices pruned.
+    pub async fn prune_entries(&self, indices: &[u64], at_ms: i64) -> Result<Vec<u64>, StoreError> {
+        let mut pruned = Vec::new();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for &index in indices {
+                let done = sqlx::query(
+                    "UPDATE ledger_entries SET payload = NULL, pruned_at_ms = $1
+                     WHERE idx = $2 AND payload IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM legal_holds h
+                                       WHERE h.released_at_ms IS NULL AND $2 BETWEEN h.from_idx AND h.to_idx)",
+                )
+                .bind(at_ms)
+                .bind(to_i64(index)?)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 1 {
+                    pruned.push(index);
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(pruned)
+    }
+}
+
+/// The result of one step towards releasing a legal hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseStep {
+    /// No such hold.
+    NotFound,
+    /// The hold was already released.
+    AlreadyReleased,
+    /// The first human asked; a second, different human must confirm.
+    Requested,
+    /// The human who asked first asked again; it does not count twice.
+    SameHuman,
+    /// A second human confirmed; the hold is released.
+    Released {
+        /// Who asked first.
+        first: String,
+    },
 }
 
 /// Commits [`LedgerAppend`]s through [`Store::append_ledger`].

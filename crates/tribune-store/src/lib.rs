@@ -26,7 +26,7 @@ pub mod testing;
 pub use error::{Entity, StoreError};
 pub use ledger::{
     Appended, CheckpointRecord, EntryMeta, LedgerAppend, LedgerCommitter, LedgerEntryRecord, LedgerWriter,
-    LegalHoldRecord, SideRecord,
+    LegalHoldRecord, ReleaseStep, SideRecord,
 };
 pub use records::{
     ActivationRecord, DecisionRecord, OutcomeRecord, TokenKind, TokenRecord, UnknownTokenKind,

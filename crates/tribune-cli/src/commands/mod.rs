@@ -1,8 +1,10 @@
 //! One module per command.
 
+pub mod audit;
 pub mod check;
 pub mod decide;
 pub mod demo;
+pub mod hold;
 pub mod init;
 pub mod serve;
 pub mod token;

@@ -1,5 +1,6 @@
 //! The HTTP routes. Only this crate knows HTTP.
 
+pub mod audit;
 pub mod bundle;
 pub mod decisions;
 pub mod health;
@@ -40,4 +41,32 @@ fn source_message(e: &(dyn std::error::Error + 'static)) -> String {
         inner = next;
     }
     inner.to_string()
+}
+
+/// Query parameters whose rejection is an [`ApiError`] (`invalid_query`).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::InvalidQuery(e.body_text()))
+    }
+}
+
+/// Path parameters whose rejection is an [`ApiError`] (`invalid_query`).
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::InvalidQuery(e.body_text()))
+    }
 }

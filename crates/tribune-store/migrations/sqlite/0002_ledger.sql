@@ -43,6 +43,8 @@ CREATE TABLE legal_holds (
     reason          TEXT NOT NULL,
     placed_by       TEXT NOT NULL,
     placed_at_ms    INTEGER   NOT NULL,
+    release_requested_by    TEXT,
+    release_requested_at_ms INTEGER,
     released_at_ms  INTEGER,
     released_by     TEXT,
     CHECK (to_idx >= from_idx)

@@ -1,0 +1,82 @@
+//! `tribune hold`: legal holds over ranges of the ledger, which retention may not prune.
+
+use serde_json::json;
+
+use crate::client;
+use crate::commands::audit::Remote;
+use crate::exit;
+
+/// Hold subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Place a hold over ledger entries FROM..=TO.
+    Add {
+        /// First held entry.
+        #[arg(long)]
+        from: u64,
+        /// Last held entry (inclusive).
+        #[arg(long)]
+        to: u64,
+        /// Why (e.g. a matter or complaint number).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List holds.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Ask to release a hold; a second, different human must run this too.
+    Release {
+        /// The hold's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Runs a hold subcommand.
+pub async fn run(command: Command) -> u8 {
+    let result = match command {
+        Command::Add {
+            from,
+            to,
+            reason,
+            remote,
+        } => match remote.get() {
+            Ok((s, t)) => client::post(
+                s,
+                "/v1/audit/holds",
+                t,
+                &json!({ "from": from, "to": to, "reason": reason }),
+            )
+            .await
+            .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
+        Command::List { remote } => match remote.get() {
+            Ok((s, t)) => client::get(s, "/v1/audit/holds", t)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
+        Command::Release { id, remote } => match remote.get() {
+            Ok((s, t)) => client::post(s, &format!("/v1/audit/holds/{id}/release"), t, &json!({}))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(v) => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILURE
+        }
+    }
+}
