@@ -3,6 +3,7 @@
 
 mod check;
 mod decide;
+mod ledger;
 mod serve;
 
 use std::path::{Path, PathBuf};

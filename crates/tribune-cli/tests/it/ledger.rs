@@ -1,0 +1,1 @@
+//! Ledger end-to-end tests (being written).
