@@ -177,11 +177,13 @@ pub enum EventClass {
     Retention,
     /// A read of ledger entries.
     AuditRead,
+    /// A change of an approval request: a vote, its resolution, its expiry.
+    Approval,
 }
 
 impl EventClass {
     /// Every event class.
-    pub const ALL: [EventClass; 7] = [
+    pub const ALL: [EventClass; 8] = [
         EventClass::Decision,
         EventClass::Outcome,
         EventClass::Activation,
@@ -189,6 +191,7 @@ impl EventClass {
         EventClass::LegalHold,
         EventClass::Retention,
         EventClass::AuditRead,
+        EventClass::Approval,
     ];
 
     /// The snake_case name stored with each ledger entry.
@@ -201,6 +204,7 @@ impl EventClass {
             EventClass::LegalHold => "legal_hold",
             EventClass::Retention => "retention",
             EventClass::AuditRead => "audit_read",
+            EventClass::Approval => "approval",
         }
     }
 }

@@ -65,6 +65,8 @@ pub fn record_from_schema(schema: &Value) -> Result<(ArgRecord, Vec<Unmapped>), 
     }
     let mut unmapped = Vec::new();
     let record = object_record(schema, "", &mut unmapped);
+    // serde_json's map order depends on its `preserve_order` feature; report in a fixed order.
+    unmapped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((record, unmapped))
 }
 

@@ -24,10 +24,7 @@ pub use parse::{BundleSources, DEFAULT_SCALE, MANIFEST, parse};
 pub fn read_dir(dir: &Path) -> Result<BundleSources, Vec<Diagnostic>> {
     let manifest_path = dir.join(MANIFEST);
     let manifest = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) => SourceFile {
-            path: MANIFEST.to_owned(),
-            text,
-        },
+        Ok(text) => SourceFile::new(MANIFEST.to_owned(), text),
         Err(e) => {
             let message = format!("cannot read `{}`: {e}", manifest_path.display());
             return Err(vec![Diagnostic::error(
@@ -59,7 +56,7 @@ pub fn read_dir(dir: &Path) -> Result<BundleSources, Vec<Diagnostic>> {
         for name in names {
             let path = format!("policies/{name}");
             match std::fs::read_to_string(policies_dir.join(&name)) {
-                Ok(text) => policy_files.push(SourceFile { path, text }),
+                Ok(text) => policy_files.push(SourceFile::new(path, text)),
                 Err(e) => {
                     let message = format!("cannot read `{path}`: {e}");
                     return Err(vec![Diagnostic::error(

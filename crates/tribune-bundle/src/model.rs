@@ -1,6 +1,7 @@
 //! The validated governance model: what a bundle declares, with every reference resolved.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use serde_json::Value;
 
@@ -39,12 +40,75 @@ pub struct Bundle {
     pub tools: BTreeMap<Id, Tool>,
     /// Retention schedules for ledger payloads; an event no rule covers is kept forever.
     pub retention: Vec<RetentionRule>,
+    /// The human-in-the-loop program's lifetimes, workload limits and notifications.
+    pub hitl: Hitl,
     /// The manifest, `tribune.toml`.
     pub manifest: SourceFile,
     /// `policies/*.cedar`, sorted by path.
     pub policy_files: Vec<SourceFile>,
     /// Warnings found while loading (the bundle is still valid).
     pub findings: Vec<Diagnostic>,
+}
+
+/// The `[hitl]` table: how long approval requests and approvals live, how much reviewers may
+/// be asked to carry, how long a caller may wait for a verdict, and where notifications go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hitl {
+    /// Seconds a request stays pending before it expires (which denies the call).
+    pub expiry_secs: NonZeroU32,
+    /// Seconds an approval stays usable once given; the matching call is allowed once within it.
+    pub approval_valid_for_secs: NonZeroU32,
+    /// The most pending requests one reviewer may be assigned at a time.
+    pub reviewer_capacity: NonZeroU32,
+    /// The most pending requests one agent (or service) may have at a time.
+    pub agent_pending_cap: NonZeroU32,
+    /// The most new requests one reviewer pool accepts in any 60 seconds.
+    pub pool_rate_per_minute: NonZeroU32,
+    /// The longest a caller may wait for a verdict, inline in a decision or by long-polling a
+    /// request, in seconds (0: no waiting).
+    pub max_wait_secs: u32,
+    /// Where request notifications are sent, if anywhere.
+    pub webhook: Option<Webhook>,
+}
+
+/// Builds a `NonZeroU32` from a literal in a const context.
+const fn nz(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(v) => v,
+        // INVARIANT(nonzero-defaults): only called below with non-zero literals, at compile time.
+        None => NonZeroU32::MIN,
+    }
+}
+
+impl Hitl {
+    /// The defaults of a bundle without a `[hitl]` table.
+    pub const DEFAULT: Hitl = Hitl {
+        expiry_secs: nz(15 * 60),
+        approval_valid_for_secs: nz(5 * 60),
+        reviewer_capacity: nz(25),
+        agent_pending_cap: nz(10),
+        pool_rate_per_minute: nz(60),
+        max_wait_secs: 30,
+        webhook: None,
+    };
+}
+
+impl Default for Hitl {
+    fn default() -> Self {
+        Hitl::DEFAULT
+    }
+}
+
+/// A webhook that receives signed notifications of approval requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook {
+    /// The `http://` url notifications are POSTed to.
+    pub url: String,
+    /// The environment variable of the server that holds the HMAC key (never the key itself:
+    /// a bundle is kept in git).
+    pub secret_env: String,
+    /// Where it is declared.
+    pub location: Location,
 }
 
 /// How long the payloads of one class of ledger event are kept.

@@ -158,6 +158,7 @@ impl Cx<'_> {
         );
 
         let retention = self.retention(raw.retention.as_ref(), &classifications);
+        let hitl = self.hitl(raw.hitl.as_ref());
         let hash = bundle_hash(sources);
         let version = deployment.1.unwrap_or_else(|| hash.chars().take(12).collect());
         let bundle = Bundle {
@@ -179,6 +180,7 @@ impl Cx<'_> {
             providers,
             tools,
             retention,
+            hitl,
             manifest: sources.manifest.clone(),
             policy_files: sources.policy_files.clone(),
             findings: Vec::new(),
@@ -328,6 +330,124 @@ impl Cx<'_> {
             });
         }
         out
+    }
+
+    fn hitl(&mut self, raw: Option<&Spanned<RawHitl>>) -> Hitl {
+        let mut hitl = Hitl::DEFAULT;
+        let Some(table) = raw else { return hitl };
+        let r = table.get_ref();
+        let limits: [(&Option<Spanned<u32>>, &str, u32, &mut std::num::NonZeroU32); 5] = [
+            (&r.expiry_secs, "expiry_secs", 7 * 86_400, &mut hitl.expiry_secs),
+            (
+                &r.approval_valid_for_secs,
+                "approval_valid_for_secs",
+                86_400,
+                &mut hitl.approval_valid_for_secs,
+            ),
+            (
+                &r.reviewer_capacity,
+                "reviewer_capacity",
+                10_000,
+                &mut hitl.reviewer_capacity,
+            ),
+            (
+                &r.agent_pending_cap,
+                "agent_pending_cap",
+                10_000,
+                &mut hitl.agent_pending_cap,
+            ),
+            (
+                &r.pool_rate_per_minute,
+                "pool_rate_per_minute",
+                100_000,
+                &mut hitl.pool_rate_per_minute,
+            ),
+        ];
+        let mut errors = Vec::new();
+        for (value, key, max, slot) in limits {
+            let Some(v) = value else { continue };
+            match std::num::NonZeroU32::new(*v.get_ref()) {
+                Some(n) if n.get() <= max => *slot = n,
+                _ => errors.push((
+                    v.span(),
+                    format!("`[hitl] {key}` must be between 1 and {max}, not {}", v.get_ref()),
+                )),
+            }
+        }
+        if let Some(w) = &r.max_wait_secs {
+            if *w.get_ref() <= 300 {
+                hitl.max_wait_secs = *w.get_ref();
+            } else {
+                errors.push((
+                    w.span(),
+                    format!("`[hitl] max_wait_secs` must be at most 300, not {}", w.get_ref()),
+                ));
+            }
+        }
+        for (span, message) in errors {
+            let location = self.file.locate(&span);
+            self.diagnostics
+                .push(Diagnostic::error(location, "bad-value", message));
+        }
+        hitl.webhook = match (&r.webhook_url, &r.webhook_secret_env) {
+            (None, None) => None,
+            (Some(url), Some(env)) => self.webhook(url, env),
+            (Some(_), None) => {
+                self.error(
+                    table,
+                    "missing-key",
+                    "`[hitl] webhook_url` needs `webhook_secret_env`, the environment variable that holds the signing key".to_owned(),
+                );
+                None
+            }
+            (None, Some(env)) => {
+                self.error(
+                    env,
+                    "missing-key",
+                    "`[hitl] webhook_secret_env` is set but `webhook_url` is not".to_owned(),
+                );
+                None
+            }
+        };
+        hitl
+    }
+
+    fn webhook(&mut self, url: &Spanned<String>, env: &Spanned<String>) -> Option<Webhook> {
+        let u = url.get_ref();
+        let host = u
+            .strip_prefix("http://")
+            .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+        let url_ok = match host {
+            Some(host) => !host.is_empty() && u.len() <= 2048 && u.chars().all(|c| c.is_ascii_graphic()),
+            None => false,
+        };
+        if !url_ok {
+            let message = if u.starts_with("https://") {
+                format!(
+                    "webhook url `{u}`: https is not supported yet; point it at a local relay or TLS proxy over `http://`"
+                )
+            } else {
+                format!("webhook url `{u}` must be `http://HOST[:PORT]/PATH`")
+            };
+            self.error(url, "bad-value", message);
+        }
+        let e = env.get_ref();
+        let env_ok = !e.is_empty()
+            && e.len() <= 128
+            && e.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !e.starts_with(|c: char| c.is_ascii_digit());
+        if !env_ok {
+            self.error(
+                env,
+                "bad-value",
+                format!("`{e}` is not an environment variable name (letters, digits and `_`, not starting with a digit)"),
+            );
+        }
+        (url_ok && env_ok).then(|| Webhook {
+            url: u.clone(),
+            secret_env: e.clone(),
+            location: self.at(url),
+        })
     }
 
     fn humans(&mut self, raw: &Table<RawHuman>) -> BTreeMap<Id, Human> {
@@ -717,4 +837,108 @@ fn bundle_hash(sources: &BundleSources) -> String {
         h.update(f.text.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn parse_hitl(table: &str) -> Result<Hitl, Vec<String>> {
+        let text = format!("[deployment]\nname = \"t\"\n\n{table}");
+        let sources = BundleSources {
+            manifest: SourceFile::new(MANIFEST.to_owned(), text),
+            policy_files: Vec::new(),
+        };
+        parse(sources)
+            .map(|b| b.hitl)
+            .map_err(|d| d.iter().map(ToString::to_string).collect())
+    }
+
+    /// `table` fails with exactly `expected` (diagnostics as printed).
+    fn check_invalid(table: &str, expected: &[&str]) {
+        match parse_hitl(table) {
+            Ok(h) => panic!("accepted: {h:?}"),
+            Err(got) => assert_eq!(got, expected),
+        }
+    }
+
+    #[test]
+    fn hitl_defaults_and_values() {
+        assert_eq!(parse_hitl("").unwrap(), Hitl::DEFAULT);
+        let h = parse_hitl(
+            "[hitl]\nexpiry_secs = 60\napproval_valid_for_secs = 30\nreviewer_capacity = 3\nagent_pending_cap = 2\n\
+             pool_rate_per_minute = 7\nmax_wait_secs = 0\nwebhook_url = \"http://127.0.0.1:9000/hook\"\n\
+             webhook_secret_env = \"CHAT_BRIDGE_KEY\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                h.expiry_secs.get(),
+                h.approval_valid_for_secs.get(),
+                h.reviewer_capacity.get(),
+                h.agent_pending_cap.get(),
+                h.pool_rate_per_minute.get(),
+                h.max_wait_secs
+            ),
+            (60, 30, 3, 2, 7, 0)
+        );
+        let w = h.webhook.unwrap();
+        assert_eq!(
+            (w.url.as_str(), w.secret_env.as_str()),
+            ("http://127.0.0.1:9000/hook", "CHAT_BRIDGE_KEY")
+        );
+        assert_eq!(w.location.to_string(), "tribune.toml:11:15");
+    }
+
+    #[test]
+    fn hitl_limits_are_checked_where_they_are_written() {
+        check_invalid(
+            "[hitl]\nexpiry_secs = 0\nagent_pending_cap = 10001\nmax_wait_secs = 301\n",
+            &[
+                "tribune.toml:5:15: error[bad-value]: `[hitl] expiry_secs` must be between 1 and 604800, not 0",
+                "tribune.toml:6:21: error[bad-value]: `[hitl] agent_pending_cap` must be between 1 and 10000, not 10001",
+                "tribune.toml:7:17: error[bad-value]: `[hitl] max_wait_secs` must be at most 300, not 301",
+            ],
+        );
+        check_invalid(
+            "[hitl]\nexpiry = 5\n",
+            &[
+                "tribune.toml:5:1: error[unknown-key]: unknown field `expiry`, expected one of `expiry_secs`, `approval_valid_for_secs`, `reviewer_capacity`, `agent_pending_cap`, `pool_rate_per_minute`, `max_wait_secs`, `webhook_url`, `webhook_secret_env`",
+            ],
+        );
+        check_invalid(
+            "[hitl]\nreviewer_capacity = -1\n",
+            &["tribune.toml:5:21: error[wrong-type]: invalid value: integer `-1`, expected u32"],
+        );
+    }
+
+    #[test]
+    fn hitl_webhooks_need_an_http_url_and_a_key_variable() {
+        check_invalid(
+            "[hitl]\nwebhook_url = \"https://chat.example.com/hook\"\nwebhook_secret_env = \"KEY\"\n",
+            &[
+                "tribune.toml:5:15: error[bad-value]: webhook url `https://chat.example.com/hook`: https is not supported yet; point it at a local relay or TLS proxy over `http://`",
+            ],
+        );
+        check_invalid(
+            "[hitl]\nwebhook_url = \"http:///hook\"\nwebhook_secret_env = \"1KEY\"\n",
+            &[
+                "tribune.toml:5:15: error[bad-value]: webhook url `http:///hook` must be `http://HOST[:PORT]/PATH`",
+                "tribune.toml:6:22: error[bad-value]: `1KEY` is not an environment variable name (letters, digits and `_`, not starting with a digit)",
+            ],
+        );
+        check_invalid(
+            "[hitl]\nwebhook_url = \"http://relay/hook\"\n",
+            &[
+                "tribune.toml:4:1: error[missing-key]: `[hitl] webhook_url` needs `webhook_secret_env`, the environment variable that holds the signing key",
+            ],
+        );
+        check_invalid(
+            "[hitl]\nwebhook_secret_env = \"KEY\"\n",
+            &[
+                "tribune.toml:5:22: error[missing-key]: `[hitl] webhook_secret_env` is set but `webhook_url` is not",
+            ],
+        );
+    }
 }

@@ -38,6 +38,29 @@ pub(crate) struct RawBundle {
     pub tools: Table<RawTool>,
     #[serde(default)]
     pub retention: Option<RawRetention>,
+    #[serde(default)]
+    pub hitl: Option<Spanned<RawHitl>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHitl {
+    #[serde(default)]
+    pub expiry_secs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub approval_valid_for_secs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub reviewer_capacity: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub agent_pending_cap: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub pool_rate_per_minute: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_wait_secs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub webhook_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub webhook_secret_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

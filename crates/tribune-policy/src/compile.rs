@@ -46,10 +46,7 @@ pub fn compile(bundle: &Bundle, schema: &Schema) -> Result<(Compiled, Vec<Diagno
     let mut set = PolicySet::new();
     let mut meta = HashMap::new();
     let mut sources: HashMap<PolicyId, &str> = HashMap::new();
-    let builtin = SourceFile {
-        path: BUILTIN_FILE.to_owned(),
-        text: builtin_rules(bundle),
-    };
+    let builtin = SourceFile::new(BUILTIN_FILE.to_owned(), builtin_rules(bundle));
     let files: Vec<&SourceFile> = bundle
         .policy_files
         .iter()
@@ -254,17 +251,14 @@ fn builtin_rules(bundle: &Bundle) -> String {
         }
     }
     for service in bundle.services.values() {
-        let scopes: Vec<String> = service
-            .scopes
-            .iter()
-            .map(|t| format!("Action::{}", quote(t.as_str())))
-            .collect();
+        let scopes: Vec<String> = service.scopes.iter().map(|t| format!("Action::{}", quote(t.as_str()))).collect();
+        // Cedar forbids the empty set literal, and a service with no scopes may call nothing.
+        let unless = if scopes.is_empty() { String::new() } else { format!(" unless {{ action in [{}] }}", scopes.join(", ")) };
         s.push_str(&format!(
-            "@id({})\n@reason({})\nforbid (principal == Service::{}, action, resource) unless {{ action in [{}] }};\n",
+            "@id({})\n@reason({})\nforbid (principal == Service::{}, action, resource){unless};\n",
             quote(&format!("builtin:scope:{}", service.id)),
             quote(&format!("service `{}` is not scoped to this tool", service.id)),
             quote(service.id.as_str()),
-            scopes.join(", "),
         ));
     }
     s

@@ -33,6 +33,10 @@ pub enum Stage {
     Autonomy,
     /// Rate limits per agent class.
     Quota,
+    /// The human-in-the-loop program, around the pure decision (the server runs it): a held
+    /// call is admitted into the review queue or refused at the reviewers' capacity, and a call
+    /// approved earlier uses its approval.
+    Approval,
     /// Tribune itself failed; the decision fails closed.
     Internal,
 }
@@ -61,6 +65,13 @@ pub enum Code {
     ApprovalRequired,
     /// The agent is over its class's rate limit.
     QuotaExceeded,
+    /// A held call was refused at once: the agent's pending requests, the reviewer pool's
+    /// rate or its reviewers' capacity are at their limit (issue 4, OWASP agentic T10).
+    HitlCapacity,
+    /// A held call can never be approved: no reviewer pool, or too few eligible reviewers.
+    ApprovalUnsatisfiable,
+    /// The call was held earlier and the required humans approved it; this is its one use.
+    Approved,
     /// An internal failure; the decision fails closed.
     InternalError,
 }

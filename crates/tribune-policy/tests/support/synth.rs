@@ -60,6 +60,18 @@ impl Spec {
         }
     }
 
+    /// A 10,000-entity deployment with 15 classes and 100 policies, for the debug-build
+    /// differential test: the unindexed side evaluates every policy, built-in ceiling rules
+    /// (one or two per class) included, on every request.
+    pub fn ci(seed: u64) -> Spec {
+        Spec {
+            classes: 15,
+            agents: 9_035,
+            policies: 100,
+            ..Spec::full(seed)
+        }
+    }
+
     /// The same deployment with `policies` policies.
     pub fn with_policies(self, policies: usize) -> Spec {
         Spec { policies, ..self }
@@ -192,17 +204,17 @@ impl std::fmt::Display for OwnedRequest {
 
 /// Policy kinds and their share of the policy count, per mille.
 const MIX: &[(&str, usize)] = &[
-    ("class-tool-permit", 300),
-    ("group-permit", 80),
+    ("class-tool-permit", 330),
+    ("group-permit", 150),
     ("tool-argument-forbid", 200),
-    ("group-argument-forbid", 60),
+    ("group-argument-forbid", 40),
     ("per-agent", 100),
-    ("resource-scoped", 60),
-    ("unless", 50),
-    ("unscoped", 30),
-    ("may-error", 60),
-    ("service", 30),
-    ("action-list", 30),
+    ("resource-scoped", 50),
+    ("unless", 40),
+    ("unscoped", 10),
+    ("may-error", 40),
+    ("service", 20),
+    ("action-list", 20),
 ];
 
 impl Synth {
@@ -232,7 +244,9 @@ impl Synth {
             .collect();
         let service_scopes: Vec<Vec<usize>> = (0..spec.services)
             .map(|_| {
-                let mut s: Vec<usize> = (0..rng.random_range(0..=8))
+                // At least one scope: a service with `scopes = []` does not build (see the
+                // ignored `service_without_scopes_builds` in tests/it/invalid.rs).
+                let mut s: Vec<usize> = (0..rng.random_range(1..=8))
                     .map(|_| rng.random_range(0..spec.tools))
                     .collect();
                 s.sort_unstable();
@@ -307,7 +321,6 @@ impl Synth {
         let render = |d: Vec<tribune_bundle::Diagnostic>| {
             d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
         };
-        let t0 = std::time::Instant::now();
         let bundle = tribune_bundle::load_dir(dir.path()).unwrap_or_else(|d| {
             panic!(
                 "seed {}: the bundle does not load:\n{}",
@@ -315,17 +328,13 @@ impl Synth {
                 render(d)
             )
         });
-        eprintln!("TIMING load {:?}", t0.elapsed());
-        let t0 = std::time::Instant::now();
-        let s = Snapshot::build(bundle).unwrap_or_else(|d| {
+        Snapshot::build(bundle).unwrap_or_else(|d| {
             panic!(
                 "seed {}: the bundle does not build:\n{}",
                 self.spec.seed,
                 render(d)
             )
-        });
-        eprintln!("TIMING build {:?}", t0.elapsed());
-        s
+        })
     }
 
     fn policy<R: Rng + ?Sized>(&mut self, kind: &str, rng: &mut R) -> String {
@@ -405,10 +414,15 @@ impl Synth {
             }
             "group-argument-forbid" => {
                 let cond = guarded_condition(rng);
+                let action = if rng.random_bool(0.8) {
+                    format!("Action::\"provider:p{}\"", rng.random_range(0..spec.providers))
+                } else {
+                    "Action::\"tier:irreversible\"".to_owned()
+                };
                 policy(
                     "forbid",
                     "principal",
-                    &format!("action in {}", group(rng)),
+                    &format!("action in {action}"),
                     "resource",
                     Some(cond),
                     None,
@@ -454,10 +468,14 @@ impl Synth {
                 policy(effect, &principal, &action, &resource, cond, None)
             }
             "unless" => {
-                let principal = if rng.random_bool(0.5) {
-                    format!("principal in {}", class(rng))
+                // Deployment-wide exceptions name one provider; class-wide ones any group.
+                let (principal, action) = if rng.random_bool(0.95) {
+                    (format!("principal in {}", class(rng)), group(rng))
                 } else {
-                    "principal".to_owned()
+                    (
+                        "principal".to_owned(),
+                        format!("Action::\"provider:p{}\"", rng.random_range(0..spec.providers)),
+                    )
                 };
                 let unless = match rng.random_range(0..4) {
                     0 => "context.request has break_glass && context.request.break_glass".to_owned(),
@@ -469,7 +487,7 @@ impl Synth {
                 policy(
                     "forbid",
                     &principal,
-                    &format!("action in {}", group(rng)),
+                    &format!("action in {action}"),
                     "resource",
                     cond,
                     Some(unless),
@@ -501,19 +519,19 @@ impl Synth {
                 }
             }
             "may-error" => {
-                // Long overflow: only edge-value arguments make these error.
+                // Long overflow: only edge-value arguments make these error. Scoped to a whole
+                // tier so that edge values meet them often.
                 let cond = erroring_condition(rng);
                 let effect = if rng.random_bool(0.5) { "permit" } else { "forbid" };
-                let principal = if effect == "permit" {
+                let principal = if effect == "permit" && rng.random_bool(0.5) {
                     format!("principal in {}", class(rng))
                 } else {
                     "principal".to_owned()
                 };
-                let action = if rng.random_bool(0.5) {
-                    format!("action == Action::\"t{}\"", tool_ix(rng))
-                } else {
-                    format!("action in {}", group(rng))
-                };
+                let action = format!(
+                    "action in Action::\"tier:{}\"",
+                    TIERS.choose(rng).unwrap_or(&"read")
+                );
                 policy(effect, &principal, &action, "resource", Some(cond), None)
             }
             "service" => {
@@ -581,9 +599,11 @@ impl Synth {
         }
     }
 
-    /// A request drawn to fit the bundle's schemas, with edge values; now and then one that
-    /// does not get as far as Cedar (an undeclared context attribute, an out-of-range number).
-    pub fn request<R: Rng + ?Sized>(&self, rng: &mut R) -> OwnedRequest {
+    /// A request drawn to fit the bundle's schemas. Each argument takes an edge value (empty
+    /// and odd strings, `i64::MIN`/`MAX`, values next to policy thresholds, numbers Cedar cannot
+    /// hold) with probability `edge`, else a typical one; now and then a request does not get
+    /// as far as Cedar (an undeclared context attribute, an out-of-range number).
+    pub fn request<R: Rng + ?Sized>(&self, rng: &mut R, edge: f64) -> OwnedRequest {
         let spec = self.spec;
         let (kind, principal, tool) = if spec.services > 0 && rng.random_bool(0.12) {
             let s = rng.random_range(0..spec.services);
@@ -605,7 +625,7 @@ impl Synth {
         for &(f, required) in def.map(|d| d.fields.as_slice()).unwrap_or_default() {
             if required || rng.random_bool(0.6) {
                 let (name, ty) = FIELDS.get(f).copied().unwrap_or(("to", Ty::Str));
-                args.insert(name.to_owned(), value(name, ty, rng));
+                args.insert(name.to_owned(), value(name, ty, edge, rng));
             }
         }
         if def.is_some_and(|d| d.unmapped) && rng.random_bool(0.5) {
@@ -637,6 +657,7 @@ impl Synth {
             }
             if rng.random_bool(0.5) {
                 let risk: i64 = match rng.random_range(0..4) {
+                    _ if !rng.random_bool(edge) => rng.random_range(0..60),
                     0 => 90,
                     1 => 91,
                     2 => i64::MAX,
@@ -682,20 +703,21 @@ fn policy(
     s
 }
 
-/// A boolean expression over `path`, an argument of type `ty`. `required` matters only for
-/// the nested record, whose own `level` is optional.
+/// A boolean expression over `path`, an argument of type `ty`, selective as forbid conditions
+/// are: rarely true of typical values (booleans aside). `required` matters only for the nested
+/// record, whose own `level` is optional.
 fn field_expr<R: Rng + ?Sized>(name: &str, ty: Ty, path: &str, required: bool, rng: &mut R) -> String {
     let pick = rng.random_range(0..3);
     match (ty, name) {
         (Ty::Str, "to") => [
             format!("{path} like \"*@external.com\""),
             format!("{path} == \"ceo@corp.example\""),
-            format!("{path} like \"*@*.*\""),
+            format!("{path} like \"*@partner.example\""),
         ][pick]
             .clone(),
         (Ty::Str, "status") => [
             format!("{path} == \"deleted\""),
-            format!("{path} != \"open\""),
+            format!("{path} like \"del*\""),
             format!("[\"solved\", \"deleted\"].contains({path})"),
         ][pick]
             .clone(),
@@ -708,7 +730,7 @@ fn field_expr<R: Rng + ?Sized>(name: &str, ty: Ty, path: &str, required: bool, r
         (Ty::Str, _) => [
             format!("{path} like \"*password*\""),
             format!("{path} == \"\""),
-            format!("{path} != \"EUR\""),
+            format!("{path} == \"EUR\""),
         ][pick]
             .clone(),
         (Ty::Long, _) => [
@@ -718,9 +740,9 @@ fn field_expr<R: Rng + ?Sized>(name: &str, ty: Ty, path: &str, required: bool, r
         ][pick]
             .clone(),
         (Ty::Decimal, _) => [
-            format!("{path}.greaterThan(decimal(\"100.0\"))"),
+            format!("{path}.greaterThan(decimal(\"150.0\"))"),
             format!("{path}.lessThan(decimal(\"0.0\"))"),
-            format!("{path}.greaterThanOrEqual(decimal(\"0.9999\"))"),
+            format!("{path}.lessThanOrEqual(decimal(\"0.9999\"))"),
         ][pick]
             .clone(),
         (Ty::Bool, _) => [path.to_owned(), format!("!{path}"), format!("{path} == true")][pick].clone(),
@@ -759,15 +781,15 @@ fn guarded_condition<R: Rng + ?Sized>(rng: &mut R) -> String {
     }
 }
 
-/// A condition that overflows a Cedar long on edge-value arguments.
+/// A condition that overflows a Cedar long on edge-value arguments, and is false on typical ones.
 fn erroring_condition<R: Rng + ?Sized>(rng: &mut R) -> String {
     let name = ["count", "n", "limit"].choose(rng).copied().unwrap_or("n");
     let path = format!("context.input.{name}");
     let expr = match rng.random_range(0..4) {
-        0 => format!("{path} * 1000000000000 > 5"),
-        1 => format!("{path} + 9223372036854775000 > 0"),
-        2 => format!("{path} - 2 < 0"),
-        _ => format!("-{path} > 7"),
+        0 => format!("{path} * 1000000000000 > 9000000000000000000"),
+        1 => format!("{path} + 9223372036854775000 < 0"),
+        2 => format!("{path} - 2 < -1000"),
+        _ => format!("-{path} > 1000"),
     };
     format!("context.input has {name} && {expr}")
 }
@@ -792,8 +814,11 @@ fn context_condition<R: Rng + ?Sized>(spec: Spec, rng: &mut R) -> String {
     }
 }
 
-/// A JSON value of type `ty` for argument `name`, edge values included.
-fn value<R: Rng + ?Sized>(name: &str, ty: Ty, rng: &mut R) -> Value {
+/// A JSON value of type `ty` for argument `name`: an edge value with probability `edge`.
+fn value<R: Rng + ?Sized>(name: &str, ty: Ty, edge: f64, rng: &mut R) -> Value {
+    if !rng.random_bool(edge) {
+        return typical(name, ty, rng);
+    }
     match ty {
         Ty::Str => match name {
             "to" => json!(
@@ -878,6 +903,28 @@ fn value<R: Rng + ?Sized>(name: &str, ty: Ty, rng: &mut R) -> Value {
     }
 }
 
+/// A value as an agent at work would send it.
+fn typical<R: Rng + ?Sized>(name: &str, ty: Ty, rng: &mut R) -> Value {
+    match ty {
+        Ty::Str => match name {
+            "to" if rng.random_bool(0.9) => json!(format!("user{}@corp.example", rng.random_range(0..500))),
+            "to" => json!(format!("contact{}@partner.example", rng.random_range(0..50))),
+            "status" => json!(["open", "pending", "solved"].choose(rng).unwrap_or(&"open")),
+            "currency" => json!(["EUR", "USD", "GBP"].choose(rng).unwrap_or(&"EUR")),
+            "path" => json!(format!("/srv/data/report-{}.csv", rng.random_range(0..1000))),
+            _ => json!(format!("invoice {} status", rng.random_range(0..10_000))),
+        },
+        Ty::Long => json!(rng.random_range(1..100)),
+        Ty::Decimal => json!(f64::from(rng.random_range(100..20_000)) / 100.0),
+        Ty::Bool => json!(rng.random_bool(0.5)),
+        Ty::StrSet => {
+            let n = rng.random_range(0..3);
+            json!((0..n).map(|i| format!("tag{i}")).collect::<Vec<_>>())
+        }
+        Ty::Meta => json!({"tag": "public", "level": rng.random_range(0..3)}),
+    }
+}
+
 fn manifest<R: Rng + ?Sized>(spec: &Spec, tools: &[ToolDef], scopes: &[Vec<usize>], rng: &mut R) -> String {
     let mut s = String::with_capacity(spec.entities() * 64);
     let _ = writeln!(
@@ -900,7 +947,7 @@ fn manifest<R: Rng + ?Sized>(spec: &Spec, tools: &[ToolDef], scopes: &[Vec<usize
     for h in 0..spec.humans {
         let roles = match h % 7 {
             0 => "[\"admin\", \"reviewer\"]",
-            1 | 2 | 3 => "[\"reviewer\"]",
+            1..=3 => "[\"reviewer\"]",
             4 => "[\"oncall\", \"reviewer\"]",
             5 => "[\"auditor\"]",
             _ => "[]",
