@@ -121,20 +121,30 @@ pub struct SourceFile {
 impl SourceFile {
     /// A source file named `path` holding `text`.
     pub fn new(path: impl Into<String>, text: impl Into<String>) -> SourceFile {
-        SourceFile { path: path.into(), text: text.into(), line_starts: std::sync::OnceLock::new() }
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+            line_starts: std::sync::OnceLock::new(),
+        }
     }
 
     /// The location of the start of `span`. Lines are found by binary search over an index
     /// built once, so locating every declaration of a large manifest stays linear.
     pub fn locate(&self, span: &Range<usize>) -> Location {
         let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect()
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
         });
         let offset = span.start.min(self.text.len());
         let line = starts.partition_point(|&s| s <= offset).max(1);
         let line_start = starts.get(line - 1).copied().unwrap_or(0);
         let column = self.text.get(line_start..offset).map_or(0, |s| s.chars().count()) + 1;
-        Location { file: self.path.clone(), line, column }
+        Location {
+            file: self.path.clone(),
+            line,
+            column,
+        }
     }
 }
 
@@ -148,7 +158,11 @@ mod tests {
         let f = SourceFile::new("f", text);
         for offset in 0..=text.len() {
             if text.is_char_boundary(offset) {
-                assert_eq!(f.locate(&(offset..offset)), Location::at("f", text, offset), "offset {offset}");
+                assert_eq!(
+                    f.locate(&(offset..offset)),
+                    Location::at("f", text, offset),
+                    "offset {offset}"
+                );
             }
         }
     }

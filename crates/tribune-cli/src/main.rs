@@ -42,6 +42,16 @@ enum Command {
         #[command(subcommand)]
         command: commands::hold::Command,
     },
+    /// Review held calls: list, show, approve, deny.
+    Approvals {
+        #[command(subcommand)]
+        command: commands::approvals::Command,
+    },
+    /// Multi-factor step-up for reviewers: enrol in TOTP.
+    Mfa {
+        #[command(subcommand)]
+        command: commands::mfa::Command,
+    },
     /// Start an in-process server and walk an agent through a read, a write and an irreversible call.
     Demo(commands::demo::Args),
 }
@@ -71,6 +81,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Hold { command } => commands::hold::run(command).await,
+            Command::Approvals { command } => commands::approvals::run(command).await,
+            Command::Mfa { command } => commands::mfa::run(command).await,
         }
     });
     ExitCode::from(code)

@@ -69,7 +69,7 @@
 //!   short RFC 9162 ones; they are pinned by the transparency-dev test vectors, the RFC 6962 8-leaf
 //!   example tree, and property tests against a direct recursive MTH.
 //!
-//! # Performance (see `BENCHMARKS.md` beside this crate)
+//! # Performance (see `BENCHMARKS.md` at the repository root, section "Ledger")
 //! Appending costs one node hash per leaf on average and a root costs at most 64 node hashes.
 //! An inclusion proof at 10,000,000 entries reads at most two 256-leaf tiles (none for recent
 //! entries and sizes) and evaluates a few hundred hashes. The verifier hashes each payload once

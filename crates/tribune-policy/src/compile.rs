@@ -251,9 +251,17 @@ fn builtin_rules(bundle: &Bundle) -> String {
         }
     }
     for service in bundle.services.values() {
-        let scopes: Vec<String> = service.scopes.iter().map(|t| format!("Action::{}", quote(t.as_str()))).collect();
+        let scopes: Vec<String> = service
+            .scopes
+            .iter()
+            .map(|t| format!("Action::{}", quote(t.as_str())))
+            .collect();
         // Cedar forbids the empty set literal, and a service with no scopes may call nothing.
-        let unless = if scopes.is_empty() { String::new() } else { format!(" unless {{ action in [{}] }}", scopes.join(", ")) };
+        let unless = if scopes.is_empty() {
+            String::new()
+        } else {
+            format!(" unless {{ action in [{}] }}", scopes.join(", "))
+        };
         s.push_str(&format!(
             "@id({})\n@reason({})\nforbid (principal == Service::{}, action, resource){unless};\n",
             quote(&format!("builtin:scope:{}", service.id)),

@@ -106,10 +106,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .ok_or(ApiError::MissingToken)?;
         let value = header.to_str().map_err(|_| ApiError::InvalidToken)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .ok_or(ApiError::MissingToken)?
-            .trim();
+        // The auth scheme is case-insensitive (RFC 9110 section 11.1).
+        let (scheme, token) = value.split_once(' ').ok_or(ApiError::MissingToken)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::MissingToken);
+        }
+        let token = token.trim();
         let record = state
             .store
             .token_by_hash(&tokens::hash(token))

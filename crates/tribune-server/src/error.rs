@@ -65,6 +65,24 @@ pub enum ApiError {
         /// The recorded decision, as the API returns decisions.
         decision: Value,
     },
+    /// The approval request is no longer pending (approved, denied, expired or cancelled).
+    #[error("{0}")]
+    NotPending(String),
+    /// The human may not vote on this request: not in its pool, or they triggered it.
+    #[error("{0}")]
+    NotEligible(String),
+    /// The approval needs a fresh TOTP code and none was given.
+    #[error("{0}")]
+    MfaRequired(String),
+    /// The human has no TOTP enrolment.
+    #[error("{0}")]
+    MfaNotEnrolled(String),
+    /// The TOTP code is malformed or wrong.
+    #[error("{0}")]
+    MfaInvalid(String),
+    /// The TOTP code (or a later one) was already used.
+    #[error("{0}")]
+    MfaReplay(String),
     /// A bundle did not load; the active one keeps serving.
     #[error("the bundle is invalid; the active bundle keeps serving")]
     InvalidBundle(Vec<Diagnostic>),
@@ -104,6 +122,12 @@ impl ApiError {
                 Code::InvalidContext => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_context"),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
             },
+            ApiError::NotPending(_) => (StatusCode::CONFLICT, "not_pending"),
+            ApiError::NotEligible(_) => (StatusCode::FORBIDDEN, "not_eligible"),
+            ApiError::MfaRequired(_) => (StatusCode::FORBIDDEN, "mfa_required"),
+            ApiError::MfaNotEnrolled(_) => (StatusCode::FORBIDDEN, "mfa_not_enrolled"),
+            ApiError::MfaInvalid(_) => (StatusCode::FORBIDDEN, "mfa_invalid"),
+            ApiError::MfaReplay(_) => (StatusCode::FORBIDDEN, "mfa_replay"),
             ApiError::InvalidBundle(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_bundle"),
             ApiError::Unrecorded(_) => (StatusCode::SERVICE_UNAVAILABLE, "unrecorded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -141,6 +165,12 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code, status = status.as_u16(), message = %body["error"]["message"], "request failed");
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(code));
+        response
     }
 }
+
+/// The stable code of an error response, left in its extensions for the metrics layer.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorCode(pub &'static str);

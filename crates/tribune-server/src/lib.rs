@@ -1,4 +1,5 @@
-//! Tribune's HTTP server: the decision API, the record of decisions and outcomes, bundle
+//! Tribune's HTTP server: the decision API, the record of decisions and outcomes, the
+//! human-in-the-loop approvals (queue, votes, MFA enrolment, webhooks), the ledger, bundle
 //! reload, health, metrics and the OpenAPI document.
 //!
 //! [`serve`] takes a bound listener and a shutdown future, so tests bind port 0 and stop
@@ -12,6 +13,7 @@
 
 mod auth;
 mod error;
+mod hitl;
 pub mod ledger;
 mod metrics;
 mod ocsf;
@@ -20,6 +22,7 @@ mod retention;
 mod routes;
 mod state;
 pub mod tokens;
+mod webhooks;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -58,6 +61,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/audit/holds"),
     ("post", "/v1/audit/holds/{id}/release"),
     ("post", "/v1/audit/retention/run"),
+    ("get", "/v1/approvals"),
+    ("get", "/v1/approvals/{id}"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/deny"),
+    ("post", "/v1/mfa/enroll"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -86,13 +94,39 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/audit/holds/{id}/release", post(routes::audit::release_hold))
         .route("/v1/audit/retention/run", post(routes::audit::run_retention))
+        .route("/v1/approvals", get(routes::approvals::list))
+        .route("/v1/approvals/{id}", get(routes::approvals::get))
+        .route("/v1/approvals/{id}/approve", post(routes::approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(routes::approvals::deny))
+        .route("/v1/mfa/enroll", post(routes::approvals::enroll))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(|uri: axum::http::Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_errors,
+        ))
         .with_state(state)
+}
+
+/// Counts every error response by its stable code.
+async fn count_errors(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    if let Some(error::ErrorCode(code)) = response.extensions().get::<error::ErrorCode>() {
+        state
+            .metrics
+            .errors
+            .get_or_create(&metrics::CodeLabels { code })
+            .inc();
+    }
+    response
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests.
@@ -194,6 +228,12 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             other => StartError::Activation(other.to_string()),
         })?;
     state.start_retention();
+    state.start_hitl();
+    if let Some(hook) = &state.snapshot().bundle().hitl.webhook
+        && std::env::var_os(&hook.secret_env).is_none()
+    {
+        tracing::warn!(env = %hook.secret_env, url = %hook.url, "the approval webhook's key variable is not set; notifications will fail until it is");
+    }
     Ok(Opened {
         state,
         new_admin_token,

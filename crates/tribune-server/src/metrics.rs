@@ -43,6 +43,8 @@ pub struct Metrics {
     pub writer_batches: Gauge,
     /// Entries the ledger writer committed.
     pub writer_records: Gauge,
+    /// The human-in-the-loop program's metrics.
+    pub hitl: crate::hitl::HitlMetrics,
 }
 
 impl Metrics {
@@ -77,8 +79,10 @@ impl Metrics {
             "Entries committed by the ledger writer",
             writer_records.clone(),
         );
+        let hitl = crate::hitl::HitlMetrics::register(&mut registry);
         Metrics {
             registry,
+            hitl,
             decisions,
             decision_seconds,
             errors,

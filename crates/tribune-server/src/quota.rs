@@ -17,6 +17,13 @@ pub struct QuotaWindows {
 }
 
 impl QuotaWindows {
+    /// Counts the calls of `principal` in the minute before `now_ms`, recording nothing.
+    pub fn count(&self, principal: &str, now_ms: i64) -> u32 {
+        self.windows.get(principal).map_or(0, |w| {
+            u32::try_from(w.iter().filter(|t| **t > now_ms - WINDOW_MS).count()).unwrap_or(u32::MAX)
+        })
+    }
+
     /// Counts the calls of `principal` in the minute before `now_ms`, then records this one.
     /// Returns the count before this call.
     pub fn count_and_record(&self, principal: &str, limit: u32, now_ms: i64) -> u32 {

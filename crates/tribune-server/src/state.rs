@@ -27,6 +27,9 @@ pub struct AppState {
     pub ledger: Arc<Ledger>,
     checkpointer: tokio::task::AbortHandle,
     retention: std::sync::OnceLock<tokio::task::AbortHandle>,
+    sweeper: std::sync::OnceLock<tokio::task::AbortHandle>,
+    /// The human-in-the-loop program: waiters, per-request serialization, webhooks.
+    pub hitl: crate::hitl::Hitl,
     /// Per-principal call windows for quotas.
     pub quotas: QuotaWindows,
     /// Prometheus metrics.
@@ -79,6 +82,8 @@ impl AppState {
         let ledger = Ledger::open(store.clone(), key).await?;
         record_activation(&ledger, &snapshot, "startup", at).await?;
         let checkpointer = ledger.spawn_checkpointer();
+        let metrics = Metrics::new();
+        let hitl = crate::hitl::Hitl::new(&metrics.hitl);
         Ok(Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             activated_at_ms: std::sync::atomic::AtomicI64::new(at),
@@ -87,10 +92,17 @@ impl AppState {
             ledger,
             checkpointer,
             retention: std::sync::OnceLock::new(),
+            sweeper: std::sync::OnceLock::new(),
+            hitl,
             quotas: QuotaWindows::default(),
-            metrics: Metrics::new(),
+            metrics,
             reload_lock: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// Starts the approval sweeper (once): expiry of due requests, queue gauges.
+    pub fn start_hitl(self: &Arc<Self>) {
+        let _ = self.sweeper.set(crate::hitl::spawn_sweeper(Arc::downgrade(self)));
     }
 
     /// Starts the hourly retention job (once).
@@ -185,6 +197,9 @@ impl Drop for AppState {
         self.checkpointer.abort();
         if let Some(retention) = self.retention.get() {
             retention.abort();
+        }
+        if let Some(sweeper) = self.sweeper.get() {
+            sweeper.abort();
         }
     }
 }

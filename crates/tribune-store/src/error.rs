@@ -27,6 +27,10 @@ pub enum Entity {
     Checkpoint,
     /// A legal hold over a range of the ledger.
     LegalHold,
+    /// An approval request of a held call.
+    Approval,
+    /// A human's TOTP enrolment.
+    MfaEnrollment,
 }
 
 impl fmt::Display for Entity {
@@ -39,6 +43,8 @@ impl fmt::Display for Entity {
             Entity::LedgerEntry => "ledger entry",
             Entity::Checkpoint => "checkpoint",
             Entity::LegalHold => "legal hold",
+            Entity::Approval => "approval request",
+            Entity::MfaEnrollment => "mfa enrolment",
         })
     }
 }

@@ -15,6 +15,7 @@ use std::ops::Range;
 use sqlx::Row as _;
 use tribune_ledger::{Entry, Frontier, Hash};
 
+use crate::approvals::{ApprovalRecord, MfaEnrollmentRecord, update_approval, upsert_enrollment};
 use crate::error::{Entity, StoreError};
 use crate::records::{ActivationRecord, DecisionRecord, OutcomeRecord, TokenRecord};
 use crate::store::{Backend, Store, insert_activation, insert_decision, insert_token, with_pool};
@@ -47,6 +48,27 @@ pub enum SideRecord {
     Activation(ActivationRecord),
     /// A newly issued token (its hash).
     Token(TokenRecord),
+    /// An approval request's new state, written only if the stored request is still at
+    /// `expected_revision` (compare-and-set); otherwise nothing is written and the entry is not
+    /// appended ([`Appended::Stale`]).
+    Approval {
+        /// The request as it is now.
+        record: Box<ApprovalRecord>,
+        /// The revision it was read at.
+        expected_revision: u64,
+    },
+    /// A decision that uses an approval: the approval's update, compare-and-set as for
+    /// [`SideRecord::Approval`], and the decision row — both, or neither and no entry.
+    DecisionUsingApproval {
+        /// The decision.
+        decision: DecisionRecord,
+        /// The approval request, marked used.
+        approval: Box<ApprovalRecord>,
+        /// The revision it was read at.
+        expected_revision: u64,
+    },
+    /// A human's TOTP enrolment, replacing any earlier one (its secret never enters the entry).
+    MfaEnrollment(MfaEnrollmentRecord),
 }
 
 /// One entry to append.
@@ -70,6 +92,9 @@ pub enum Appended {
     },
     /// The side record already existed (an outcome reported twice); nothing was appended.
     Duplicate,
+    /// A compare-and-set side record found the record changed since it was read; nothing was
+    /// written or appended.
+    Stale,
 }
 
 /// One stored entry.
@@ -149,6 +174,57 @@ fn frontier_bytes(f: &Frontier) -> Vec<u8> {
         .collect()
 }
 
+/// Most rows one multi-row INSERT writes: at 7 or 8 parameters a row, far below SQLite's
+/// 32,766 and PostgreSQL's 65,535.
+const MAX_INSERT_ROWS: usize = 512;
+
+/// How many of `remaining` rows the next INSERT writes: the largest power of two that fits,
+/// so a batch of any size needs at most a few distinct (cached) statements.
+fn insert_chunk(remaining: usize) -> usize {
+    remaining
+        .checked_ilog2()
+        .map_or(1, |log| 1 << log)
+        .min(MAX_INSERT_ROWS)
+}
+
+/// Writes the decision rows gathered in `$decisions` (a `Vec<&DecisionRecord>`, emptied) in
+/// multi-row INSERTs, chunked like the entries.
+macro_rules! insert_decisions_in_tx {
+    ($tx:ident, $decisions:ident) => {{
+        let mut rest = &$decisions[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
+            rest = tail;
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO decisions
+                   (id, created_at_ms, principal, tool, outcome, arguments_hash, bundle_hash, body) ",
+            );
+            insert.push_values(chunk, |mut row, d| {
+                row.push_bind(&d.id)
+                    .push_bind(d.created_at_ms)
+                    .push_bind(&d.principal)
+                    .push_bind(&d.tool)
+                    .push_bind(&d.outcome)
+                    .push_bind(&d.arguments_hash)
+                    .push_bind(&d.bundle_hash)
+                    .push_bind(d.body.to_string());
+            });
+            insert.build().execute(&mut *$tx).await.map_err(|err| {
+                // A multi-row INSERT does not say which row clashed.
+                let key = match chunk {
+                    [one] => one.id.clone(),
+                    [first, ..] => {
+                        format!("{} (one of {} decisions written together)", first.id, chunk.len())
+                    }
+                    [] => String::new(),
+                };
+                StoreError::on_insert(err, Entity::Decision, &key)
+            })?;
+        }
+        $decisions.clear();
+    }};
+}
+
 /// The body of the append transaction, written once for both backends. `$tx` is an open
 /// transaction that already holds the head's write lock.
 macro_rules! append_in_tx {
@@ -158,15 +234,19 @@ macro_rules! append_in_tx {
         let bytes: Vec<u8> = row.try_get("frontier")?;
         let mut frontier = frontier_from_row(size, &bytes)?;
         let mut outputs = Vec::with_capacity($batch.len());
+        let mut entries: Vec<(i64, Hash, &LedgerAppend)> = Vec::with_capacity($batch.len());
+        // Consecutive decision rows are written together, flushed before any other side record
+        // (which may refer to one of them, as an outcome does) and at the end.
+        let mut decisions: Vec<&DecisionRecord> = Vec::new();
         for item in $batch {
-            let written = match &item.side {
-                SideRecord::None => true,
+            if !matches!(item.side, SideRecord::Decision(_)) {
+                insert_decisions_in_tx!($tx, decisions);
+            }
+            let skipped = match &item.side {
+                SideRecord::None => None,
                 SideRecord::Decision(d) => {
-                    insert_decision!(d)
-                        .execute(&mut *$tx)
-                        .await
-                        .map_err(|err| StoreError::on_insert(err, Entity::Decision, &d.id))?;
-                    true
+                    decisions.push(d);
+                    None
                 }
                 SideRecord::Outcome(o) => {
                     let done = sqlx::query(
@@ -179,43 +259,90 @@ macro_rules! append_in_tx {
                     .bind(o.body.to_string())
                     .execute(&mut *$tx)
                     .await?;
-                    done.rows_affected() == 1
+                    (done.rows_affected() != 1).then_some(Appended::Duplicate)
                 }
                 SideRecord::Activation(a) => {
                     insert_activation!(a).execute(&mut *$tx).await?;
-                    true
+                    None
                 }
                 SideRecord::Token(t) => {
                     insert_token!(t)
                         .execute(&mut *$tx)
                         .await
                         .map_err(|err| StoreError::on_insert(err, Entity::Token, &t.id))?;
-                    true
+                    None
+                }
+                SideRecord::Approval {
+                    record,
+                    expected_revision,
+                } => {
+                    let done = update_approval!(record, *expected_revision)
+                        .execute(&mut *$tx)
+                        .await?;
+                    (done.rows_affected() != 1).then_some(Appended::Stale)
+                }
+                SideRecord::DecisionUsingApproval {
+                    decision,
+                    approval,
+                    expected_revision,
+                } => {
+                    let done = update_approval!(approval, *expected_revision)
+                        .execute(&mut *$tx)
+                        .await?;
+                    if done.rows_affected() == 1 {
+                        insert_decision!(decision)
+                            .execute(&mut *$tx)
+                            .await
+                            .map_err(|err| StoreError::on_insert(err, Entity::Decision, &decision.id))?;
+                        None
+                    } else {
+                        Some(Appended::Stale)
+                    }
+                }
+                SideRecord::MfaEnrollment(e) => {
+                    upsert_enrollment!(e).execute(&mut *$tx).await?;
+                    None
                 }
             };
-            if !written {
-                outputs.push(Appended::Duplicate);
+            if let Some(skipped) = skipped {
+                outputs.push(skipped);
                 continue;
             }
             let index = frontier.size();
             let leaf = item.entry.leaf_hash();
-            sqlx::query(
-                "INSERT INTO ledger_entries
-                   (idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(to_i64(index)?)
-            .bind(&leaf.as_bytes()[..])
-            .bind(item.entry.as_bytes())
-            .bind(&item.meta.event_class)
-            .bind(&item.meta.classification)
-            .bind(&item.meta.correlation_uid)
-            .bind(item.meta.created_at_ms)
-            .execute(&mut *$tx)
-            .await
-            .map_err(|err| StoreError::on_insert(err, Entity::LedgerEntry, &index.to_string()))?;
             frontier.push(leaf);
+            entries.push((to_i64(index)?, leaf, item));
             outputs.push(Appended::Entry { index });
+        }
+        insert_decisions_in_tx!($tx, decisions);
+        // The entries go in as few multi-row INSERTs as possible: per statement, not per row,
+        // is what an append costs (sqlx's SQLite driver hands each statement to its worker
+        // thread). Chunks are powers of two so only a few distinct statements are prepared
+        // and cached, whatever the batch sizes.
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
+            rest = tail;
+            let first = chunk.first().map_or(0, |(index, _, _)| *index);
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_entries
+                   (idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, (index, leaf, item)| {
+                row.push_bind(*index)
+                    .push_bind(&leaf.as_bytes()[..])
+                    .push_bind(item.entry.as_bytes())
+                    .push_bind(&item.meta.event_class)
+                    .push_bind(&item.meta.classification)
+                    .push_bind(&item.meta.correlation_uid)
+                    .push_bind(item.meta.created_at_ms);
+            });
+            insert
+                .build()
+                .persistent(true)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|err| StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string()))?;
         }
         sqlx::query("UPDATE ledger_head SET size = $1, frontier = $2 WHERE id = 1")
             .bind(to_i64(frontier.size())?)

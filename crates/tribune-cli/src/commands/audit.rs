@@ -162,42 +162,19 @@ struct Log {
     checkpoints: Vec<Vec<u8>>,
 }
 
+/// Entries asked for per page (the server's most).
+const ENTRY_PAGE: usize = 10_000;
+
 async fn fetch_log(server: &str, token: &str) -> Result<Log, String> {
     let mut log = Log {
         payloads: Vec::new(),
         leaf_hashes: Vec::new(),
         checkpoints: Vec::new(),
     };
-    loop {
-        let from = log.leaf_hashes.len() as u64;
-        let page = client::get(
-            server,
-            &format!("/v1/audit/entries?from={from}&limit=10000"),
-            token,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let entries = page["entries"].as_array().cloned().unwrap_or_default();
-        if entries.is_empty() {
-            break;
-        }
-        for e in entries {
-            let expected = log.leaf_hashes.len() as u64;
-            let index = e["index"].as_u64().ok_or("an entry without an index")?;
-            if index != expected {
-                // A deleted row leaves a gap; the verifier reports the first missing index.
-                return Err(format!(
-                    "FAILED: entry {expected} is missing (the next stored entry is {index})"
-                ));
-            }
-            let hash =
-                Hash::from_hex(e["leaf_hash"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
-            log.leaf_hashes.push(hash);
-            log.payloads
-                .push(e["payload"].as_str().map(|p| p.as_bytes().to_vec()));
-        }
-    }
+    // Checkpoints first: the log only grows, so the entries read next cover every checkpoint
+    // read now, even while new entries and checkpoints keep arriving.
     let mut from = 0u64;
+    let mut signed = 0u64;
     loop {
         let page = client::get(
             server,
@@ -214,7 +191,44 @@ async fn fetch_log(server: &str, token: &str) -> Result<Log, String> {
             log.checkpoints
                 .push(c["note"].as_str().unwrap_or_default().as_bytes().to_vec());
         }
+        signed = last;
         from = last + 1;
+    }
+    loop {
+        let from = log.leaf_hashes.len() as u64;
+        let page = client::get(
+            server,
+            &format!("/v1/audit/entries?from={from}&limit={ENTRY_PAGE}"),
+            token,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let entries = page["entries"].as_array().cloned().unwrap_or_default();
+        if entries.is_empty() {
+            break;
+        }
+        let reached_end = entries.len() < ENTRY_PAGE;
+        for e in entries {
+            let expected = log.leaf_hashes.len() as u64;
+            let index = e["index"].as_u64().ok_or("an entry without an index")?;
+            if index != expected {
+                // A deleted row leaves a gap; the verifier reports the first missing index.
+                return Err(format!(
+                    "FAILED at entry {expected}: it is missing (the next stored entry is {index})"
+                ));
+            }
+            let hash =
+                Hash::from_hex(e["leaf_hash"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
+            log.leaf_hashes.push(hash);
+            log.payloads
+                .push(e["payload"].as_str().map(|p| p.as_bytes().to_vec()));
+        }
+        // A short page reached the end of the log as it was when read. Stop there once every
+        // checkpoint is covered: while entries keep arriving (each page read is itself logged,
+        // and agents keep deciding) the end would otherwise be chased forever.
+        if reached_end && log.leaf_hashes.len() as u64 >= signed {
+            break;
+        }
     }
     Ok(log)
 }

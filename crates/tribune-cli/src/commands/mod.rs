@@ -1,11 +1,13 @@
 //! One module per command.
 
+pub mod approvals;
 pub mod audit;
 pub mod check;
 pub mod decide;
 pub mod demo;
 pub mod hold;
 pub mod init;
+pub mod mfa;
 pub mod serve;
 pub mod token;
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `tribune` binary: real processes, real files, real databases.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod approvals;
 mod check;
 mod decide;
 mod ledger;

@@ -2,7 +2,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -39,6 +39,10 @@ pub struct DecideBody {
     /// For a dry run with an admin token: the service to decide for.
     #[serde(default)]
     pub service: Option<String>,
+    /// If the call is held, wait up to this many milliseconds (at most the bundle's
+    /// `[hitl] max_wait_secs`) for the approval request to be resolved.
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
 }
 
 fn empty_object() -> Value {
@@ -46,14 +50,43 @@ fn empty_object() -> Value {
 }
 
 /// Decides one tool call and records the decision durably before answering.
+///
+/// With `wait_ms`, a held call waits (at most the bundle's `[hitl] max_wait_secs`) for its
+/// approval request to be resolved. Once it is approved, the call is decided again — that
+/// decision uses the approval — and the allow is the answer; otherwise the answer is the hold,
+/// with `approval_state` saying where the request stands.
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     ApiJson(body): ApiJson<DecideBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut answer = decide_once(&state, &caller, &body).await?;
+    let wait = Duration::from_millis(body.wait_ms.unwrap_or(0)).min(crate::hitl::max_wait(&state.snapshot()));
+    let Some(approval) = answer["approval_id"].as_str().map(str::to_owned) else {
+        return Ok((StatusCode::OK, Json(answer)));
+    };
+    if wait.is_zero() || answer["decision"] != "hold" {
+        return Ok((StatusCode::OK, Json(answer)));
+    }
+    match crate::hitl::wait(&state, &approval, wait).await {
+        Ok(request) if request.is_usable_at(now_ms()) => {
+            return decide_once(&state, &caller, &body)
+                .await
+                .map(|a| (StatusCode::OK, Json(a)));
+        }
+        Ok(request) => answer["approval_state"] = serde_json::json!(request.state().kind()),
+        // The hold is recorded and stands; the caller can poll the request instead.
+        Err(e) => tracing::warn!(approval = %approval, error = %e, "waiting for an approval failed"),
+    }
+    Ok((StatusCode::OK, Json(answer)))
+}
+
+/// One decision: the pure decision point, then the HITL program (`crate::hitl::settle`), then
+/// the durable record.
+async fn decide_once(state: &AppState, caller: &Caller, body: &DecideBody) -> Result<Value, ApiError> {
     let started = Instant::now();
-    let (kind, principal, dry_run) = principal_for(&caller, &body, &state)?;
-    if body.session.as_ref().is_some_and(|s| s.len() > 256) {
+    let (kind, principal, dry_run) = principal_for(caller, body, state)?;
+    if body.session.as_ref().is_some_and(|s| s.chars().count() > 256) {
         return Err(ApiError::InvalidBody(
             "`session` is longer than 256 characters".to_owned(),
         ));
@@ -61,10 +94,14 @@ pub async fn decide(
     let snapshot = state.snapshot();
     let now = now_ms();
     let facts = Facts {
+        // A dry run sees the quota but does not spend it.
         calls_last_minute: snapshot.quota_limit(kind, &principal).map_or(0, |limit| {
-            state
-                .quotas
-                .count_and_record(&format!("{}:{principal}", kind.as_str()), limit, now)
+            let key = format!("{}:{principal}", kind.as_str());
+            if dry_run {
+                state.quotas.count(&key, now)
+            } else {
+                state.quotas.count_and_record(&key, limit, now)
+            }
         }),
     };
     let request = Request {
@@ -76,7 +113,7 @@ pub async fn decide(
         context: body.context.as_ref(),
     };
     // INVARIANT(fail-closed): a panic inside the decision point is a deny, never a 500 or an allow.
-    let decision = std::panic::catch_unwind(AssertUnwindSafe(|| snapshot.decide(&request, &facts, now)))
+    let pure = std::panic::catch_unwind(AssertUnwindSafe(|| snapshot.decide(&request, &facts, now)))
         .unwrap_or_else(|_| {
             Decision::internal_failure(
                 format!("{}:{principal}", kind.as_str()),
@@ -86,53 +123,84 @@ pub async fn decide(
                 "the decision point failed; the call is denied".to_owned(),
             )
         });
-    let id = uuid::Uuid::now_v7().to_string();
-    let mut answer = serde_json::to_value(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Value::Object(map) = &mut answer {
-        map.insert("id".to_owned(), Value::String(id.clone()));
-        if dry_run {
-            map.insert("dry_run".to_owned(), Value::Bool(true));
+    // A hold opens (or joins) an approval request, uses an approval given earlier, or is
+    // refused at the reviewers' capacity. An approval is written used together with the
+    // decision that uses it; if another call used it first, settle again.
+    let mut attempts = 0;
+    let (decision, answer, settled) = loop {
+        attempts += 1;
+        let mut decision = pure.clone();
+        let id = uuid::Uuid::now_v7().to_string();
+        let settled = crate::hitl::settle(
+            state,
+            &snapshot,
+            &mut decision,
+            &id,
+            &body.arguments,
+            dry_run,
+            now,
+        )
+        .await?;
+        let mut answer = serde_json::to_value(&decision).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let Value::Object(map) = &mut answer {
+            map.insert("id".to_owned(), Value::String(id.clone()));
+            if dry_run {
+                map.insert("dry_run".to_owned(), Value::Bool(true));
+            }
+            settled.annotate(map);
         }
-    }
-    let mut record_body = answer.clone();
-    if let Value::Object(map) = &mut record_body {
-        map.insert("arguments".to_owned(), body.arguments.clone());
-        map.insert(
-            "session".to_owned(),
-            body.session.clone().map_or(Value::Null, Value::String),
-        );
-        map.insert(
-            "context".to_owned(),
-            body.context.clone().map_or(Value::Null, Value::Object),
-        );
-    }
-    let record = DecisionRecord {
-        id,
-        created_at_ms: now,
-        principal: decision.principal.clone(),
-        tool: decision.tool.clone(),
-        outcome: outcome_str(decision.decision).to_owned(),
-        arguments_hash: decision.arguments_hash.clone(),
-        bundle_hash: decision.bundle.clone(),
-        body: record_body,
+        let mut record_body = answer.clone();
+        if let Value::Object(map) = &mut record_body {
+            map.insert("arguments".to_owned(), body.arguments.clone());
+            map.insert(
+                "session".to_owned(),
+                body.session.clone().map_or(Value::Null, Value::String),
+            );
+            map.insert(
+                "context".to_owned(),
+                body.context.clone().map_or(Value::Null, Value::Object),
+            );
+        }
+        let record = DecisionRecord {
+            id,
+            created_at_ms: now,
+            principal: decision.principal.clone(),
+            tool: decision.tool.clone(),
+            outcome: outcome_str(decision.decision).to_owned(),
+            arguments_hash: decision.arguments_hash.clone(),
+            bundle_hash: decision.bundle.clone(),
+            body: record_body,
+        };
+        // INVARIANT(recorded-before-answered): no decision leaves without its durable ledger entry.
+        let entry = crate::ocsf::entry(crate::ocsf::decision(&record.id, &record.body, now))
+            .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+        let meta = EntryMeta {
+            event_class: "decision".to_owned(),
+            classification: decision.classification.as_ref().map(ToString::to_string),
+            correlation_uid: Some(record.id.clone()),
+            created_at_ms: now,
+        };
+        let side = settled.side_record(record)?;
+        match state.ledger.append(entry, meta, side).await {
+            Ok(Appended::Entry { index }) => {
+                if let Value::Object(map) = &mut answer {
+                    map.insert("ledger_index".to_owned(), Value::from(index));
+                }
+                break (decision, answer, settled);
+            }
+            Ok(Appended::Stale) if attempts < 3 => continue,
+            Ok(_) => {
+                return Err(ApiError::Unrecorded(
+                    "the approval this call would use kept changing; the call is not decided".to_owned(),
+                ));
+            }
+            Err(e) => {
+                settled.rollback(state).await;
+                return Err(ApiError::Unrecorded(e.to_string()));
+            }
+        }
     };
-    // INVARIANT(recorded-before-answered): no decision leaves without its durable ledger entry.
-    let entry = crate::ocsf::entry(crate::ocsf::decision(&record.id, &record.body, now))
-        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
-    let meta = EntryMeta {
-        event_class: "decision".to_owned(),
-        classification: decision.classification.as_ref().map(ToString::to_string),
-        correlation_uid: Some(record.id.clone()),
-        created_at_ms: now,
-    };
-    let appended = state
-        .ledger
-        .append(entry, meta, SideRecord::Decision(record))
-        .await
-        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
-    if let (Appended::Entry { index }, Value::Object(map)) = (appended, &mut answer) {
-        map.insert("ledger_index".to_owned(), Value::from(index));
-    }
+    settled.announce(state, snapshot.bundle(), now);
     state
         .metrics
         .decisions
@@ -159,7 +227,7 @@ pub async fn decide(
             decision: answer,
         });
     }
-    Ok((StatusCode::OK, Json(answer)))
+    Ok(answer)
 }
 
 fn principal_for(
@@ -292,7 +360,7 @@ pub async fn outcome(
             id: id.clone(),
         })?;
     match &caller {
-        Caller::Admin => {}
+        _ if caller.is_admin(&state) => {}
         _ if caller.principal().as_deref() == Some(record.principal.as_str()) => {}
         Caller::Human(_) => {
             return Err(ApiError::Forbidden(
@@ -338,7 +406,7 @@ pub async fn outcome(
             body["ledger_index"] = Value::from(index);
             Ok((StatusCode::CREATED, Json(body)))
         }
-        Ok(Appended::Duplicate) => Err(ApiError::Conflict(format!(
+        Ok(Appended::Duplicate | Appended::Stale) => Err(ApiError::Conflict(format!(
             "the outcome of decision `{id}` is already recorded"
         ))),
         Err(e) => Err(ApiError::Unrecorded(e.to_string())),

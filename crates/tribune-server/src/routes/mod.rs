@@ -1,5 +1,6 @@
 //! The HTTP routes. Only this crate knows HTTP.
 
+pub mod approvals;
 pub mod audit;
 pub mod bundle;
 pub mod decisions;
@@ -20,8 +21,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            // Serde would also build a struct from a JSON array; bodies are objects only.
+            Ok(axum::Json(v @ serde_json::Value::Object(_))) => serde_json::from_value(v)
+                .map(ApiJson)
+                .map_err(|e| ApiError::InvalidBody(e.to_string())),
+            Ok(axum::Json(_)) => Err(ApiError::InvalidBody("the body must be a JSON object".to_owned())),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidBody(source_message(&e))),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::MalformedJson(source_message(&e))),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),

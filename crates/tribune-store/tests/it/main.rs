@@ -44,8 +44,10 @@ macro_rules! on_both_backends {
 }
 
 mod activations;
+mod approvals;
 mod connect;
 mod decisions;
+mod ledger;
 mod outcomes;
 mod tokens;
 mod writer;

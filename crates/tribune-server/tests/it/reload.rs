@@ -1,0 +1,199 @@
+//! `GET /v1/bundle` and `POST /v1/bundle/reload`: one path for change, and a broken bundle never
+//! replaces a working one.
+
+use serde_json::{Value, json};
+
+use crate::harness::{ADMIN, Backend, Reply, Req, TestServer, metric, redact};
+
+fn search() -> Value {
+    json!({ "tool": "search_docs", "arguments": { "query": "q" } })
+}
+
+async fn reload(s: &TestServer, token: &str) -> Reply {
+    s.send(Req::new("POST", "/v1/bundle/reload").bearer(token)).await
+}
+
+async fn active(s: &TestServer) -> Value {
+    s.get("/v1/bundle", ADMIN).await.expect(200).body
+}
+
+/// The 1-based line of the first line of `file` in the bundle that contains `needle`.
+fn line_of(s: &TestServer, file: &str, needle: &str) -> usize {
+    let text = std::fs::read_to_string(s.bundle_dir.join(file)).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+on_both_backends!(
+    reload_applies_changes_and_refuses_broken_bundles,
+    only_admins_reload,
+    an_agent_removed_from_the_bundle_is_an_unknown_principal,
+);
+
+async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let original = active(&s).await;
+    assert_eq!(
+        original["declares"],
+        json!({ "humans": 3, "agent_classes": 1, "agents": 1, "services": 0, "providers": 2, "tools": 3, "policy_files": 1 })
+    );
+    assert_eq!(original["deployment"], "example.com/quickstart");
+    insta::assert_json_snapshot!("bundle", redact(&original));
+
+    // Nothing changed on disk: nothing changes.
+    let same = reload(&s, ADMIN).await.expect(200).body;
+    assert_eq!(same["changed"], false);
+    assert_eq!(same["hash"], original["hash"]);
+    assert_eq!(same["activated_at_ms"], original["activated_at_ms"]);
+
+    // A tool's tier changes, and the version is set: the next decision follows.
+    s.edit_bundle("tribune.toml", |t| {
+        let t = t.replacen("tier = \"read\"", "tier = \"write\"", 1);
+        t.replacen("[deployment]\n", "[deployment]\nversion = \"2024.2\"\n", 1)
+    });
+    let tiered = reload(&s, ADMIN).await.expect(200).body;
+    assert_eq!(tiered["changed"], true);
+    assert_ne!(tiered["hash"], original["hash"]);
+    assert_eq!(tiered["version"], "2024.2");
+    insta::assert_json_snapshot!("reload_changed", redact(&tiered));
+    let decision = s.decide(&s.agent, search()).await.expect(200).body;
+    assert_eq!(
+        (
+            &decision["decision"],
+            &decision["approvals_required"],
+            &decision["tier"]
+        ),
+        (&json!("hold"), &json!(1), &json!("write"))
+    );
+    assert_eq!(decision["bundle"], tiered["hash"]);
+    assert_eq!(active(&s).await["hash"], tiered["hash"]);
+
+    // A forbid policy is added.
+    s.edit_bundle("policies/no-search.cedar", |_| {
+        "@id(\"no-search\")\n@reason(\"search is switched off\")\nforbid (principal, action == Action::\"search_docs\", resource);\n".to_owned()
+    });
+    let forbidding = reload(&s, ADMIN).await.expect(200).body;
+    assert_eq!(forbidding["changed"], true);
+    assert_eq!(forbidding["declares"]["policy_files"], 2);
+    let decision = s.decide(&s.agent, search()).await.expect(200).body;
+    assert_eq!(
+        (&decision["decision"], &decision["reasons"][0]["rule"]),
+        (&json!("deny"), &json!("no-search"))
+    );
+
+    // An unknown key: refused with located diagnostics, and the active bundle keeps serving.
+    s.edit_bundle("tribune.toml", |t| {
+        t.replacen("[deployment]\n", "[deployment]\ncolour = \"blue\"\n", 1)
+    });
+    let broken = reload(&s, ADMIN).await.expect_error(422, "invalid_bundle").body;
+    let diagnostics = broken["error"]["diagnostics"].as_array().unwrap();
+    assert!(
+        diagnostics.iter().any(|d| d["location"]
+            == format!("tribune.toml:{}:1", line_of(&s, "tribune.toml", "colour"))
+            && d["severity"] == "error"),
+        "{broken:#}"
+    );
+    insta::assert_json_snapshot!("reload_unknown_key", redact(&broken));
+    let decision = s.decide(&s.agent, search()).await.expect(200).body;
+    assert_eq!(decision["reasons"][0]["rule"], "no-search");
+    assert_eq!(decision["bundle"], forbidding["hash"]);
+    assert_eq!(active(&s).await["hash"], forbidding["hash"]);
+
+    // A policy that does not parse: located in its file.
+    s.edit_bundle("tribune.toml", |t| t.replacen("colour = \"blue\"\n", "", 1));
+    s.edit_bundle("policies/broken.cedar", |_| {
+        "// half a policy\npermit (principal, action\n".to_owned()
+    });
+    let broken = reload(&s, ADMIN).await.expect_error(422, "invalid_bundle").body;
+    assert!(
+        broken["error"]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["location"]
+                .as_str()
+                .unwrap()
+                .starts_with("policies/broken.cedar:")),
+        "{broken:#}"
+    );
+    insta::assert_json_snapshot!("reload_broken_policy", redact(&broken));
+    assert_eq!(active(&s).await["hash"], forbidding["hash"]);
+
+    // Repaired to what is active: it loads, and nothing changes.
+    std::fs::remove_file(s.bundle_dir.join("policies/broken.cedar")).unwrap();
+    let repaired = reload(&s, ADMIN).await.expect(200).body;
+    assert_eq!(repaired["changed"], false);
+    assert_eq!(repaired["hash"], forbidding["hash"]);
+
+    let text = s.metrics().await;
+    assert_eq!(
+        metric(&text, "tribune_bundle_reloads_total{result=\"ok\"}"),
+        4.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "tribune_bundle_reloads_total{result=\"error\"}"),
+        2.0,
+        "{text}"
+    );
+    // The readiness probe reports the active bundle.
+    let ready = s.send(Req::new("GET", "/readyz")).await.expect(200).body;
+    assert_eq!(ready["bundle"], forbidding["hash"]);
+    s.stop().await;
+}
+
+async fn only_admins_reload(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.token("human", Some("alice")).await;
+    let bob = s.token("human", Some("bob")).await;
+    let refused = reload(&s, &s.agent).await.expect_error(403, "forbidden");
+    insta::assert_json_snapshot!("reload_by_an_agent", redact(&refused.body));
+    reload(&s, &bob).await.expect_error(403, "forbidden");
+    s.send(Req::new("POST", "/v1/bundle/reload"))
+        .await
+        .expect_error(401, "missing_token");
+    s.send(Req::new("GET", "/v1/bundle"))
+        .await
+        .expect_error(401, "missing_token");
+    s.send(Req::new("GET", "/v1/bundle").bearer("trb_nobody"))
+        .await
+        .expect_error(401, "invalid_token");
+    // Any known caller may read what is in force.
+    s.get("/v1/bundle", &s.agent).await.expect(200);
+    s.get("/v1/bundle", &bob).await.expect(200);
+    assert_eq!(reload(&s, &alice).await.expect(200).body["changed"], false);
+    // A body is ignored, whatever it is.
+    s.send(
+        Req::new("POST", "/v1/bundle/reload")
+            .bearer(ADMIN)
+            .raw(Some("text/plain"), "x"),
+    )
+    .await
+    .expect(200);
+    s.stop().await;
+}
+
+async fn an_agent_removed_from_the_bundle_is_an_unknown_principal(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.decide(&s.agent, search()).await.expect(200);
+    s.edit_bundle("tribune.toml", |t| {
+        let start = t.find("[agents.support-bot]").unwrap();
+        let end = start + t[start..].find("\n\n").unwrap();
+        format!("{}{}", &t[..start], &t[end..])
+    });
+    assert_eq!(reload(&s, ADMIN).await.expect(200).body["declares"]["agents"], 0);
+    // The token still authenticates, but the agent is no longer declared: a recorded deny.
+    let refused = s
+        .decide(&s.agent, search())
+        .await
+        .expect_error(404, "unknown_principal")
+        .body;
+    insta::assert_json_snapshot!("removed_agent", redact(&refused));
+    s.post(
+        "/v1/tokens",
+        ADMIN,
+        json!({ "kind": "agent", "subject": "support-bot" }),
+    )
+    .await
+    .expect_error(422, "invalid_body");
+    s.stop().await;
+}
