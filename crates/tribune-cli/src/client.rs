@@ -2,6 +2,28 @@
 
 use serde_json::Value;
 
+/// Where a server is and the bearer token to reach it with: an agent's, a human's personal
+/// token, or the admin token, as the command needs.
+#[derive(Debug, clap::Args)]
+pub struct Remote {
+    /// The Tribune server.
+    #[arg(long, env = "TRIBUNE_SERVER")]
+    pub server: Option<String>,
+    /// The bearer token.
+    #[arg(long, env = "TRIBUNE_TOKEN")]
+    pub token: Option<String>,
+}
+
+impl Remote {
+    /// The server and token, or an error saying both are needed.
+    pub fn get(&self) -> Result<(&str, &str), String> {
+        match (&self.server, &self.token) {
+            (Some(s), Some(t)) => Ok((s, t)),
+            _ => Err("this needs `--server URL` and `--token TOKEN`".to_owned()),
+        }
+    }
+}
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -5,29 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::client;
+use crate::client::{self, Remote};
 use crate::exit;
-
-/// The server and the reviewer's token.
-#[derive(Debug, clap::Args)]
-pub struct Remote {
-    /// The Tribune server.
-    #[arg(long, env = "TRIBUNE_SERVER")]
-    pub server: Option<String>,
-    /// Your personal (human) token; an agent's token lists and shows its own requests only.
-    #[arg(long, env = "TRIBUNE_TOKEN")]
-    pub token: Option<String>,
-}
-
-impl Remote {
-    /// The server and token, or an error saying both are needed.
-    pub fn get(&self) -> Result<(&str, &str), String> {
-        match (&self.server, &self.token) {
-            (Some(s), Some(t)) => Ok((s, t)),
-            _ => Err("this needs `--server URL` and `--token TOKEN`".to_owned()),
-        }
-    }
-}
 
 /// Approvals subcommands.
 #[derive(Debug, clap::Subcommand)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tribune_ledger::{Checkpoint, Hash, Tree, VerifierKey, verify_log};
 
-use crate::client;
+use crate::client::{self, Remote};
 use crate::exit;
 
 /// Audit subcommands.
@@ -21,27 +21,6 @@ pub enum Command {
     Export(ExportArgs),
     /// Print entries as JSON lines (OCSF events), optionally following new ones.
     Tail(TailArgs),
-}
-
-/// Where a server is and how to reach it.
-#[derive(Debug, clap::Args)]
-pub struct Remote {
-    /// The Tribune server.
-    #[arg(long, env = "TRIBUNE_SERVER")]
-    pub server: Option<String>,
-    /// A bearer token (an auditor's or admin's to read entries).
-    #[arg(long, env = "TRIBUNE_TOKEN")]
-    pub token: Option<String>,
-}
-
-impl Remote {
-    /// The server and token, or an error saying both are needed.
-    pub fn get(&self) -> Result<(&str, &str), String> {
-        match (&self.server, &self.token) {
-            (Some(s), Some(t)) => Ok((s, t)),
-            _ => Err("this needs `--server URL` and `--token TOKEN`".to_owned()),
-        }
-    }
 }
 
 /// Arguments of `audit key`.

@@ -2,8 +2,7 @@
 
 use serde_json::json;
 
-use crate::client;
-use crate::commands::audit::Remote;
+use crate::client::{self, Remote};
 use crate::exit;
 
 /// Hold subcommands.

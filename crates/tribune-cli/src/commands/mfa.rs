@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::client;
-use crate::commands::approvals::Remote;
+use crate::client::Remote;
 use crate::exit;
 
 /// MFA subcommands.
