@@ -376,22 +376,9 @@ impl Snapshot {
                 format!("arguments do not match the input schema of `{}`: {why}", tool.id),
             ));
         }
-        let input = args::record(request.arguments, &tool.input, "")
-            .map_err(|e| (Stage::Request, Code::InvalidArguments, None, e))?;
-        let request_context = args::request_context(request.context, &self.bundle.context)
-            .map_err(|e| (Stage::Request, Code::InvalidContext, None, e))?;
+        let cedar_request = to_cedar(&self.bundle, principal, tool, entry, request, now_ms)?;
 
         // Stage: policy (Cedar over the indexed candidates).
-        let context = cedar_context(input, request.session, request_context, now_ms)
-            .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
-        let cedar_request = cedar_policy::Request::new(
-            principal.uid.clone(),
-            entry.action.clone(),
-            entry.resource.clone(),
-            context,
-            None,
-        )
-        .map_err(|e| (Stage::Internal, Code::InternalError, None, e.to_string()))?;
         let candidates = self
             .index
             .candidates(entry.index, principal.group)
@@ -525,17 +512,7 @@ impl Snapshot {
         let principal = principals.get(request.principal)?;
         let tool = self.bundle.tools.get(request.tool)?;
         let entry = self.tools.get(request.tool)?;
-        let input = args::record(request.arguments, &tool.input, "").ok()?;
-        let rc = args::request_context(request.context, &self.bundle.context).ok()?;
-        let context = cedar_context(input, request.session, rc, now_ms).ok()?;
-        let r = cedar_policy::Request::new(
-            principal.uid.clone(),
-            entry.action.clone(),
-            entry.resource.clone(),
-            context,
-            None,
-        )
-        .ok()?;
+        let r = to_cedar(&self.bundle, principal, tool, entry, request, now_ms).ok()?;
         Some((r, entry.index, principal.group))
     }
 
@@ -567,6 +544,32 @@ impl Snapshot {
 }
 
 type Denial = (Stage, Code, Option<String>, String);
+
+/// The Cedar request for a call whose principal and tool are known and whose arguments fit the
+/// tool's schema: the one construction `decide` and the differential tooling share.
+fn to_cedar(
+    bundle: &Bundle,
+    principal: &PrincipalEntry,
+    tool: &tribune_bundle::Tool,
+    entry: &ToolEntry,
+    request: &Request<'_>,
+    now_ms: i64,
+) -> Result<cedar_policy::Request, Denial> {
+    let input = args::record(request.arguments, &tool.input, "")
+        .map_err(|e| (Stage::Request, Code::InvalidArguments, None, e))?;
+    let request_context = args::request_context(request.context, &bundle.context)
+        .map_err(|e| (Stage::Request, Code::InvalidContext, None, e))?;
+    let context = cedar_context(input, request.session, request_context, now_ms)
+        .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
+    cedar_policy::Request::new(
+        principal.uid.clone(),
+        entry.action.clone(),
+        entry.resource.clone(),
+        context,
+        None,
+    )
+    .map_err(|e| (Stage::Internal, Code::InternalError, None, e.to_string()))
+}
 
 fn deny(mut d: Decision, stage: Stage, code: Code, rule: Option<String>, message: String) -> Decision {
     d.decision = Outcome::Deny;

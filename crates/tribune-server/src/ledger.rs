@@ -90,6 +90,25 @@ impl Ledger {
         self.writer.append(LedgerAppend { entry, meta, side }).await
     }
 
+    /// Appends a governance event (an OCSF event from `ocsf::event`) of `event_class`, about no
+    /// data classification, and waits until it is durable.
+    pub async fn record_event(
+        &self,
+        event_class: &str,
+        event: serde_json::Value,
+        at_ms: i64,
+        side: SideRecord,
+    ) -> Result<Appended, StoreError> {
+        let entry = crate::ocsf::entry(event)?;
+        let meta = EntryMeta {
+            event_class: event_class.to_owned(),
+            classification: None,
+            correlation_uid: None,
+            created_at_ms: at_ms,
+        };
+        self.append(entry, meta, side).await
+    }
+
     /// The writer's counters, for metrics.
     pub fn writer_stats(&self) -> tribune_store::WriterStats {
         self.writer.stats()

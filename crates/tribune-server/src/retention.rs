@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use tribune_bundle::EventClass;
-use tribune_store::{EntryMeta, SideRecord, StoreError};
+use tribune_store::{SideRecord, StoreError};
 
 use crate::state::AppState;
 
@@ -65,14 +65,10 @@ pub async fn run(state: &AppState, now_ms: i64) -> Result<Value, StoreError> {
     if !pruned_all.is_empty() {
         let uid = format!("retention/{now_ms}");
         let value = crate::ocsf::event("retention_run", 4, &uid, "tribune", None, report.clone(), now_ms);
-        let entry = crate::ocsf::entry(value)?;
-        let meta = EntryMeta {
-            event_class: "retention".to_owned(),
-            classification: None,
-            correlation_uid: None,
-            created_at_ms: now_ms,
-        };
-        state.ledger.append(entry, meta, SideRecord::None).await?;
+        state
+            .ledger
+            .record_event("retention", value, now_ms, SideRecord::None)
+            .await?;
         tracing::info!(pruned = pruned_all.len(), "retention run pruned ledger payloads");
     }
     Ok(report)

@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use tribune_bundle::Diagnostic;
 use tribune_ledger::SigningKey;
 use tribune_policy::Snapshot;
-use tribune_store::{ActivationRecord, EntryMeta, SideRecord, Store};
+use tribune_store::{ActivationRecord, SideRecord, Store};
 
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
@@ -180,15 +180,9 @@ async fn record_activation(
     });
     let uid = format!("activation/{}/{at}", record.bundle_hash);
     let value = crate::ocsf::event("bundle_activation", 3, &uid, "tribune", None, details, at);
-    let entry = crate::ocsf::entry(value)
-        .map_err(|e| ActivationError::Store(tribune_store::StoreError::Ledger(e)))?;
-    let meta = EntryMeta {
-        event_class: "activation".to_owned(),
-        classification: None,
-        correlation_uid: None,
-        created_at_ms: at,
-    };
-    ledger.append(entry, meta, SideRecord::Activation(record)).await?;
+    ledger
+        .record_event("activation", value, at, SideRecord::Activation(record))
+        .await?;
     Ok(())
 }
 

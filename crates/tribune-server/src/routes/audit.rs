@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tribune_ledger::{Checkpoint, Hash};
-use tribune_store::{EntryMeta, LedgerEntryRecord, LegalHoldRecord, ReleaseStep, SideRecord};
+use tribune_store::{LedgerEntryRecord, LegalHoldRecord, ReleaseStep, SideRecord};
 
 use super::{ApiJson, ApiPath as Path, ApiQuery as Query};
 use crate::auth::Caller;
@@ -117,16 +117,9 @@ async fn log_read(state: &AppState, caller: &Caller, from: u64, count: usize) ->
     let details = json!({ "reader": caller.actor(), "from": from, "count": count });
     let uid = format!("audit_read/{}", uuid::Uuid::now_v7());
     let value = crate::ocsf::event("audit_read", 2, &uid, &caller.actor(), None, details, at);
-    let entry = crate::ocsf::entry(value).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let meta = EntryMeta {
-        event_class: "audit_read".to_owned(),
-        classification: None,
-        correlation_uid: None,
-        created_at_ms: at,
-    };
     state
         .ledger
-        .append(entry, meta, SideRecord::None)
+        .record_event("audit_read", value, at, SideRecord::None)
         .await
         .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
     Ok(())
@@ -283,16 +276,9 @@ async fn log_hold(
         details,
         at,
     );
-    let entry = crate::ocsf::entry(value).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let meta = EntryMeta {
-        event_class: "legal_hold".to_owned(),
-        classification: None,
-        correlation_uid: None,
-        created_at_ms: at,
-    };
     state
         .ledger
-        .append(entry, meta, SideRecord::None)
+        .record_event("legal_hold", value, at, SideRecord::None)
         .await
         .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
     Ok(())
