@@ -26,7 +26,7 @@ use cedar_policy::{
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tribune_bundle::{Bundle, Diagnostic, Id, Location, Tier};
+use tribune_bundle::{Bundle, Diagnostic, Id, Location};
 
 pub use compile::{BUILTIN_FILE, PolicyMeta};
 pub use decision::{Code, Decision, Hold, Obligation, Outcome, Reason, Stage};
@@ -274,14 +274,6 @@ impl Snapshot {
     /// Warnings from loading and validation (the snapshot is usable).
     pub fn findings(&self) -> &[Diagnostic] {
         &self.findings
-    }
-
-    /// Whether `id` is a declared principal of `kind`.
-    pub fn has_principal(&self, kind: PrincipalKind, id: &str) -> bool {
-        match kind {
-            PrincipalKind::Agent => self.agents.contains_key(id),
-            PrincipalKind::Service => self.services.contains_key(id),
-        }
     }
 
     /// The calls-per-minute quota of a principal's class, if it has one.
@@ -535,11 +527,6 @@ impl Snapshot {
     /// The schema, for validating requests in tests.
     pub fn schema(&self) -> &Schema {
         &self.schema
-    }
-
-    /// The tier of `tool`, if declared.
-    pub fn tool_tier(&self, tool: &str) -> Option<Tier> {
-        self.bundle.tools.get(tool).map(|t| t.tier)
     }
 }
 
