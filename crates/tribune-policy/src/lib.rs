@@ -16,6 +16,7 @@ mod compile;
 mod decision;
 mod entities;
 mod index;
+mod reach;
 pub mod schema;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -30,6 +31,7 @@ use tribune_bundle::{Bundle, Diagnostic, Id, Location};
 
 pub use compile::{BUILTIN_FILE, PolicyMeta};
 pub use decision::{Code, Decision, Hold, Obligation, Outcome, Reason, Stage};
+pub use reach::Reachable;
 
 use crate::index::{Member, PolicyIndex};
 use crate::schema::types;

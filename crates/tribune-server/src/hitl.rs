@@ -35,15 +35,15 @@ use tribune_approvals::totp::{Enrollment, TotpParams, TotpSecret};
 use tribune_approvals::webhook::Notification;
 use tribune_approvals::workload::RATE_WINDOW_MS;
 use tribune_approvals::{
-    Admission, ApprovalRequest, ApproveOutcome, ApprovedCall, ArgumentsHash, CallKey, ClassId, DataClass,
-    DecisionId, EventId, HeldReason, HitlCapacity, HitlConfig, HumanId, MfaEvidence, MfaProof, NewRequest,
-    PoolId, Principal, QueueView, Rationale, RequestId, State, ToolId, admit, summary,
+    Admission, ApprovalRequest, ApproveOutcome, ApprovedCall, ArgumentsHash, CallKey, CancelReason, ClassId,
+    DataClass, DecisionId, EventId, HeldReason, HitlCapacity, HitlConfig, HumanId, MfaEvidence, MfaProof,
+    NewRequest, PoolId, Principal, QueueView, Rationale, RequestId, State, ToolId, admit, summary,
 };
 use tribune_bundle::{Bundle, Tier};
 use tribune_policy::{Code, Decision, Obligation, Outcome, Reason, Snapshot, Stage};
 use tribune_store::{
-    Appended, ApprovalRecord, DecisionRecord, EntryMeta, MfaEnrollmentRecord, QueueCounts, QueueProbe,
-    SideRecord,
+    Appended, ApprovalFilter, ApprovalRecord, DecisionRecord, EntryMeta, MfaEnrollmentRecord, QueueCounts,
+    QueueProbe, SideRecord,
 };
 
 use crate::error::ApiError;
@@ -310,6 +310,10 @@ pub fn view(req: &ApprovalRequest) -> Value {
         "revision": req.revision(),
         "decision_id": req.decision_id(),
         "state": req.state().kind(),
+        "cancel_reason": match req.state() {
+            State::Cancelled { reason, .. } => serde_json::to_value(reason).unwrap_or(Value::Null),
+            _ => Value::Null,
+        },
         "summary": summary(req),
         "principal": req.principal(),
         "owner": req.owner(),
@@ -746,6 +750,31 @@ pub async fn check_code(
     Ok(proof)
 }
 
+/// Step-up for a high-privilege action (`what`, e.g. "activating a bundle"): the caller must be
+/// a human with a personal token who proves a fresh TOTP code, which is then never accepted
+/// again. Role checks are the caller's business.
+pub async fn step_up(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    code: Option<&str>,
+    what: &str,
+    now: i64,
+) -> Result<(HumanId, MfaProof), ApiError> {
+    let crate::auth::Caller::Human(id) = caller else {
+        return Err(ApiError::Forbidden(format!(
+            "{what} needs a human with a personal token and a fresh MFA code"
+        )));
+    };
+    let Some(code) = code else {
+        return Err(ApiError::MfaRequired(format!(
+            "{what} needs a fresh TOTP code in `mfa_code`"
+        )));
+    };
+    let human = HumanId::parse(id).map_err(internal)?;
+    let proof = check_code(state, &human, code, now).await?;
+    Ok((human, proof))
+}
+
 fn enrollment_of(r: &MfaEnrollmentRecord) -> Result<Enrollment, ApiError> {
     let params: TotpParams =
         serde_json::from_value(json!({ "algorithm": r.algorithm, "digits": r.digits })).map_err(internal)?;
@@ -897,6 +926,99 @@ async fn find(state: &AppState, id: &str) -> Result<ApprovalRecord, ApiError> {
             what: "approval request",
             id: id.to_owned(),
         })
+}
+
+/// Why pending request `req` no longer fits `bundle`, if it does not: its principal or owner,
+/// its tool's tier, classification or reviewer pool, the pool's members, or the autonomy terms
+/// (more approvals or MFA now needed than the request asks for) changed. Looser terms do not
+/// cancel it: the call it authorises is decided again under the new bundle when it is retried.
+fn outdated_by(req: &ApprovalRequest, bundle: &Bundle) -> Option<String> {
+    let (owner, class) = match req.principal() {
+        Principal::Agent(id) => match bundle.agents.get(id) {
+            Some(a) => (a.owner.clone(), bundle.classes.get(&a.class)),
+            None => return Some(format!("agent `{id}` is no longer declared")),
+        },
+        Principal::Service(id) => match bundle.services.get(id) {
+            Some(s) => (s.owner.clone(), None),
+            None => return Some(format!("service `{id}` is no longer declared")),
+        },
+    };
+    if HumanId::from(owner) != *req.owner() {
+        return Some(format!("the owner of `{}` changed", req.principal()));
+    }
+    let Some(tool) = bundle.tools.get(req.tool().as_str()) else {
+        return Some(format!("tool `{}` is no longer declared", req.tool()));
+    };
+    if tool.tier != req.tier() {
+        return Some(format!("tool `{}` is now `{}`", tool.id, tool.tier));
+    }
+    if req
+        .classification()
+        .is_some_and(|c| c.name.as_str() != tool.classification.name.as_str())
+    {
+        return Some(format!("the classification of tool `{}` changed", tool.id));
+    }
+    let pool = tool
+        .reviewer_pool
+        .as_ref()
+        .and_then(|p| bundle.reviewer_pools.get(p));
+    match (tool.reviewer_pool.as_ref(), pool) {
+        (Some(id), Some(pool)) if id.as_str() == req.pool().as_str() => {
+            let members: std::collections::BTreeSet<HumanId> =
+                pool.members.iter().cloned().map(HumanId::from).collect();
+            if members != *req.pool_members() {
+                return Some(format!("the members of reviewer pool `{id}` changed"));
+            }
+        }
+        _ => return Some(format!("the reviewer pool of tool `{}` changed", tool.id)),
+    }
+    let rule = bundle.rule_for(class, tool.tier);
+    if rule.approvals > req.approvals_required() || (rule.mfa && !req.mfa_required()) {
+        return Some(format!(
+            "`{}` calls now need {} approval(s){}",
+            tool.tier,
+            rule.approvals,
+            if rule.mfa { " with MFA" } else { "" }
+        ));
+    }
+    None
+}
+
+/// After an activation: cancels every pending request the new bundle no longer fits (see
+/// [`outdated_by`]), each with its ledger entry; returns how many.
+pub async fn cancel_outdated(state: &AppState, bundle: &Bundle, now: i64) -> Result<usize, ApiError> {
+    let filter = ApprovalFilter {
+        state: Some("pending".to_owned()),
+        pool: None,
+        principal: None,
+        limit: u32::MAX,
+    };
+    let pending = state.store.approvals(&filter).await.map_err(unavailable)?;
+    let mut cancelled = 0;
+    for record in pending {
+        if outdated_by(&from_record(&record)?, bundle).is_none() {
+            continue;
+        }
+        let _serial = state.hitl.lock(&record.id).await;
+        let record = find(state, &record.id).await?;
+        let mut req = from_record(&record)?;
+        let Some(why) = outdated_by(&req, bundle) else {
+            continue;
+        };
+        if req.cancel(CancelReason::BundleChanged, now).is_err() {
+            // Resolved or expired meanwhile; that state stands.
+            continue;
+        }
+        match record_change(state, bundle, &record, &req, "tribune", now).await {
+            Ok(()) => {
+                tracing::info!(approval = %req.id(), reason = %why, "pending approval cancelled by a bundle activation");
+                cancelled += 1;
+            }
+            Err(ApiError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(cancelled)
 }
 
 /// Expires request `id` if it is pending and due at `now`; returns it as it is afterwards.

@@ -36,7 +36,7 @@ use tribune_store::{EntryMeta, LedgerAppend, SideRecord, Store, TokenKind, Token
 
 pub use auth::Caller;
 pub use error::ApiError;
-pub use state::{ActivationError, AppState, MAX_BODY_BYTES, load_snapshot, now_ms};
+pub use state::{ActivationError, Activator, AppState, MAX_BODY_BYTES, load_snapshot, now_ms};
 
 /// The OpenAPI 3.1 document served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/bundle"),
     ("post", "/v1/bundle/reload"),
     ("post", "/v1/tokens"),
+    ("get", "/v1/tools"),
     ("get", "/v1/openapi.json"),
     ("get", "/v1/audit/key"),
     ("get", "/v1/audit/checkpoint"),
@@ -80,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/bundle", get(routes::bundle::get))
         .route("/v1/bundle/reload", post(routes::bundle::reload))
         .route("/v1/tokens", post(routes::tokens::create))
+        .route("/v1/tools", get(routes::tools::list))
         .route("/v1/openapi.json", get(routes::health::openapi))
         .route("/v1/audit/key", get(routes::audit::key))
         .route("/v1/audit/checkpoint", get(routes::audit::checkpoint))

@@ -80,7 +80,7 @@ impl AppState {
     ) -> Result<Arc<AppState>, ActivationError> {
         let at = now_ms();
         let ledger = Ledger::open(store.clone(), key).await?;
-        record_activation(&ledger, &snapshot, "startup", at).await?;
+        record_activation(&ledger, &snapshot, &Activator::process("startup"), at).await?;
         let checkpointer = ledger.spawn_checkpointer();
         let metrics = Metrics::new();
         let hitl = crate::hitl::Hitl::new(&metrics.hitl);
@@ -122,9 +122,9 @@ impl AppState {
 
     /// Reloads the bundle from disk. A bundle that fails to load leaves the active one serving.
     /// Returns the new snapshot and whether its content differs from the previous one.
-    pub async fn reload(&self, source: &'static str) -> Result<(Arc<Snapshot>, bool), ActivationError> {
+    pub async fn reload(&self, by: &Activator) -> Result<(Arc<Snapshot>, bool), ActivationError> {
         let _serial = self.reload_lock.lock().await;
-        let result = self.reload_locked(source).await;
+        let result = self.reload_locked(by).await;
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics
             .reloads
@@ -132,29 +132,56 @@ impl AppState {
             .inc();
         match &result {
             Ok((s, changed)) => {
-                tracing::info!(bundle = %s.bundle().hash, version = %s.bundle().deployment.version, changed, source, "bundle reloaded")
+                tracing::info!(bundle = %s.bundle().hash, version = %s.bundle().deployment.version, changed, source = by.source, actor = %by.actor, "bundle reloaded")
             }
             Err(e) => {
-                tracing::warn!(error = %e, source, "bundle reload rejected; the active bundle keeps serving")
+                tracing::warn!(error = %e, source = by.source, "bundle reload rejected; the active bundle keeps serving")
             }
         }
         result
     }
 
-    async fn reload_locked(&self, source: &'static str) -> Result<(Arc<Snapshot>, bool), ActivationError> {
+    async fn reload_locked(&self, by: &Activator) -> Result<(Arc<Snapshot>, bool), ActivationError> {
         let snapshot = load_snapshot(self.bundle_dir.clone()).await?;
         let changed = snapshot.bundle().hash != self.snapshot().bundle().hash;
         let at = now_ms();
         if changed {
-            record_activation(&self.ledger, &snapshot, source, at).await?;
+            record_activation(&self.ledger, &snapshot, by, at).await?;
         }
         let snapshot = Arc::new(snapshot);
         if changed {
             self.snapshot.store(Arc::clone(&snapshot));
             self.activated_at_ms
                 .store(at, std::sync::atomic::Ordering::Relaxed);
+            // The activation stands either way: a request this fails to cancel is still
+            // decided again under the new bundle when its call is retried.
+            if let Err(e) = crate::hitl::cancel_outdated(self, snapshot.bundle(), at).await {
+                tracing::warn!(error = %e, "cancelling approval requests the new bundle no longer fits failed");
+            }
         }
         Ok((self.snapshot(), changed))
+    }
+}
+
+/// Who asked for a bundle activation, and how.
+#[derive(Clone, Debug)]
+pub struct Activator {
+    /// How: `startup`, `sighup` or `api`.
+    pub source: &'static str,
+    /// Who: `human:ID` through the API, `tribune` for the process itself.
+    pub actor: String,
+    /// Whether the actor proved a fresh TOTP code for it.
+    pub mfa: bool,
+}
+
+impl Activator {
+    /// The server process itself (startup, or a signal from whoever runs it).
+    pub fn process(source: &'static str) -> Activator {
+        Activator {
+            source,
+            actor: "tribune".to_owned(),
+            mfa: false,
+        }
     }
 }
 
@@ -162,24 +189,26 @@ impl AppState {
 async fn record_activation(
     ledger: &Ledger,
     snapshot: &Snapshot,
-    source: &str,
+    by: &Activator,
     at: i64,
 ) -> Result<(), ActivationError> {
     let bundle = snapshot.bundle();
     let record = ActivationRecord {
         bundle_hash: bundle.hash.clone(),
         version: bundle.deployment.version.clone(),
-        source: source.to_owned(),
+        source: by.source.to_owned(),
         activated_at_ms: at,
     };
     let details = serde_json::json!({
         "deployment": bundle.deployment.name,
         "bundle_hash": record.bundle_hash,
         "version": record.version,
-        "source": source,
+        "source": by.source,
+        "by": by.actor,
+        "mfa": by.mfa,
     });
     let uid = format!("activation/{}/{at}", record.bundle_hash);
-    let value = crate::ocsf::event("bundle_activation", 3, &uid, "tribune", None, details, at);
+    let value = crate::ocsf::event("bundle_activation", 3, &uid, &by.actor, None, details, at);
     ledger
         .record_event("activation", value, at, SideRecord::Activation(record))
         .await?;

@@ -27,10 +27,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Ask to release a hold; a second, different human must run this too.
+    /// Ask to release a hold; a second, different human must run this too. Each needs their
+    /// personal token and a fresh TOTP code.
     Release {
         /// The hold's id.
         id: String,
+        /// A current TOTP code from your MFA enrolment (`tribune mfa enroll`).
+        #[arg(long)]
+        mfa_code: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -61,10 +65,15 @@ pub async fn run(command: Command) -> u8 {
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         },
-        Command::Release { id, remote } => match remote.get() {
-            Ok((s, t)) => client::post(s, &format!("/v1/audit/holds/{id}/release"), t, &json!({}))
-                .await
-                .map_err(|e| e.to_string()),
+        Command::Release { id, mfa_code, remote } => match remote.get() {
+            Ok((s, t)) => client::post(
+                s,
+                &format!("/v1/audit/holds/{id}/release"),
+                t,
+                &json!({ "mfa_code": mfa_code }),
+            )
+            .await
+            .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         },
     };

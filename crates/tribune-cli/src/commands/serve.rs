@@ -151,7 +151,9 @@ fn spawn_reload_on_sighup(state: std::sync::Arc<tribune_server::AppState>) {
         };
         while hup.recv().await.is_some() {
             // Errors are logged by `reload`; the active bundle keeps serving.
-            if let Err(tribune_server::ActivationError::Invalid(diagnostics)) = state.reload("sighup").await {
+            if let Err(tribune_server::ActivationError::Invalid(diagnostics)) =
+                state.reload(&tribune_server::Activator::process("sighup")).await
+            {
                 for d in diagnostics {
                     tracing::warn!(diagnostic = %d, "bundle rejected");
                 }

@@ -183,14 +183,25 @@ impl Served {
 }
 
 /// A reviewer: a personal token and the TOTP secret `tribune mfa enroll` showed once.
-struct Reviewer {
-    token: String,
+pub struct Reviewer {
+    pub token: String,
     secret: TotpSecret,
     /// The time step of the last code sent: each code must be of a later step.
     last_step: Option<u64>,
 }
 
 impl Reviewer {
+    /// A human enrolled through the API (`POST /v1/mfa/enroll`) with personal token `token`.
+    pub async fn enrol_api(api: &crate::ledger::support::Api, token: String) -> Reviewer {
+        let (status, enrolled) = api.post(&token, "/v1/mfa/enroll", &json!({})).await;
+        assert_eq!(status, 201, "{enrolled}");
+        Reviewer {
+            token,
+            secret: TotpSecret::from_base32(enrolled["secret"].as_str().unwrap()).unwrap(),
+            last_step: None,
+        }
+    }
+
     async fn enrol(s: &Served, human: &str) -> Reviewer {
         let token = s.token("human", human).await;
         let out = s.cli(&token, &["mfa", "enroll"]).await;
@@ -219,7 +230,7 @@ impl Reviewer {
 
     /// A code of a step no earlier code used: the current step's, else the next one's (the
     /// server accepts one step of skew), else, after waiting for the clock, a later one.
-    async fn fresh_code(&mut self) -> String {
+    pub async fn fresh_code(&mut self) -> String {
         let step = |now: u64| now / 30;
         let mut now = unix_secs();
         let wanted = self.last_step.map_or(step(now), |last| (last + 1).max(step(now)));

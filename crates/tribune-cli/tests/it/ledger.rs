@@ -5,6 +5,6 @@
 
 mod durability;
 mod retention;
-mod support;
+pub mod support;
 mod tamper;
 mod tiles;

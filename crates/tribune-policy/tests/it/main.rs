@@ -4,6 +4,7 @@
 mod decisions;
 mod differential;
 mod invalid;
+mod reach;
 
 use std::path::{Path, PathBuf};
 

@@ -340,6 +340,7 @@ pub async fn release_hold(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<Value>, ApiError> {
     let Caller::Human(human) = &caller else {
         return Err(ApiError::Forbidden(
@@ -347,6 +348,14 @@ pub async fn release_hold(
         ));
     };
     caller.require_auditor(&state)?;
+    crate::hitl::step_up(
+        &state,
+        &caller,
+        body.mfa_code.as_deref(),
+        "releasing a legal hold",
+        now_ms(),
+    )
+    .await?;
     let step = state
         .store
         .step_hold_release(&id, &caller.actor(), now_ms())
@@ -381,10 +390,18 @@ pub async fn release_hold(
         &caller,
         event,
         &id,
-        json!({ "hold": id, "by": caller.actor(), "first": first }),
+        json!({ "hold": id, "by": caller.actor(), "first": first, "mfa": true }),
     )
     .await?;
     Ok(Json(json!({ "id": id, "status": status })))
+}
+
+/// The body of a release step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    /// A fresh TOTP code of the human asking.
+    mfa_code: Option<String>,
 }
 
 /// Runs the retention schedule now (admin).

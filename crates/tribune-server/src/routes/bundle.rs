@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{ActivationError, AppState};
+use crate::routes::ApiJson;
+use crate::state::{ActivationError, Activator, AppState, now_ms};
 
 /// The active bundle: version, hash and what it declares.
 pub async fn get(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<Value> {
@@ -36,11 +38,42 @@ fn describe(state: &AppState) -> Value {
     })
 }
 
-/// Reloads the bundle from disk (admin only). An invalid bundle is refused with its
-/// diagnostics and the active bundle keeps serving.
-pub async fn reload(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// The body of a reload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadBody {
+    /// A fresh TOTP code of the human asking.
+    mfa_code: Option<String>,
+}
+
+/// Reloads the bundle from disk: a human with the `admin` role and a fresh TOTP code. An
+/// invalid bundle is refused with its diagnostics and the active bundle keeps serving.
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ReloadBody>,
+) -> Result<Json<Value>, ApiError> {
+    if !matches!(caller, Caller::Human(_)) {
+        return Err(ApiError::Forbidden(
+            "activating a bundle needs a human with the `admin` role, a personal token and a fresh MFA code"
+                .to_owned(),
+        ));
+    }
     caller.require_admin(&state)?;
-    match state.reload("api").await {
+    crate::hitl::step_up(
+        &state,
+        &caller,
+        body.mfa_code.as_deref(),
+        "activating a bundle",
+        now_ms(),
+    )
+    .await?;
+    let by = Activator {
+        source: "api",
+        actor: caller.actor(),
+        mfa: true,
+    };
+    match state.reload(&by).await {
         Ok((_, changed)) => {
             let mut body = describe(&state);
             body["changed"] = Value::Bool(changed);

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod decisions;
 pub mod health;
 pub mod tokens;
+pub mod tools;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};

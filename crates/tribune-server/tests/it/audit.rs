@@ -118,8 +118,9 @@ async fn audit_endpoints_answer_as_documented(backend: Backend) {
 
 async fn legal_holds_need_two_humans(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let alice = s.token("human", Some("alice")).await; // admin
-    let carol = s.token("human", Some("carol")).await; // auditor
+    let mut alice_mfa = s.enrol("alice").await; // admin
+    let mut carol_mfa = s.enrol("carol").await; // auditor
+    let (alice, carol) = (alice_mfa.token.clone(), carol_mfa.token.clone());
     let bob = s.token("human", Some("bob")).await; // reviewer only
     let hold = json!({ "from": 0, "to": 3, "reason": "matter 2024-17" });
 
@@ -155,21 +156,46 @@ async fn legal_holds_need_two_humans(backend: Backend) {
         .expect_error(403, "forbidden");
 
     let release = format!("/v1/audit/holds/{id}/release");
-    let step = |token: &str| Req::new("POST", &release).bearer(token).json(json!({}));
-    // Only humans' personal tokens, and only auditors or admins.
-    s.send(step(ADMIN)).await.expect_error(403, "forbidden");
-    s.send(step(&bob)).await.expect_error(403, "forbidden");
-    let first = s.send(step(&carol)).await.expect(200).body;
+    let step = |token: &str, code: Option<&str>| {
+        Req::new("POST", &release)
+            .bearer(token)
+            .json(json!({ "mfa_code": code }))
+    };
+    // Only humans' personal tokens, only auditors or admins, each with a fresh TOTP code.
+    s.send(step(ADMIN, None)).await.expect_error(403, "forbidden");
+    s.send(step(&bob, None)).await.expect_error(403, "forbidden");
+    s.send(step(&carol, None)).await.expect_error(403, "mfa_required");
+    let code = carol_mfa.fresh_code().await;
+    let first = s.send(step(&carol, Some(&code))).await.expect(200).body;
     assert_eq!(first["status"], "release_requested");
-    s.send(step(&carol)).await.expect_error(409, "conflict");
-    let second = s.send(step(&alice)).await.expect(200).body;
+    s.send(step(&alice, Some(&code)))
+        .await
+        .expect_error(403, "mfa_invalid");
+    let code = carol_mfa.fresh_code().await;
+    s.send(step(&carol, Some(&code)))
+        .await
+        .expect_error(409, "conflict");
+    let code = alice_mfa.fresh_code().await;
+    let second = s.send(step(&alice, Some(&code))).await.expect(200).body;
     assert_eq!(second["status"], "released");
-    s.send(step(&alice)).await.expect_error(409, "conflict");
+    s.send(step(&alice, Some(&code)))
+        .await
+        .expect_error(403, "mfa_replay");
+    let code = alice_mfa.fresh_code().await;
+    s.send(step(&alice, Some(&code)))
+        .await
+        .expect_error(409, "conflict");
     let listed = s.get("/v1/audit/holds", &carol).await.expect(200).body;
     assert_eq!(listed["holds"][0]["active"], false);
     assert_eq!(listed["holds"][0]["released_by"], "human:alice");
-    s.send(Req::new("POST", "/v1/audit/holds/nope/release").bearer(&carol))
-        .await
-        .expect_error(404, "not_found");
+    // (Carol's third code may wait for the clock: two steps are usable at a time.)
+    let code = carol_mfa.fresh_code().await;
+    s.send(
+        Req::new("POST", "/v1/audit/holds/nope/release")
+            .bearer(&carol)
+            .json(json!({ "mfa_code": code })),
+    )
+    .await
+    .expect_error(404, "not_found");
     s.stop().await;
 }

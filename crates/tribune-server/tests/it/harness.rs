@@ -422,3 +422,102 @@ fn is_hex(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
+
+/// A human who enrolled in MFA through the API, for steps that need a fresh TOTP code.
+pub struct Enrolled {
+    pub token: String,
+    secret: tribune_approvals::totp::TotpSecret,
+    /// The step of the last code handed out: the server accepts each step once, in order.
+    last_step: Option<u64>,
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Enrolled {
+    /// The step a fresh code would be of: the current one, else the next (the server accepts
+    /// one step of skew); `None` when both are used up.
+    fn ready_step(&self) -> Option<u64> {
+        let now = unix_secs() / 30;
+        let wanted = self.last_step.map_or(now, |last| (last + 1).max(now));
+        (wanted <= now + 1).then_some(wanted)
+    }
+
+    /// A code no earlier code used, waiting for the clock when both usable steps are spent.
+    pub async fn fresh_code(&mut self) -> String {
+        let step = loop {
+            if let Some(step) = self.ready_step() {
+                break step;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        self.last_step = Some(step);
+        tribune_approvals::totp::code_at(
+            &self.secret,
+            tribune_approvals::totp::TotpParams::default(),
+            step * 30,
+        )
+        .unwrap()
+    }
+}
+
+/// Several enrolled humans, so a test that needs many fresh codes rarely waits for the clock.
+pub struct StepUp(Vec<Enrolled>);
+
+impl StepUp {
+    /// (token, fresh code) of whichever human has a code ready, else of the first once it has.
+    pub async fn next(&mut self) -> (String, String) {
+        let i = self.0.iter().position(|h| h.ready_step().is_some()).unwrap_or(0);
+        let h = &mut self.0[i];
+        let code = h.fresh_code().await;
+        (h.token.clone(), code)
+    }
+}
+
+impl TestServer {
+    /// Issues `human` a personal token and enrols them in MFA through the API.
+    pub async fn enrol(&self, human: &str) -> Enrolled {
+        let token = self.token("human", Some(human)).await;
+        let enrolled = self
+            .post("/v1/mfa/enroll", &token, json!({}))
+            .await
+            .expect(201)
+            .body;
+        Enrolled {
+            token,
+            secret: tribune_approvals::totp::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap())
+                .unwrap(),
+            last_step: None,
+        }
+    }
+
+    /// Enrols each of `humans` (who must hold the role the step needs).
+    pub async fn step_up(&self, humans: &[&str]) -> StepUp {
+        let mut all = Vec::new();
+        for h in humans {
+            all.push(self.enrol(h).await);
+        }
+        StepUp(all)
+    }
+
+    /// Reloads the bundle through the API as an admin with a fresh code from `admins`.
+    pub async fn reload(&self, admins: &mut StepUp) -> Reply {
+        let (token, code) = admins.next().await;
+        self.post("/v1/bundle/reload", &token, json!({ "mfa_code": code }))
+            .await
+    }
+}
+
+/// Gives every human of the quick-start bundle the `admin` role, so tests have several admins.
+pub fn all_admins(bundle: &Path) {
+    let path = bundle.join("tribune.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replace("roles = [\"reviewer\"]", "roles = [\"admin\", \"reviewer\"]")
+        .replace("roles = [\"auditor\"]", "roles = [\"admin\", \"auditor\"]");
+    std::fs::write(path, text).unwrap();
+}

@@ -43,3 +43,4 @@ mod openapi;
 mod records;
 mod reload;
 mod tokens;
+mod tools;

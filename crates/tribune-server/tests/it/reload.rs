@@ -3,14 +3,15 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN, Backend, Reply, Req, TestServer, metric, redact};
+use crate::harness::{ADMIN, Backend, Reply, Req, TestServer, all_admins, metric, redact};
 
 fn search() -> Value {
     json!({ "tool": "search_docs", "arguments": { "query": "q" } })
 }
 
-async fn reload(s: &TestServer, token: &str) -> Reply {
-    s.send(Req::new("POST", "/v1/bundle/reload").bearer(token)).await
+async fn reload(s: &TestServer, token: &str, code: Option<&str>) -> Reply {
+    s.post("/v1/bundle/reload", token, json!({ "mfa_code": code }))
+        .await
 }
 
 async fn active(s: &TestServer) -> Value {
@@ -25,12 +26,14 @@ fn line_of(s: &TestServer, file: &str, needle: &str) -> usize {
 
 on_both_backends!(
     reload_applies_changes_and_refuses_broken_bundles,
-    only_admins_reload,
+    only_admins_with_a_fresh_code_reload,
     an_agent_removed_from_the_bundle_is_an_unknown_principal,
+    pending_requests_the_new_bundle_no_longer_fits_are_cancelled,
 );
 
 async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
-    let s = TestServer::start(backend).await;
+    let s = TestServer::start_with(backend, all_admins).await;
+    let mut admins = s.step_up(&["alice", "bob", "carol"]).await;
     let original = active(&s).await;
     assert_eq!(
         original["declares"],
@@ -40,7 +43,7 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
     insta::assert_json_snapshot!("bundle", redact(&original));
 
     // Nothing changed on disk: nothing changes.
-    let same = reload(&s, ADMIN).await.expect(200).body;
+    let same = s.reload(&mut admins).await.expect(200).body;
     assert_eq!(same["changed"], false);
     assert_eq!(same["hash"], original["hash"]);
     assert_eq!(same["activated_at_ms"], original["activated_at_ms"]);
@@ -50,7 +53,7 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
         let t = t.replacen("tier = \"read\"", "tier = \"write\"", 1);
         t.replacen("[deployment]\n", "[deployment]\nversion = \"2024.2\"\n", 1)
     });
-    let tiered = reload(&s, ADMIN).await.expect(200).body;
+    let tiered = s.reload(&mut admins).await.expect(200).body;
     assert_eq!(tiered["changed"], true);
     assert_ne!(tiered["hash"], original["hash"]);
     assert_eq!(tiered["version"], "2024.2");
@@ -71,7 +74,7 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
     s.edit_bundle("policies/no-search.cedar", |_| {
         "@id(\"no-search\")\n@reason(\"search is switched off\")\nforbid (principal, action == Action::\"search_docs\", resource);\n".to_owned()
     });
-    let forbidding = reload(&s, ADMIN).await.expect(200).body;
+    let forbidding = s.reload(&mut admins).await.expect(200).body;
     assert_eq!(forbidding["changed"], true);
     assert_eq!(forbidding["declares"]["policy_files"], 2);
     let decision = s.decide(&s.agent, search()).await.expect(200).body;
@@ -84,7 +87,11 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
     s.edit_bundle("tribune.toml", |t| {
         t.replacen("[deployment]\n", "[deployment]\ncolour = \"blue\"\n", 1)
     });
-    let broken = reload(&s, ADMIN).await.expect_error(422, "invalid_bundle").body;
+    let broken = s
+        .reload(&mut admins)
+        .await
+        .expect_error(422, "invalid_bundle")
+        .body;
     let diagnostics = broken["error"]["diagnostics"].as_array().unwrap();
     assert!(
         diagnostics.iter().any(|d| d["location"]
@@ -103,7 +110,11 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
     s.edit_bundle("policies/broken.cedar", |_| {
         "// half a policy\npermit (principal, action\n".to_owned()
     });
-    let broken = reload(&s, ADMIN).await.expect_error(422, "invalid_bundle").body;
+    let broken = s
+        .reload(&mut admins)
+        .await
+        .expect_error(422, "invalid_bundle")
+        .body;
     assert!(
         broken["error"]["diagnostics"]
             .as_array()
@@ -120,7 +131,7 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
 
     // Repaired to what is active: it loads, and nothing changes.
     std::fs::remove_file(s.bundle_dir.join("policies/broken.cedar")).unwrap();
-    let repaired = reload(&s, ADMIN).await.expect(200).body;
+    let repaired = s.reload(&mut admins).await.expect(200).body;
     assert_eq!(repaired["changed"], false);
     assert_eq!(repaired["hash"], forbidding["hash"]);
 
@@ -141,13 +152,14 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
     s.stop().await;
 }
 
-async fn only_admins_reload(backend: Backend) {
+async fn only_admins_with_a_fresh_code_reload(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let alice = s.token("human", Some("alice")).await;
     let bob = s.token("human", Some("bob")).await;
-    let refused = reload(&s, &s.agent).await.expect_error(403, "forbidden");
+    let refused = reload(&s, &s.agent, None).await.expect_error(403, "forbidden");
     insta::assert_json_snapshot!("reload_by_an_agent", redact(&refused.body));
-    reload(&s, &bob).await.expect_error(403, "forbidden");
+    // Bob is a reviewer, not an admin; the bootstrap token is not a human and has no code.
+    reload(&s, &bob, None).await.expect_error(403, "forbidden");
+    reload(&s, ADMIN, None).await.expect_error(403, "forbidden");
     s.send(Req::new("POST", "/v1/bundle/reload"))
         .await
         .expect_error(401, "missing_token");
@@ -160,27 +172,96 @@ async fn only_admins_reload(backend: Backend) {
     // Any known caller may read what is in force.
     s.get("/v1/bundle", &s.agent).await.expect(200);
     s.get("/v1/bundle", &bob).await.expect(200);
-    assert_eq!(reload(&s, &alice).await.expect(200).body["changed"], false);
-    // A body is ignored, whatever it is.
+
+    // Alice is an admin: without a code, then before she enrols, she is refused.
+    let plain = s.token("human", Some("alice")).await;
+    reload(&s, &plain, None).await.expect_error(403, "mfa_required");
+    reload(&s, &plain, Some("123456"))
+        .await
+        .expect_error(403, "mfa_not_enrolled");
+    let mut alice = s.enrol("alice").await;
+    reload(&s, &alice.token, Some("12"))
+        .await
+        .expect_error(403, "mfa_invalid");
+    let code = alice.fresh_code().await;
+    assert_eq!(
+        reload(&s, &alice.token, Some(&code)).await.expect(200).body["changed"],
+        false
+    );
+    // A code is accepted once.
+    reload(&s, &alice.token, Some(&code))
+        .await
+        .expect_error(403, "mfa_replay");
+    // The body is JSON with nothing but the code.
+    let code = alice.fresh_code().await;
+    s.post(
+        "/v1/bundle/reload",
+        &alice.token,
+        json!({ "mfa_code": code, "force": true }),
+    )
+    .await
+    .expect_error(422, "invalid_body");
     s.send(
         Req::new("POST", "/v1/bundle/reload")
-            .bearer(ADMIN)
+            .bearer(&alice.token)
             .raw(Some("text/plain"), "x"),
     )
     .await
-    .expect(200);
+    .expect_error(415, "unsupported_media_type");
+
+    // The activation is in the ledger, naming the human and the MFA.
+    s.edit_bundle("tribune.toml", |t| {
+        t.replacen("[deployment]\n", "[deployment]\nversion = \"2\"\n", 1)
+    });
+    let code = alice.fresh_code().await;
+    let active = reload(&s, &alice.token, Some(&code)).await.expect(200).body;
+    assert_eq!(active["changed"], true);
+    let entries = s
+        .get("/v1/audit/entries?limit=1000", ADMIN)
+        .await
+        .expect(200)
+        .body;
+    let activation = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["event_class"] == "activation")
+        .unwrap_or_else(|| panic!("no activation entry: {entries:#}"));
+    let payload: Value = serde_json::from_str(activation["payload"].as_str().unwrap()).unwrap();
+    let details = &payload["unmapped"]["tribune"]["details"];
+    assert_eq!(
+        (
+            &details["by"],
+            &details["mfa"],
+            &details["source"],
+            &details["bundle_hash"]
+        ),
+        (
+            &json!("human:alice"),
+            &json!(true),
+            &json!("api"),
+            &active["hash"]
+        ),
+        "{payload:#}"
+    );
+    assert_eq!(payload["actor"]["user"]["uid"], "human:alice");
     s.stop().await;
 }
 
 async fn an_agent_removed_from_the_bundle_is_an_unknown_principal(backend: Backend) {
     let s = TestServer::start(backend).await;
+    let mut admins = s.step_up(&["alice"]).await;
     s.decide(&s.agent, search()).await.expect(200);
     s.edit_bundle("tribune.toml", |t| {
         let start = t.find("[agents.support-bot]").unwrap();
         let end = start + t[start..].find("\n\n").unwrap();
         format!("{}{}", &t[..start], &t[end..])
     });
-    assert_eq!(reload(&s, ADMIN).await.expect(200).body["declares"]["agents"], 0);
+    assert_eq!(
+        s.reload(&mut admins).await.expect(200).body["declares"]["agents"],
+        0
+    );
     // The token still authenticates, but the agent is no longer declared: a recorded deny.
     let refused = s
         .decide(&s.agent, search())
@@ -195,5 +276,82 @@ async fn an_agent_removed_from_the_bundle_is_an_unknown_principal(backend: Backe
     )
     .await
     .expect_error(422, "invalid_body");
+    s.stop().await;
+}
+
+async fn pending_requests_the_new_bundle_no_longer_fits_are_cancelled(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut admins = s.step_up(&["alice"]).await;
+    let hold = |tool: &str, args: Value| json!({ "tool": tool, "arguments": args });
+    let ticket = s
+        .decide(
+            &s.agent,
+            hold("update_ticket", json!({ "ticket_id": "T-1", "status": "solved" })),
+        )
+        .await
+        .expect(200)
+        .body;
+    let refund = s
+        .decide(
+            &s.agent,
+            hold("issue_refund", json!({ "order_id": "O-1", "amount": 10 })),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (&ticket["decision"], &refund["decision"]),
+        (&json!("hold"), &json!("hold"))
+    );
+    let state = |body: &Value| body["state"].clone();
+
+    // An unrelated change (a description) leaves both pending.
+    s.edit_bundle("tribune.toml", |t| {
+        t.replacen("Answers tickets in the help desk.", "Answers tickets.", 1)
+    });
+    assert_eq!(s.reload(&mut admins).await.expect(200).body["changed"], true);
+    for d in [&ticket, &refund] {
+        let id = d["approval_id"].as_str().unwrap();
+        let r = s
+            .get(&format!("/v1/approvals/{id}"), ADMIN)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(state(&r), "pending", "{r:#}");
+    }
+
+    // Writes now need two approvals: the ticket request asks for one, so it is cancelled; the
+    // refund request is untouched.
+    s.edit_bundle("tribune.toml", |t| {
+        t.replacen("write = { approvals = 1 }", "write = { approvals = 2 }", 1)
+    });
+    assert_eq!(s.reload(&mut admins).await.expect(200).body["changed"], true);
+    let id = ticket["approval_id"].as_str().unwrap();
+    let r = s
+        .get(&format!("/v1/approvals/{id}"), ADMIN)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(state(&r), "cancelled", "{r:#}");
+    assert_eq!(r["cancel_reason"]["kind"], "bundle_changed", "{r:#}");
+    let id = refund["approval_id"].as_str().unwrap();
+    let r = s
+        .get(&format!("/v1/approvals/{id}"), ADMIN)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(state(&r), "pending", "{r:#}");
+
+    // The same call again opens a new request on the new terms.
+    let again = s
+        .decide(
+            &s.agent,
+            hold("update_ticket", json!({ "ticket_id": "T-1", "status": "solved" })),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(again["approvals_required"], 2);
+    assert_ne!(again["approval_id"], ticket["approval_id"]);
     s.stop().await;
 }

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::support::{ADMIN, Api, Backend, Deployment, cli, verify};
+use crate::approvals::Reviewer;
 use crate::{stderr, stdout};
 
 const DAY_MS: i64 = 86_400_000;
@@ -43,9 +44,13 @@ fn assert_pruned(entries: &[Value], indices: &[u64], pruned: bool) {
     }
 }
 
-async fn release(api: &Api, token: &str, hold: &str) -> (u16, Value) {
-    api.post(token, &format!("/v1/audit/holds/{hold}/release"), &json!({}))
-        .await
+async fn release(api: &Api, token: &str, hold: &str, code: Option<&str>) -> (u16, Value) {
+    api.post(
+        token,
+        &format!("/v1/audit/holds/{hold}/release"),
+        &json!({ "mfa_code": code }),
+    )
+    .await
 }
 
 async fn retention_and_holds(backend: Backend) {
@@ -114,25 +119,49 @@ async fn retention_and_holds(backend: Backend) {
     let (_, pruned, _) = verify(&server, &key).ok();
     assert_eq!(pruned, unheld.len() as u64);
 
-    // Releasing needs two different humans; neither an agent nor the admin token counts.
-    let alice = api.token("human", "alice").await;
-    let bob = api.token("human", "bob").await;
-    assert_eq!(release(&api, &agent, &hold_id).await.0, 403);
-    assert_eq!(release(&api, ADMIN, &hold_id).await.0, 403);
-    let (status, body) = release(&api, &alice, &hold_id).await;
+    // Releasing needs two different humans, each with a fresh TOTP code; neither an agent nor
+    // the admin token counts.
+    let mut alice = Reviewer::enrol_api(&api, api.token("human", "alice").await).await;
+    let mut bob = Reviewer::enrol_api(&api, api.token("human", "bob").await).await;
+    assert_eq!(release(&api, &agent, &hold_id, None).await.0, 403);
+    assert_eq!(release(&api, ADMIN, &hold_id, None).await.0, 403);
+    let (status, body) = release(&api, &alice.token, &hold_id, None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("mfa_required")),
+        "{body}"
+    );
+    let code = alice.fresh_code().await;
+    let (status, body) = release(&api, &alice.token, &hold_id, Some(&code)).await;
     assert_eq!(
         (status, &body["status"]),
         (200, &json!("release_requested")),
         "{body}"
     );
-    let (status, body) = release(&api, &alice, &hold_id).await;
+    let code = alice.fresh_code().await;
+    let (status, body) = release(&api, &alice.token, &hold_id, Some(&code)).await;
     assert_eq!(status, 409, "the same human twice does not release: {body}");
     // Still held: a run now prunes nothing.
     assert_eq!(pruned_in(&run_retention(&api).await), 0);
     assert_pruned(&api.entries().await, &held, false);
-    let (status, body) = release(&api, &bob, &hold_id).await;
-    assert_eq!((status, &body["status"]), (200, &json!("released")), "{body}");
-    assert_eq!(release(&api, &bob, &hold_id).await.0, 409);
+    // Bob confirms from the command line.
+    let code = bob.fresh_code().await;
+    let out = cli(&[
+        "hold",
+        "release",
+        &hold_id,
+        "--server",
+        &server.url,
+        "--token",
+        &bob.token,
+        "--mfa-code",
+        &code,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let body: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(body["status"], "released", "{body}");
+    let code = bob.fresh_code().await;
+    assert_eq!(release(&api, &bob.token, &hold_id, Some(&code)).await.0, 409);
 
     let out = cli(&["hold", "list", "--server", &server.url, "--token", ADMIN]);
     let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
