@@ -42,6 +42,8 @@ pub struct Bundle {
     pub retention: Vec<RetentionRule>,
     /// The human-in-the-loop program's lifetimes, workload limits and notifications.
     pub hitl: Hitl,
+    /// The DLP detectors over tool arguments and results, compiled, and the action per class.
+    pub dlp: Dlp,
     /// The manifest, `tribune.toml`.
     pub manifest: SourceFile,
     /// `policies/*.cedar`, sorted by path.
@@ -97,6 +99,33 @@ impl Default for Hitl {
     fn default() -> Self {
         Hitl::DEFAULT
     }
+}
+
+/// The `[dlp]` table: which detectors scan tool arguments and results, the data class each
+/// reports, and what to do per class.
+#[derive(Clone, Debug)]
+pub struct Dlp {
+    /// The enabled built-ins, then the declared patterns, in the scanner's priority order.
+    pub detectors: Vec<tribune_dlp::Detector>,
+    /// `detectors` compiled into one automaton, once per load of the bundle.
+    pub scanner: tribune_dlp::Scanner,
+    /// The action per data class (`[dlp.actions]`; an undeclared class is allowed, reported only).
+    pub policy: tribune_dlp::Policy,
+    /// The declared patterns (`[[dlp.patterns]]`), as written.
+    pub patterns: Vec<DlpPattern>,
+}
+
+/// A DLP pattern the bundle declares (its compiled form is in [`Dlp::detectors`]).
+#[derive(Clone, Debug)]
+pub struct DlpPattern {
+    /// The detector id, which names its findings and its redaction marker.
+    pub id: Id,
+    /// The classification its findings belong to.
+    pub classification: Id,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
 }
 
 /// A webhook that receives signed notifications of approval requests.

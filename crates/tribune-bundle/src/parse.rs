@@ -159,6 +159,7 @@ impl Cx<'_> {
 
         let retention = self.retention(raw.retention.as_ref(), &classifications);
         let hitl = self.hitl(raw.hitl.as_ref());
+        let dlp = self.dlp(raw.dlp.as_ref(), &classifications);
         let hash = bundle_hash(sources);
         let version = deployment.1.unwrap_or_else(|| hash.chars().take(12).collect());
         let bundle = Bundle {
@@ -181,6 +182,7 @@ impl Cx<'_> {
             tools,
             retention,
             hitl,
+            dlp,
             manifest: sources.manifest.clone(),
             policy_files: sources.policy_files.clone(),
             findings: Vec::new(),
@@ -410,6 +412,138 @@ impl Cx<'_> {
             }
         };
         hitl
+    }
+
+    /// The `[dlp]` table. Built-ins report the most sensitive level of the scale unless
+    /// `[dlp.classifications]` says otherwise; declared patterns come after the built-ins, so a
+    /// built-in wins where both match at one place.
+    fn dlp(&mut self, raw: Option<&Spanned<RawDlp>>, scale: &[Id]) -> Dlp {
+        use tribune_dlp::{Builtin, DataClass, Detector, Policy, Scanner};
+        let empty = RawDlp {
+            detectors: None,
+            classifications: BTreeMap::new(),
+            actions: BTreeMap::new(),
+            patterns: Vec::new(),
+        };
+        let r = raw.map_or(&empty, |t| t.get_ref());
+        let builtin_ids = || Builtin::ALL.map(Builtin::id).join(", ");
+        let mut enabled: Vec<Builtin> = Vec::new();
+        match &r.detectors {
+            None => enabled.extend(Builtin::ALL),
+            Some(list) => {
+                for name in list {
+                    match Builtin::from_id(name.get_ref()) {
+                        Some(b) if enabled.contains(&b) => self.error(
+                            name,
+                            "duplicate-id",
+                            format!("`[dlp] detectors` lists `{}` twice", b.id()),
+                        ),
+                        Some(b) => enabled.push(b),
+                        None => {
+                            let message = format!(
+                                "`[dlp] detectors` names `{}`, which is not a built-in detector (one of {})",
+                                name.get_ref(),
+                                builtin_ids()
+                            );
+                            self.error(name, "unknown-value", message);
+                        }
+                    }
+                }
+            }
+        }
+        // Keep the scanner's priority order whatever order the bundle lists them in.
+        enabled.sort_by_key(|b| Builtin::ALL.iter().position(|a| a == b));
+
+        let top = scale
+            .last()
+            .map_or_else(|| DataClass::new("restricted"), |c| DataClass::new(c.as_str()));
+        let mut builtin_class: BTreeMap<Builtin, DataClass> = BTreeMap::new();
+        for (detector, level) in &r.classifications {
+            let Some(b) = Builtin::from_id(detector.get_ref()) else {
+                let message = format!(
+                    "`[dlp.classifications]` names `{}`, which is not a built-in detector (one of {}); a pattern declares its own `classification`",
+                    detector.get_ref(),
+                    builtin_ids()
+                );
+                self.error(detector, "unknown-value", message);
+                continue;
+            };
+            let from = format!("`[dlp.classifications] {}`", b.id());
+            if let Some(c) = classification(self, level, scale, &from) {
+                builtin_class.insert(b, DataClass::new(c.name.as_str()));
+            }
+        }
+        let mut detectors: Vec<Detector> = enabled
+            .iter()
+            .map(|&b| Detector::builtin(b, builtin_class.get(&b).cloned().unwrap_or_else(|| top.clone())))
+            .collect();
+
+        let mut patterns: Vec<DlpPattern> = Vec::new();
+        let mut seen: Vec<Id> = Vec::new();
+        for pattern in &r.patterns {
+            let p = pattern.get_ref();
+            let Some(id) = self.id(&p.id) else { continue };
+            if Builtin::from_id(id.as_str()).is_some() {
+                self.error(
+                    &p.id,
+                    "duplicate-id",
+                    format!("DLP pattern `{id}` has the id of a built-in detector"),
+                );
+                continue;
+            }
+            if seen.contains(&id) {
+                self.error(
+                    &p.id,
+                    "duplicate-id",
+                    format!("DLP pattern `{id}` is declared twice"),
+                );
+                continue;
+            }
+            seen.push(id.clone());
+            let from = format!("DLP pattern `{id}`");
+            let class = classification(self, &p.classification, scale, &from);
+            let name = class.as_ref().map_or("", |c| c.name.as_str());
+            match (
+                Detector::pattern(id.as_str(), p.regex.get_ref(), DataClass::new(name)),
+                class,
+            ) {
+                (Ok(d), Some(class)) => {
+                    detectors.push(d);
+                    patterns.push(DlpPattern {
+                        id,
+                        classification: class.name,
+                        description: p.description.clone(),
+                        location: self.at(pattern),
+                    });
+                }
+                (Ok(_), None) => {}
+                (Err(e), _) => self.error(&p.regex, "bad-value", e.to_string()),
+            }
+        }
+
+        let mut actions = Vec::new();
+        for (level, action) in &r.actions {
+            let Some(c) = classification(self, level, scale, "`[dlp.actions]`") else {
+                continue;
+            };
+            actions.push((DataClass::new(c.name.as_str()), *action.get_ref()));
+        }
+
+        let scanner = match Scanner::new(&detectors) {
+            Ok(s) => s,
+            Err(e) => {
+                let location = raw.map_or_else(|| Location::file(&self.file.path), |t| self.at(t));
+                self.diagnostics
+                    .push(Diagnostic::error(location, "bad-value", e.to_string()));
+                Scanner::default()
+            }
+        };
+        Dlp {
+            detectors,
+            scanner,
+            policy: Policy::new(actions),
+            patterns,
+        }
     }
 
     fn webhook(&mut self, url: &Spanned<String>, env: &Spanned<String>) -> Option<Webhook> {

@@ -40,6 +40,31 @@ pub(crate) struct RawBundle {
     pub retention: Option<RawRetention>,
     #[serde(default)]
     pub hitl: Option<Spanned<RawHitl>>,
+    #[serde(default)]
+    pub dlp: Option<Spanned<RawDlp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDlp {
+    #[serde(default)]
+    pub detectors: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub classifications: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub actions: BTreeMap<Spanned<String>, Spanned<tribune_dlp::Action>>,
+    #[serde(default)]
+    pub patterns: Vec<Spanned<RawDlpPattern>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDlpPattern {
+    pub id: Spanned<String>,
+    pub regex: Spanned<String>,
+    pub classification: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,4 @@
+//! Integration tests of bundle parsing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod dlp;
