@@ -104,6 +104,30 @@ fn setup() -> Setup {
         );
     }
     println!("request set: {SET} requests; outcomes: {outcomes:?}");
+    let mut sum = [0usize; 5];
+    for r in &requests {
+        let p = snapshot.plan_size(&r.as_request()).unwrap();
+        for (s, v) in sum.iter_mut().zip([
+            p.candidates,
+            p.static_forbids,
+            p.static_permits,
+            p.eval_forbids,
+            p.eval_permits,
+        ]) {
+            *s += v;
+        }
+    }
+    let avg = |i: usize| sum[i] as f64 / SET as f64;
+    println!(
+        "plans (mean per request): {:.1} candidates = {:.1} static forbids + {:.1} static permits + \
+         {:.1} forbids and {:.1} permits for Cedar + {:.1} dropped",
+        avg(0),
+        avg(1),
+        avg(2),
+        avg(3),
+        avg(4),
+        avg(0) - avg(1) - avg(2) - avg(3) - avg(4)
+    );
     Setup {
         snapshot,
         requests,

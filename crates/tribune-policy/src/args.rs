@@ -9,8 +9,25 @@ use serde_json::Value;
 use tribune_bundle::ContextType;
 use tribune_bundle::input::{ArgRecord, ArgType};
 
-/// Converts `value` (a JSON object of arguments) to a Cedar record of type `record`.
-pub fn record(value: &Value, record: &ArgRecord, path: &str) -> Result<RestrictedExpression, String> {
+/// Converts `value` (a JSON object of arguments) to a Cedar record of type `record`; but only the top-level arguments `keep` accepts become Cedar values; the
+/// others are still checked, with the same errors in the same order, so what is refused does
+/// not depend on which arguments the policies read. The decision point keeps only what its
+/// candidate policies can read (`plan::Reads`): a policy observes a record only through `.`
+/// and `has` on its attributes, so one it never names cannot change its result.
+pub fn record_only(
+    value: &Value,
+    record: &ArgRecord,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<RestrictedExpression, String> {
+    build_record(value, record, "", keep)
+}
+
+fn build_record(
+    value: &Value,
+    record: &ArgRecord,
+    path: &str,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<RestrictedExpression, String> {
     let Value::Object(map) = value else {
         return Err(format!("`{}` must be an object", display(path)));
     };
@@ -18,12 +35,18 @@ pub fn record(value: &Value, record: &ArgRecord, path: &str) -> Result<Restricte
     for (name, field) in &record.fields {
         match map.get(name) {
             Some(v) => {
+                let nested;
                 let child = if path.is_empty() {
-                    name.clone()
+                    name.as_str()
                 } else {
-                    format!("{path}.{name}")
+                    nested = format!("{path}.{name}");
+                    nested.as_str()
                 };
-                fields.push((name.clone(), typed(v, &field.ty, &child)?));
+                if keep(name) {
+                    fields.push((name.clone(), typed(v, &field.ty, child)?));
+                } else {
+                    check(v, &field.ty, child)?;
+                }
             }
             None if field.required => {
                 return Err(format!("`{}` is missing required `{name}`", display(path)));
@@ -56,7 +79,33 @@ fn typed(value: &Value, ty: &ArgType, path: &str) -> Result<RestrictedExpression
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(RestrictedExpression::new_set(values))
         }
-        (ArgType::Record(r), v @ Value::Object(_)) => record(v, r, path),
+        (ArgType::Record(r), v @ Value::Object(_)) => build_record(v, r, path, &|_| true),
+        (ty, _) => Err(format!("`{path}` must be {}", expected(ty))),
+    }
+}
+
+/// What [`typed`] would refuse, with the same message, without building anything.
+fn check(value: &Value, ty: &ArgType, path: &str) -> Result<(), String> {
+    match (ty, value) {
+        (ArgType::String, Value::String(_)) | (ArgType::Bool, Value::Bool(_)) => Ok(()),
+        (ArgType::Long, Value::Number(n)) => n
+            .as_i64()
+            .map(|_| ())
+            .ok_or_else(|| format!("`{path}` must be a 64-bit integer")),
+        (ArgType::Decimal, Value::Number(n)) => decimal_literal(n, path).map(|_| ()),
+        (ArgType::Set(item), Value::Array(items)) => items.iter().try_for_each(|v| check(v, item, path)),
+        (ArgType::Record(r), Value::Object(map)) => {
+            for (name, field) in &r.fields {
+                match map.get(name) {
+                    Some(v) => check(v, &field.ty, &format!("{path}.{name}"))?,
+                    None if field.required => {
+                        return Err(format!("`{}` is missing required `{name}`", display(path)));
+                    }
+                    None => {}
+                }
+            }
+            Ok(())
+        }
         (ty, _) => Err(format!("`{path}` must be {}", expected(ty))),
     }
 }

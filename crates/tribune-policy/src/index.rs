@@ -13,14 +13,20 @@
 //! resolved per *principal group*: principals that match exactly the same principal scopes are
 //! interchangeable, so the (tool, group) pair names the candidate set. Candidate sets are built
 //! on first use and cached for the life of the snapshot.
+//!
+//! What the decision point evaluates of a candidate set is its `plan::Plan`: `fold` first
+//! settles, per tool, the candidates whose outcome does not depend on the request (see
+//! `plan`), and plans are cached per (tool, group) like the candidate sets.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cedar_policy::{
     ActionConstraint, EntityTypeName, EntityUid, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint,
 };
 use dashmap::DashMap;
+
+use crate::plan::{Fold, Plan, Reads, ToolFacts, fold};
 
 /// A principal scope, in a hashable form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +60,12 @@ pub struct PolicyIndex {
     /// Per principal group: the sorted principal scopes its members match.
     groups: Vec<BTreeSet<u32>>,
     cache: DashMap<(u32, u32), Arc<PolicySet>>,
+    /// Per tool, aligned with `per_tool`: how each candidate behaves for that tool.
+    folds: Vec<Vec<Fold>>,
+    /// Per policy: the arguments its conditions can read.
+    reads: HashMap<PolicyId, Reads>,
+    /// Per (tool, group), at `tool * groups + group`; sized by `seal`.
+    plans: Vec<OnceLock<Arc<Plan>>>,
 }
 
 impl PolicyIndex {
@@ -107,7 +119,87 @@ impl PolicyIndex {
             per_tool,
             groups: Vec::new(),
             cache: DashMap::new(),
+            folds: Vec::new(),
+            reads: HashMap::new(),
+            plans: Vec::new(),
         }
+    }
+
+    /// Classifies every tool's candidates (`plan::fold`); `tools` is in tool-index order.
+    pub fn fold(&mut self, tools: &[ToolFacts<'_>]) {
+        let mut json: HashMap<PolicyId, Option<serde_json::Value>> = HashMap::new();
+        for policy in self.set.policies() {
+            let j = policy.to_json().ok();
+            let reads = j.as_ref().map_or_else(
+                || Reads {
+                    all: true,
+                    ..Reads::default()
+                },
+                Reads::of_policy,
+            );
+            self.reads.insert(policy.id().clone(), reads);
+            json.insert(policy.id().clone(), j);
+        }
+        self.folds = self
+            .per_tool
+            .iter()
+            .zip(tools)
+            .map(|(candidates, tool)| {
+                candidates
+                    .iter()
+                    .map(|(id, _)| match self.set.policy(id) {
+                        Some(p) => fold(p, json.get(id).and_then(Option::as_ref), tool),
+                        None => Fold::Evaluate,
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+
+    /// Sizes the plan cache once every principal has its group.
+    pub fn seal(&mut self) {
+        let n = self.per_tool.len() * self.groups.len();
+        self.plans = (0..n).map(|_| OnceLock::new()).collect();
+    }
+
+    /// What the decision point evaluates for `tool` and principal `group`.
+    pub fn plan(&self, tool: u32, group: u32) -> Result<Arc<Plan>, String> {
+        let slot = (tool as usize)
+            .checked_mul(self.groups.len())
+            .and_then(|i| i.checked_add(group as usize))
+            .and_then(|i| self.plans.get(i))
+            .ok_or_else(|| format!("no plan for tool index {tool} and principal group {group}"))?;
+        if let Some(plan) = slot.get() {
+            return Ok(Arc::clone(plan));
+        }
+        let scopes = self
+            .groups
+            .get(group as usize)
+            .ok_or_else(|| format!("unknown principal group {group}"))?;
+        let policies = self
+            .per_tool
+            .get(tool as usize)
+            .ok_or_else(|| format!("unknown tool index {tool}"))?;
+        let folds = self
+            .folds
+            .get(tool as usize)
+            .ok_or_else(|| format!("tool index {tool} was not folded"))?;
+        let mut plan = Plan::default();
+        for ((id, scope), fold) in policies.iter().zip(folds) {
+            if scope.is_none_or(|s| scopes.contains(&s)) {
+                let policy = self
+                    .set
+                    .policy(id)
+                    .ok_or_else(|| format!("policy `{id}` vanished from the set"))?;
+                let reads = self
+                    .reads
+                    .get(id)
+                    .ok_or_else(|| format!("policy `{id}` was not folded"))?;
+                plan.add(policy, *fold, reads)?;
+            }
+        }
+        // Two threads may build the same plan; both are equal, the first one stays.
+        Ok(Arc::clone(slot.get_or_init(|| Arc::new(plan.finish()))))
     }
 
     /// Assigns `principal` to its group, creating the group if it is new.

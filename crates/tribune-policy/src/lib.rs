@@ -10,12 +10,17 @@
 //!   deny with a reason; internal failures are `Stage::Internal` denials, never panics or allows.
 //! - INVARIANT(index-equivalence): the candidate set the index hands Cedar yields the same
 //!   Cedar response as the full policy set (see `index`).
+//! - INVARIANT(plan-equivalence): the policy stage's verdict from a (tool, group) plan — the
+//!   decision, the determining policies, the first erroring forbid — is the one Cedar gives
+//!   over the candidate set, and so over the full policy set (see `plan`).
 
 mod args;
+mod canonical;
 mod compile;
 mod decision;
 mod entities;
 mod index;
+mod plan;
 mod reach;
 pub mod schema;
 
@@ -70,6 +75,21 @@ pub struct Request<'a> {
     pub session: Option<&'a str>,
     /// Request context attributes the bundle declares (`[context]`).
     pub context: Option<&'a serde_json::Map<String, Value>>,
+}
+
+/// How one (tool, principal group) plan splits the index's candidates (see `plan`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanSize {
+    /// Policies whose scope can match.
+    pub candidates: usize,
+    /// Forbids that match every request (no conditions, or conditions fixed per tool).
+    pub static_forbids: usize,
+    /// Permits that match every request.
+    pub static_permits: usize,
+    /// Forbids Cedar evaluates per request.
+    pub eval_forbids: usize,
+    /// Permits Cedar evaluates per request when no forbid settled the decision.
+    pub eval_permits: usize,
 }
 
 /// Runtime facts the caller gathers before deciding; `decide` itself keeps no state.
@@ -192,6 +212,18 @@ impl Snapshot {
             })
             .collect();
         let mut index = PolicyIndex::new(compiled.set, &members);
+        {
+            let facts: Vec<plan::ToolFacts<'_>> = tool_meta
+                .iter()
+                .map(|(id, action, resource, _)| plan::ToolFacts {
+                    action,
+                    resource,
+                    arguments: bundle.tools.get(id.as_str()).map(|t| &t.input),
+                    entities: &entities,
+                })
+                .collect();
+            index.fold(&facts);
+        }
         let mut tools = HashMap::new();
         for (i, (id, action, resource, validator)) in tool_meta.into_iter().enumerate() {
             tools.insert(
@@ -247,6 +279,7 @@ impl Snapshot {
                 },
             );
         }
+        index.seal();
         findings.sort();
         findings.dedup();
         Ok(Snapshot {
@@ -290,6 +323,18 @@ impl Snapshot {
 
     /// Decides `request` at time `now_ms` (milliseconds since the Unix epoch).
     pub fn decide(&self, request: &Request<'_>, facts: &Facts, now_ms: i64) -> Decision {
+        self.decide_on(request, facts, now_ms, Path::Planned)
+    }
+
+    /// `decide` with the policy stage computed the plain way: Cedar over the index's whole
+    /// candidate set, with the full context — what [`Snapshot::indexed_response`] returns and
+    /// the differential test proves equal to Cedar over every policy. The reference the
+    /// differential test holds `decide` to (INVARIANT(plan-equivalence)).
+    pub fn decide_reference(&self, request: &Request<'_>, facts: &Facts, now_ms: i64) -> Decision {
+        self.decide_on(request, facts, now_ms, Path::Candidates)
+    }
+
+    fn decide_on(&self, request: &Request<'_>, facts: &Facts, now_ms: i64, path: Path) -> Decision {
         let tool = self.bundle.tools.get(request.tool);
         let mut d = Decision {
             decision: Outcome::Deny,
@@ -310,7 +355,7 @@ impl Snapshot {
             Ok(h) => d.arguments_hash = h,
             Err(e) => return deny(d, Stage::Internal, Code::InternalError, None, e),
         }
-        match self.pipeline(request, facts, now_ms, &mut d) {
+        match self.pipeline(request, facts, now_ms, &mut d, path) {
             Ok(()) => d,
             Err((stage, code, rule, message)) => deny(d, stage, code, rule, message),
         }
@@ -322,6 +367,7 @@ impl Snapshot {
         facts: &Facts,
         now_ms: i64,
         d: &mut Decision,
+        path: Path,
     ) -> Result<(), Denial> {
         // Stage: request. Identity was authenticated by the caller; here it must be declared.
         let principals = match request.kind {
@@ -370,23 +416,40 @@ impl Snapshot {
                 format!("arguments do not match the input schema of `{}`: {why}", tool.id),
             ));
         }
-        let cedar_request = to_cedar(&self.bundle, principal, tool, entry, request, now_ms)?;
-
-        // Stage: policy (Cedar over the indexed candidates).
-        let candidates = self
-            .index
-            .candidates(entry.index, principal.group)
-            .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
-        let response = Authorizer::new().is_authorized(&cedar_request, &candidates, &self.entities);
-        let diagnostics = response.diagnostics();
-        let forbid_errors: Vec<&PolicyId> = diagnostics
-            .errors()
-            .map(|e| match e {
-                cedar_policy::AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
-            })
-            .filter(|id| self.meta.get(*id).is_none_or(|m| m.effect == Effect::Forbid))
-            .collect();
-        if let Some(id) = forbid_errors.first() {
+        // Stage: policy. Cedar's verdict over the whole policy set, from the plan of this
+        // (tool, principal group) pair (INVARIANT(plan-equivalence)), or on the reference path
+        // from Cedar over all of the pair's candidates (INVARIANT(index-equivalence)).
+        let verdict = match path {
+            Path::Planned => {
+                let plan = self
+                    .index
+                    .plan(entry.index, principal.group)
+                    .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
+                let cedar_request = to_cedar_reading(
+                    &self.bundle,
+                    principal,
+                    tool,
+                    entry,
+                    request,
+                    now_ms,
+                    &plan.reads,
+                    plan.needs_cedar(),
+                )?;
+                plan.verdict(cedar_request.as_ref(), &self.entities)?
+            }
+            Path::Candidates => {
+                let cedar_request = to_cedar(&self.bundle, principal, tool, entry, request, now_ms)?;
+                let candidates = self
+                    .index
+                    .candidates(entry.index, principal.group)
+                    .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
+                Verdict::of_response(
+                    &Authorizer::new().is_authorized(&cedar_request, &candidates, &self.entities),
+                    |id| self.meta.get(id).is_none_or(|m| m.effect == Effect::Forbid),
+                )
+            }
+        };
+        if let Some(id) = &verdict.forbid_error {
             return Err((
                 Stage::Policy,
                 Code::PolicyError,
@@ -394,21 +457,11 @@ impl Snapshot {
                 format!("forbid policy `{id}` could not be evaluated, so it is treated as matching"),
             ));
         }
-        let mut matched: Vec<&PolicyId> = diagnostics.reason().collect();
-        matched.sort();
-        if response.decision() == cedar_policy::Decision::Deny {
-            if matched.is_empty() {
-                return Err((
-                    Stage::Policy,
-                    Code::NotPermitted,
-                    None,
-                    format!("no policy permits {} to call `{}`", d.principal, tool.id),
-                ));
-            }
-            for id in &matched {
+        if !verdict.forbids.is_empty() {
+            for id in &verdict.forbids {
                 let message = self
                     .meta
-                    .get(*id)
+                    .get(id)
                     .and_then(|m| m.reason.clone())
                     .unwrap_or_else(|| format!("forbidden by policy `{id}`"));
                 d.reasons.push(Reason {
@@ -421,10 +474,19 @@ impl Snapshot {
             d.decision = Outcome::Deny;
             return Ok(());
         }
+        if verdict.permits.is_empty() {
+            return Err((
+                Stage::Policy,
+                Code::NotPermitted,
+                None,
+                format!("no policy permits {} to call `{}`", d.principal, tool.id),
+            ));
+        }
+        let matched = &verdict.permits;
         let mut approvals_by_policy = 0;
         let mut mfa_by_policy = false;
-        for id in &matched {
-            let meta = self.meta.get(*id);
+        for id in matched {
+            let meta = self.meta.get(id);
             approvals_by_policy = approvals_by_policy.max(meta.and_then(|m| m.approvals).unwrap_or(0));
             mfa_by_policy |= meta.is_some_and(|m| m.mfa);
             d.reasons.push(Reason {
@@ -521,6 +583,26 @@ impl Snapshot {
         Ok(Authorizer::new().is_authorized(request, &set, &self.entities))
     }
 
+    /// How the plan for `request`'s (tool, principal group) pair splits its candidates, for
+    /// benchmarks and tooling. `None` when the principal or the tool is not declared.
+    pub fn plan_size(&self, request: &Request<'_>) -> Option<PlanSize> {
+        let principals = match request.kind {
+            PrincipalKind::Agent => &self.agents,
+            PrincipalKind::Service => &self.services,
+        };
+        let principal = principals.get(request.principal)?;
+        let entry = self.tools.get(request.tool)?;
+        let candidates = self.index.candidates(entry.index, principal.group).ok()?;
+        let plan = self.index.plan(entry.index, principal.group).ok()?;
+        Some(PlanSize {
+            candidates: candidates.num_of_policies(),
+            static_forbids: plan.forbids.len(),
+            static_permits: plan.permits.len(),
+            eval_forbids: plan.eval_forbids.num_of_policies(),
+            eval_permits: plan.eval_permits.num_of_policies(),
+        })
+    }
+
     /// Cedar's response over every policy, unindexed.
     pub fn raw_response(&self, request: &cedar_policy::Request) -> cedar_policy::Response {
         Authorizer::new().is_authorized(request, self.index.all(), &self.entities)
@@ -534,6 +616,54 @@ impl Snapshot {
 
 type Denial = (Stage, Code, Option<String>, String);
 
+/// How the policy stage reaches Cedar's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// Through the (tool, group) plan: what `decide` does.
+    Planned,
+    /// Cedar over the (tool, group) candidates with the full context: the reference.
+    Candidates,
+}
+
+/// What the policy stage takes from Cedar: the first (least) forbid that failed, if any; else
+/// the forbids that matched, sorted; else the permits that matched, sorted.
+#[derive(Debug, Default)]
+pub(crate) struct Verdict {
+    pub(crate) forbid_error: Option<PolicyId>,
+    pub(crate) forbids: Vec<PolicyId>,
+    pub(crate) permits: Vec<PolicyId>,
+}
+
+impl Verdict {
+    /// From a Cedar response over a set of policies; `is_forbid` tells a policy's effect.
+    fn of_response(response: &cedar_policy::Response, is_forbid: impl Fn(&PolicyId) -> bool) -> Verdict {
+        let diagnostics = response.diagnostics();
+        let forbid_error = diagnostics
+            .errors()
+            .map(|e| match e {
+                cedar_policy::AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
+            })
+            .filter(|id| is_forbid(id))
+            .min()
+            .cloned();
+        let mut matched: Vec<PolicyId> = diagnostics.reason().cloned().collect();
+        matched.sort();
+        if response.decision() == cedar_policy::Decision::Deny {
+            Verdict {
+                forbid_error,
+                forbids: matched,
+                permits: Vec::new(),
+            }
+        } else {
+            Verdict {
+                forbid_error,
+                forbids: Vec::new(),
+                permits: matched,
+            }
+        }
+    }
+}
+
 /// The Cedar request for a call whose principal and tool are known and whose arguments fit the
 /// tool's schema: the one construction `decide` and the differential tooling share.
 fn to_cedar(
@@ -544,10 +674,42 @@ fn to_cedar(
     request: &Request<'_>,
     now_ms: i64,
 ) -> Result<cedar_policy::Request, Denial> {
-    let input = args::record(request.arguments, &tool.input, "")
+    let all = plan::Reads {
+        all: true,
+        ..plan::Reads::default()
+    };
+    to_cedar_reading(bundle, principal, tool, entry, request, now_ms, &all, true)?.ok_or_else(|| {
+        (
+            Stage::Internal,
+            Code::InternalError,
+            None,
+            "no Cedar request was built".to_owned(),
+        )
+    })
+}
+
+/// [`to_cedar`] with `context.input` holding only the arguments in `reads`, and no request at
+/// all unless `needed`. Either way every argument and context attribute is checked, so a
+/// request is refused for the same reasons whatever the policies read.
+#[allow(clippy::too_many_arguments)]
+fn to_cedar_reading(
+    bundle: &Bundle,
+    principal: &PrincipalEntry,
+    tool: &tribune_bundle::Tool,
+    entry: &ToolEntry,
+    request: &Request<'_>,
+    now_ms: i64,
+    reads: &plan::Reads,
+    needed: bool,
+) -> Result<Option<cedar_policy::Request>, Denial> {
+    let keep = |name: &str| needed && reads.wants(name);
+    let input = args::record_only(request.arguments, &tool.input, &keep)
         .map_err(|e| (Stage::Request, Code::InvalidArguments, None, e))?;
     let request_context = args::request_context(request.context, &bundle.context)
         .map_err(|e| (Stage::Request, Code::InvalidContext, None, e))?;
+    if !needed {
+        return Ok(None);
+    }
     let context = cedar_context(input, request.session, request_context, now_ms)
         .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
     cedar_policy::Request::new(
@@ -557,6 +719,7 @@ fn to_cedar(
         context,
         None,
     )
+    .map(Some)
     .map_err(|e| (Stage::Internal, Code::InternalError, None, e.to_string()))
 }
 
@@ -610,7 +773,18 @@ fn cedar_context(
 
 /// SHA-256 (hex) of `arguments` in RFC 8785 canonical JSON.
 pub fn arguments_hash(arguments: &Value) -> Result<String, String> {
-    let canonical = serde_json_canonicalizer::to_vec(arguments)
-        .map_err(|e| format!("cannot canonicalize arguments: {e}"))?;
-    Ok(hex::encode(Sha256::digest(&canonical)))
+    // The canonical text goes straight into the hasher, never into a buffer of its own.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    canonical::write(arguments, &mut hashing)?;
+    Ok(hex::encode(hashing.0.finalize()))
 }

@@ -3,6 +3,12 @@
 //! decision, the same determining policies and the same erroring policies (with the same
 //! errors) as Cedar over the whole, unindexed policy set.
 //!
+//! It also holds `decide` to the plain pipeline (INVARIANT(plan-equivalence)):
+//! `Snapshot::decide`, whose policy stage settles some policies ahead of time, skips others
+//! and evaluates the rest over only the arguments they read, returns exactly the `Decision`
+//! of `Snapshot::decide_reference`, which runs Cedar over the index's whole candidate set with
+//! the full context — the very response the first check proves equal to unindexed Cedar.
+//!
 //! Requests are seeded from `TRIBUNE_DIFF_SEED` if set, otherwise from the clock; the bundle
 //! from `TRIBUNE_DIFF_BUNDLE_SEED`, otherwise [`BUNDLE_SEED`] (the ignored full-size variant
 //! draws it from the clock too). Both seeds are printed at the start and in every failure, so
@@ -20,7 +26,7 @@ use cedar_policy::{AuthorizationError, Decision, Response};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
-use tribune_policy::Snapshot;
+use tribune_policy::{Facts, Snapshot};
 
 use synth::{OwnedRequest, Spec, Synth};
 
@@ -64,6 +70,7 @@ fn answer(r: &Response) -> Answer {
 
 /// Compares the two sides on one request. `Ok(None)` when the request does not reach Cedar.
 fn compare(snapshot: &Snapshot, request: &OwnedRequest, now: i64) -> Result<Option<Answer>, String> {
+    compare_decisions(snapshot, request, now)?;
     let Some((cedar, tool, group)) = snapshot.cedar_request(&request.as_request(), now) else {
         return Ok(None);
     };
@@ -77,6 +84,21 @@ fn compare(snapshot: &Snapshot, request: &OwnedRequest, now: i64) -> Result<Opti
     } else {
         Err(format!(
             "indexed and raw Cedar disagree (tool index {tool}, principal group {group})\n  indexed: {indexed:?}\n  raw:     {raw:?}"
+        ))
+    }
+}
+
+/// `decide` and the reference pipeline must agree on the whole decision: outcome, reasons (and
+/// so the determining or first erroring policy), approvals, everything.
+fn compare_decisions(snapshot: &Snapshot, request: &OwnedRequest, now: i64) -> Result<(), String> {
+    let facts = Facts::default();
+    let planned = snapshot.decide(&request.as_request(), &facts, now);
+    let reference = snapshot.decide_reference(&request.as_request(), &facts, now);
+    if planned == reference {
+        Ok(())
+    } else {
+        Err(format!(
+            "decide and the reference pipeline disagree\n  decide:    {planned:?}\n  reference: {reference:?}"
         ))
     }
 }
