@@ -52,6 +52,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::mfa::Command,
     },
+    /// Emergency stop: halt everything, an agent class, an agent, a service, a tool or a provider.
+    Stop(commands::stop::StopArgs),
+    /// One holder's step towards lifting an emergency stop (two different holders are needed).
+    Resume(commands::stop::ResumeArgs),
+    /// List the emergency stops in force (`--all`: every stop).
+    Stops(commands::stop::ListArgs),
     /// Start an in-process server and walk an agent through a read, a write and an irreversible call.
     Demo(commands::demo::Args),
 }
@@ -83,6 +89,9 @@ fn main() -> ExitCode {
             Command::Hold { command } => commands::hold::run(command).await,
             Command::Approvals { command } => commands::approvals::run(command).await,
             Command::Mfa { command } => commands::mfa::run(command).await,
+            Command::Stop(args) => commands::stop::stop(args).await,
+            Command::Resume(args) => commands::stop::resume(args).await,
+            Command::Stops(args) => commands::stop::list(args).await,
         }
     });
     ExitCode::from(code)

@@ -27,6 +27,8 @@ pub enum Stage {
     Request,
     /// Who is calling: identity and its scopes.
     Authenticate,
+    /// Emergency stops: a stop in force over the principal, its class, the tool or its provider.
+    Stop,
     /// Cedar: the built-in rules and the bundle's policies. Forbid wins; default deny.
     Policy,
     /// The autonomy boundary: how many humans must approve a call of this tier by this class.
@@ -65,6 +67,8 @@ pub enum Code {
     ApprovalRequired,
     /// The agent is over its class's rate limit.
     QuotaExceeded,
+    /// An emergency stop covers the call.
+    Stopped,
     /// A held call was refused at once: the agent's pending requests, the reviewer pool's
     /// rate or its reviewers' capacity are at their limit (issue 4, OWASP agentic T10).
     HitlCapacity,

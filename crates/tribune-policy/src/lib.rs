@@ -23,6 +23,7 @@ mod index;
 mod plan;
 mod reach;
 pub mod schema;
+mod stop;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use tribune_bundle::{Bundle, Diagnostic, Id, Location};
 pub use compile::{BUILTIN_FILE, PolicyMeta};
 pub use decision::{Code, Decision, Hold, Obligation, Outcome, Reason, Stage};
 pub use reach::Reachable;
+pub use stop::{CallScope, Stop, StopScope};
 
 use crate::index::{Member, PolicyIndex};
 use crate::schema::types;
@@ -94,9 +96,11 @@ pub struct PlanSize {
 
 /// Runtime facts the caller gathers before deciding; `decide` itself keeps no state.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Facts {
+pub struct Facts<'a> {
     /// Decisions this principal asked for in the last 60 seconds, this one excluded.
     pub calls_last_minute: u32,
+    /// The emergency stops in force.
+    pub stops: &'a [Stop],
 }
 
 struct ToolEntry {
@@ -322,7 +326,7 @@ impl Snapshot {
     }
 
     /// Decides `request` at time `now_ms` (milliseconds since the Unix epoch).
-    pub fn decide(&self, request: &Request<'_>, facts: &Facts, now_ms: i64) -> Decision {
+    pub fn decide(&self, request: &Request<'_>, facts: &Facts<'_>, now_ms: i64) -> Decision {
         self.decide_on(request, facts, now_ms, Path::Planned)
     }
 
@@ -330,11 +334,11 @@ impl Snapshot {
     /// candidate set, with the full context — what [`Snapshot::indexed_response`] returns and
     /// the differential test proves equal to Cedar over every policy. The reference the
     /// differential test holds `decide` to (INVARIANT(plan-equivalence)).
-    pub fn decide_reference(&self, request: &Request<'_>, facts: &Facts, now_ms: i64) -> Decision {
+    pub fn decide_reference(&self, request: &Request<'_>, facts: &Facts<'_>, now_ms: i64) -> Decision {
         self.decide_on(request, facts, now_ms, Path::Candidates)
     }
 
-    fn decide_on(&self, request: &Request<'_>, facts: &Facts, now_ms: i64, path: Path) -> Decision {
+    fn decide_on(&self, request: &Request<'_>, facts: &Facts<'_>, now_ms: i64, path: Path) -> Decision {
         let tool = self.bundle.tools.get(request.tool);
         let mut d = Decision {
             decision: Outcome::Deny,
@@ -364,7 +368,7 @@ impl Snapshot {
     fn pipeline(
         &self,
         request: &Request<'_>,
-        facts: &Facts,
+        facts: &Facts<'_>,
         now_ms: i64,
         d: &mut Decision,
         path: Path,
@@ -395,6 +399,23 @@ impl Snapshot {
                 format!("tool `{}` is not declared in the active bundle", request.tool),
             ));
         };
+        // Stage: stop. Before arguments or policies are judged: a stopped scope is denied
+        // whatever they would say.
+        let call = CallScope {
+            kind: request.kind,
+            principal: request.principal,
+            class: principal.class.as_ref().map(Id::as_str),
+            tool: request.tool,
+            provider: tool.provider.as_str(),
+        };
+        if let Some(stop) = facts.stops.iter().find(|s| s.covers(&call)) {
+            return Err((
+                Stage::Stop,
+                Code::Stopped,
+                Some(format!("stop:{}", stop.id)),
+                format!("stopped by {}: {}", stop.by, stop.reason),
+            ));
+        }
         if !entry.validator.is_valid(request.arguments) {
             let why = entry
                 .validator

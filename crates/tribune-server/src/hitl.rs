@@ -987,6 +987,21 @@ fn outdated_by(req: &ApprovalRequest, bundle: &Bundle) -> Option<String> {
 /// After an activation: cancels every pending request the new bundle no longer fits (see
 /// [`outdated_by`]), each with its ledger entry; returns how many.
 pub async fn cancel_outdated(state: &AppState, bundle: &Bundle, now: i64) -> Result<usize, ApiError> {
+    cancel_pending(state, bundle, now, CancelReason::BundleChanged, |req| {
+        outdated_by(req, bundle)
+    })
+    .await
+}
+
+/// Cancels, with `reason`, every pending request for which `why` gives a reason, each with
+/// its ledger entry; returns how many. A request resolved meanwhile keeps its state.
+pub async fn cancel_pending(
+    state: &AppState,
+    bundle: &Bundle,
+    now: i64,
+    reason: CancelReason,
+    why: impl Fn(&ApprovalRequest) -> Option<String>,
+) -> Result<usize, ApiError> {
     let filter = ApprovalFilter {
         state: Some("pending".to_owned()),
         pool: None,
@@ -996,22 +1011,22 @@ pub async fn cancel_outdated(state: &AppState, bundle: &Bundle, now: i64) -> Res
     let pending = state.store.approvals(&filter).await.map_err(unavailable)?;
     let mut cancelled = 0;
     for record in pending {
-        if outdated_by(&from_record(&record)?, bundle).is_none() {
+        if why(&from_record(&record)?).is_none() {
             continue;
         }
         let _serial = state.hitl.lock(&record.id).await;
         let record = find(state, &record.id).await?;
         let mut req = from_record(&record)?;
-        let Some(why) = outdated_by(&req, bundle) else {
+        let Some(because) = why(&req) else {
             continue;
         };
-        if req.cancel(CancelReason::BundleChanged, now).is_err() {
+        if req.cancel(reason.clone(), now).is_err() {
             // Resolved or expired meanwhile; that state stands.
             continue;
         }
         match record_change(state, bundle, &record, &req, "tribune", now).await {
             Ok(()) => {
-                tracing::info!(approval = %req.id(), reason = %why, "pending approval cancelled by a bundle activation");
+                tracing::info!(approval = %req.id(), reason = %because, "pending approval cancelled");
                 cancelled += 1;
             }
             Err(ApiError::Conflict(_)) => {}

@@ -21,6 +21,7 @@ mod quota;
 mod retention;
 mod routes;
 mod state;
+mod stops;
 pub mod tokens;
 mod webhooks;
 
@@ -67,6 +68,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/approvals/{id}/approve"),
     ("post", "/v1/approvals/{id}/deny"),
     ("post", "/v1/mfa/enroll"),
+    ("get", "/v1/stops"),
+    ("post", "/v1/stops"),
+    ("post", "/v1/stops/{id}/resume"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -101,6 +105,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}/approve", post(routes::approvals::approve))
         .route("/v1/approvals/{id}/deny", post(routes::approvals::deny))
         .route("/v1/mfa/enroll", post(routes::approvals::enroll))
+        .route("/v1/stops", get(routes::stops::list).post(routes::stops::create))
+        .route("/v1/stops/{id}/resume", post(routes::stops::resume))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
@@ -231,6 +237,7 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         })?;
     state.start_retention();
     state.start_hitl();
+    state.start_stops();
     if let Some(hook) = &state.snapshot().bundle().hitl.webhook
         && std::env::var_os(&hook.secret_env).is_none()
     {

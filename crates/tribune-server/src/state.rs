@@ -32,6 +32,9 @@ pub struct AppState {
     pub hitl: crate::hitl::Hitl,
     /// Per-principal call windows for quotas.
     pub quotas: QuotaWindows,
+    /// The emergency stops in force.
+    pub stops: crate::stops::Stops,
+    stop_poller: std::sync::OnceLock<tokio::task::AbortHandle>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     reload_lock: tokio::sync::Mutex<()>,
@@ -84,6 +87,7 @@ impl AppState {
         let checkpointer = ledger.spawn_checkpointer();
         let metrics = Metrics::new();
         let hitl = crate::hitl::Hitl::new(&metrics.hitl);
+        let stops = crate::stops::Stops::load(&store).await?;
         Ok(Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             activated_at_ms: std::sync::atomic::AtomicI64::new(at),
@@ -95,6 +99,8 @@ impl AppState {
             sweeper: std::sync::OnceLock::new(),
             hitl,
             quotas: QuotaWindows::default(),
+            stops,
+            stop_poller: std::sync::OnceLock::new(),
             metrics,
             reload_lock: tokio::sync::Mutex::new(()),
         }))
@@ -103,6 +109,13 @@ impl AppState {
     /// Starts the approval sweeper (once): expiry of due requests, queue gauges.
     pub fn start_hitl(self: &Arc<Self>) {
         let _ = self.sweeper.set(crate::hitl::spawn_sweeper(Arc::downgrade(self)));
+    }
+
+    /// Starts reading the stops other replicas make (once).
+    pub fn start_stops(self: &Arc<Self>) {
+        let _ = self
+            .stop_poller
+            .set(crate::stops::spawn_poller(Arc::downgrade(self)));
     }
 
     /// Starts the hourly retention job (once).
@@ -223,6 +236,9 @@ impl Drop for AppState {
         }
         if let Some(sweeper) = self.sweeper.get() {
             sweeper.abort();
+        }
+        if let Some(poller) = self.stop_poller.get() {
+            poller.abort();
         }
     }
 }

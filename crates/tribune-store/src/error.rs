@@ -31,6 +31,8 @@ pub enum Entity {
     Approval,
     /// A human's TOTP enrolment.
     MfaEnrollment,
+    /// An emergency stop.
+    Stop,
 }
 
 impl fmt::Display for Entity {
@@ -45,6 +47,7 @@ impl fmt::Display for Entity {
             Entity::LegalHold => "legal hold",
             Entity::Approval => "approval request",
             Entity::MfaEnrollment => "mfa enrolment",
+            Entity::Stop => "stop",
         })
     }
 }

@@ -11,6 +11,7 @@
 //! - [`approvals`](crate::ApprovalRecord): approval requests (atomic admission under a lock,
 //!   compare-and-set updates) and TOTP enrolments (replay-proof step check-off).
 //! - [`records`](crate::TokenRecord): the records, as plain Rust values.
+//! - [`stops`](crate::StopRecord): emergency stops and their two-person resume.
 //! - [`writer`](crate::BatchWriter): group commit.
 //! - [`error`](crate::StoreError): the one error type.
 //! - [`testing`] (feature `testing`): fresh SQLite files and isolated PostgreSQL schemas for
@@ -20,6 +21,7 @@ mod approvals;
 mod error;
 mod ledger;
 mod records;
+mod stops;
 mod store;
 mod writer;
 
@@ -37,5 +39,6 @@ pub use ledger::{
 pub use records::{
     ActivationRecord, DecisionRecord, OutcomeRecord, TokenKind, TokenRecord, UnknownTokenKind,
 };
+pub use stops::StopRecord;
 pub use store::Store;
 pub use writer::{BatchCommit, BatchWriter, DecisionCommitter, DecisionWriter, WriterStats};

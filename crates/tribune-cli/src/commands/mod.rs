@@ -9,6 +9,7 @@ pub mod hold;
 pub mod init;
 pub mod mfa;
 pub mod serve;
+pub mod stop;
 pub mod token;
 
 use tribune_bundle::Diagnostic;

@@ -114,7 +114,8 @@ fn quickstart_quota_is_enforced() {
         "search_docs",
         json!({"query": "x"}),
         Facts {
-            calls_last_minute: 120
+            calls_last_minute: 120,
+            ..Facts::default()
         }
     ));
 }

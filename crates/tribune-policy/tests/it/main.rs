@@ -5,6 +5,7 @@ mod decisions;
 mod differential;
 mod invalid;
 mod reach;
+mod stops;
 
 use std::path::{Path, PathBuf};
 

@@ -266,22 +266,7 @@ async fn log_hold(
     id: &str,
     details: Value,
 ) -> Result<(), ApiError> {
-    let at = now_ms();
-    let value = crate::ocsf::event(
-        event,
-        3,
-        &format!("{event}/{id}/{at}"),
-        &caller.actor(),
-        None,
-        details,
-        at,
-    );
-    state
-        .ledger
-        .record_event("legal_hold", value, at, SideRecord::None)
-        .await
-        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
-    Ok(())
+    super::log_event(state, caller, "legal_hold", event, id, details).await
 }
 
 /// Places a legal hold over `[from, to]` (auditor or admin).

@@ -93,7 +93,9 @@ async fn decide_once(state: &AppState, caller: &Caller, body: &DecideBody) -> Re
     }
     let snapshot = state.snapshot();
     let now = now_ms();
+    let stops = state.stops.current();
     let facts = Facts {
+        stops: &stops,
         // A dry run sees the quota but does not spend it.
         calls_last_minute: snapshot.quota_limit(kind, &principal).map_or(0, |limit| {
             let key = format!("{}:{principal}", kind.as_str());

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bundle;
 pub mod decisions;
 pub mod health;
+pub mod stops;
 pub mod tokens;
 pub mod tools;
 
@@ -12,8 +13,36 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::MAX_BODY_BYTES;
+use crate::state::{AppState, MAX_BODY_BYTES, now_ms};
+
+/// Records governance event `event` about `id` (class `event_class`) by `caller` in the ledger.
+pub async fn log_event(
+    state: &AppState,
+    caller: &Caller,
+    event_class: &str,
+    event: &str,
+    id: &str,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    let at = now_ms();
+    let value = crate::ocsf::event(
+        event,
+        3,
+        &format!("{event}/{id}/{at}"),
+        &caller.actor(),
+        None,
+        details,
+        at,
+    );
+    state
+        .ledger
+        .record_event(event_class, value, at, tribune_store::SideRecord::None)
+        .await
+        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+    Ok(())
+}
 
 /// A JSON body whose every rejection is an [`ApiError`] with a stable code.
 pub struct ApiJson<T>(pub T);

@@ -42,5 +42,6 @@ mod health;
 mod openapi;
 mod records;
 mod reload;
+mod stops;
 mod tokens;
 mod tools;
