@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::mfa::Command,
     },
+    /// The MCP gateway: govern an MCP server's tool calls.
+    Mcp {
+        #[command(subcommand)]
+        command: commands::mcp::Command,
+    },
     /// Emergency stop: halt everything, an agent class, an agent, a service, a tool or a provider.
     Stop(commands::stop::StopArgs),
     /// One holder's step towards lifting an emergency stop (two different holders are needed).
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
             Command::Hold { command } => commands::hold::run(command).await,
             Command::Approvals { command } => commands::approvals::run(command).await,
             Command::Mfa { command } => commands::mfa::run(command).await,
+            Command::Mcp { command } => commands::mcp::run(command).await,
             Command::Stop(args) => commands::stop::stop(args).await,
             Command::Resume(args) => commands::stop::resume(args).await,
             Command::Stops(args) => commands::stop::list(args).await,

@@ -7,6 +7,7 @@ pub mod decide;
 pub mod demo;
 pub mod hold;
 pub mod init;
+pub mod mcp;
 pub mod mfa;
 pub mod serve;
 pub mod stop;

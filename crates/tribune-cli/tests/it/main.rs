@@ -5,6 +5,7 @@ mod approvals;
 mod check;
 mod decide;
 mod ledger;
+mod mcp;
 mod serve;
 
 use std::path::{Path, PathBuf};
