@@ -599,31 +599,38 @@ impl Store {
     /// One human's step towards releasing hold `id`: releasing needs two distinct humans. The
     /// first call records the request; a call by a different human releases the hold.
     pub async fn step_hold_release(&self, id: &str, by: &str, at_ms: i64) -> Result<ReleaseStep, StoreError> {
+        self.two_person_step(&HOLD_RELEASE, id, by, at_ms).await
+    }
+
+    /// One human's step of a two-person change (`sql` names the table's queries): the first
+    /// records the request, a different human completes it. Each update is a compare-and-set,
+    /// so racing humans cannot both be "second".
+    pub(crate) async fn two_person_step(
+        &self,
+        sql: &TwoPersonSql,
+        id: &str,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<ReleaseStep, StoreError> {
         let row: Option<(Option<String>, Option<i64>)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT release_requested_by, released_at_ms FROM legal_holds WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
+            sqlx::query_as(sql.read).bind(id).fetch_optional(pool).await?
         });
-        let Some((requested_by, released_at)) = row else {
+        let Some((requested_by, done_at)) = row else {
             return Ok(ReleaseStep::NotFound);
         };
-        if released_at.is_some() {
+        if done_at.is_some() {
             return Ok(ReleaseStep::AlreadyReleased);
         }
         let first = match requested_by {
             None => {
                 let updated = with_pool!(self, pool => {
-                    sqlx::query(
-                        "UPDATE legal_holds SET release_requested_by = $1, release_requested_at_ms = $2
-                         WHERE id = $3 AND release_requested_by IS NULL AND released_at_ms IS NULL",
-                    )
-                    .bind(by)
-                    .bind(at_ms)
-                    .bind(id)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
+                    sqlx::query(sql.request)
+                        .bind(by)
+                        .bind(at_ms)
+                        .bind(id)
+                        .execute(pool)
+                        .await?
+                        .rows_affected()
                 });
                 return Ok(if updated == 1 {
                     ReleaseStep::Requested
@@ -635,17 +642,14 @@ impl Store {
             Some(first) => first,
         };
         let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE legal_holds SET released_at_ms = $1, released_by = $2
-                 WHERE id = $3 AND released_at_ms IS NULL AND release_requested_by = $4",
-            )
-            .bind(at_ms)
-            .bind(by)
-            .bind(id)
-            .bind(&first)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(sql.complete)
+                .bind(at_ms)
+                .bind(by)
+                .bind(id)
+                .bind(&first)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(if done == 1 {
             ReleaseStep::Released { first }
@@ -709,7 +713,24 @@ impl Store {
     }
 }
 
-/// The result of one step towards releasing a legal hold.
+/// The three queries of a two-person change on one table: read (requested by, completed at) by
+/// id; record the request ($1 by, $2 at, $3 id); complete it ($1 at, $2 by, $3 id, $4 first).
+#[derive(Debug)]
+pub(crate) struct TwoPersonSql {
+    pub(crate) read: &'static str,
+    pub(crate) request: &'static str,
+    pub(crate) complete: &'static str,
+}
+
+const HOLD_RELEASE: TwoPersonSql = TwoPersonSql {
+    read: "SELECT release_requested_by, released_at_ms FROM legal_holds WHERE id = $1",
+    request: "UPDATE legal_holds SET release_requested_by = $1, release_requested_at_ms = $2
+              WHERE id = $3 AND release_requested_by IS NULL AND released_at_ms IS NULL",
+    complete: "UPDATE legal_holds SET released_at_ms = $1, released_by = $2
+               WHERE id = $3 AND released_at_ms IS NULL AND release_requested_by = $4",
+};
+
+/// The result of one step of a two-person change: releasing a legal hold or resuming a stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseStep {
     /// No such hold.

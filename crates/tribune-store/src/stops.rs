@@ -2,7 +2,7 @@
 //! distinct holders of it agree (the second step reuses [`ReleaseStep`]).
 
 use crate::error::{Entity, StoreError};
-use crate::ledger::ReleaseStep;
+use crate::ledger::{ReleaseStep, TwoPersonSql};
 use crate::store::{Store, with_pool};
 
 /// One emergency stop, active until resumed.
@@ -25,6 +25,14 @@ pub struct StopRecord {
     /// When the stop was lifted, if it was.
     pub resumed_at_ms: Option<i64>,
 }
+
+const RESUME: TwoPersonSql = TwoPersonSql {
+    read: "SELECT resume_requested_by, resumed_at_ms FROM stops WHERE id = $1",
+    request: "UPDATE stops SET resume_requested_by = $1, resume_requested_at_ms = $2
+              WHERE id = $3 AND resume_requested_by IS NULL AND resumed_at_ms IS NULL",
+    complete: "UPDATE stops SET resumed_at_ms = $1, resumed_by = $2
+               WHERE id = $3 AND resumed_at_ms IS NULL AND resume_requested_by = $4",
+};
 
 type Row = (
     String,
@@ -98,60 +106,8 @@ impl Store {
     }
 
     /// One human's step towards resuming stop `id`: the first asks, a second, different one
-    /// completes it. Each step is a compare-and-set, so racing humans cannot both be "second".
+    /// completes it.
     pub async fn step_resume(&self, id: &str, by: &str, at_ms: i64) -> Result<ReleaseStep, StoreError> {
-        let row: Option<(Option<String>, Option<i64>)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT resume_requested_by, resumed_at_ms FROM stops WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
-        let Some((requested_by, resumed_at)) = row else {
-            return Ok(ReleaseStep::NotFound);
-        };
-        if resumed_at.is_some() {
-            return Ok(ReleaseStep::AlreadyReleased);
-        }
-        let first = match requested_by {
-            None => {
-                let updated = with_pool!(self, pool => {
-                    sqlx::query(
-                        "UPDATE stops SET resume_requested_by = $1, resume_requested_at_ms = $2
-                         WHERE id = $3 AND resume_requested_by IS NULL AND resumed_at_ms IS NULL",
-                    )
-                    .bind(by)
-                    .bind(at_ms)
-                    .bind(id)
-                    .execute(pool)
-                    .await?
-                    .rows_affected()
-                });
-                return Ok(if updated == 1 {
-                    ReleaseStep::Requested
-                } else {
-                    ReleaseStep::AlreadyReleased
-                });
-            }
-            Some(first) if first == by => return Ok(ReleaseStep::SameHuman),
-            Some(first) => first,
-        };
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE stops SET resumed_at_ms = $1, resumed_by = $2
-                 WHERE id = $3 AND resumed_at_ms IS NULL AND resume_requested_by = $4",
-            )
-            .bind(at_ms)
-            .bind(by)
-            .bind(id)
-            .bind(&first)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(if done == 1 {
-            ReleaseStep::Released { first }
-        } else {
-            ReleaseStep::AlreadyReleased
-        })
+        self.two_person_step(&RESUME, id, by, at_ms).await
     }
 }
