@@ -33,6 +33,10 @@ pub enum Entity {
     MfaEnrollment,
     /// An emergency stop.
     Stop,
+    /// A non-human identity (agent or service).
+    Identity,
+    /// A short-lived credential issued to an identity.
+    Credential,
 }
 
 impl fmt::Display for Entity {
@@ -48,6 +52,8 @@ impl fmt::Display for Entity {
             Entity::Approval => "approval request",
             Entity::MfaEnrollment => "mfa enrolment",
             Entity::Stop => "stop",
+            Entity::Identity => "identity",
+            Entity::Credential => "credential",
         })
     }
 }

@@ -12,6 +12,8 @@
 //!   compare-and-set updates) and TOTP enrolments (replay-proof step check-off).
 //! - [`records`](crate::TokenRecord): the records, as plain Rust values.
 //! - [`stops`](crate::StopRecord): emergency stops and their two-person resume.
+//! - [`identities`](crate::IdentityRecord): agents and services, their life states, and the
+//!   short-lived credentials issued to them (revocation cascades to delegated ones).
 //! - [`writer`](crate::BatchWriter): group commit.
 //! - [`error`](crate::StoreError): the one error type.
 //! - [`testing`] (feature `testing`): fresh SQLite files and isolated PostgreSQL schemas for
@@ -19,6 +21,7 @@
 
 mod approvals;
 mod error;
+mod identities;
 mod ledger;
 mod records;
 mod stops;
@@ -32,6 +35,10 @@ pub use approvals::{
     ApprovalFilter, ApprovalRecord, MfaEnrollmentRecord, QueueCounts, QueueProbe, QueueStats,
 };
 pub use error::{Entity, StoreError};
+pub use identities::{
+    CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, SyncOutcome,
+    UnknownIdentityKind, UnknownIdentityOrigin, UnknownIdentityState,
+};
 pub use ledger::{
     Appended, CheckpointRecord, EntryMeta, LedgerAppend, LedgerCommitter, LedgerEntryRecord, LedgerWriter,
     LegalHoldRecord, ReleaseStep, SideRecord,

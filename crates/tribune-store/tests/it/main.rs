@@ -47,6 +47,7 @@ mod activations;
 mod approvals;
 mod connect;
 mod decisions;
+mod identities;
 mod ledger;
 mod outcomes;
 mod tokens;

@@ -1,0 +1,894 @@
+//! Identities and credentials: insert, read, bundle sync, state transitions, approval, review,
+//! rotation, last-use flushing, credential revocation (with its cascade) and housekeeping.
+
+use tribune_store::testing::TestStore;
+use tribune_store::{
+    CredentialRecord, Entity, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, StoreError,
+    SyncOutcome,
+};
+
+use crate::TestResult;
+
+on_both_backends!(
+    insert_read_and_list,
+    duplicate_identity_conflicts,
+    schema_refuses_inconsistent_identities,
+    bundle_sync_inserts_updates_and_spares_decommissioned,
+    state_transitions,
+    approve_only_from_pending,
+    review_skips_decommissioned,
+    rotate_revokes_only_older_live_credentials,
+    touch_keeps_the_latest_use,
+    credentials_insert_read_and_list,
+    revoke_cascades_down_the_delegation_chain,
+    revoke_identity_credentials_revokes_all_of_it,
+    revoked_list_excludes_expired,
+    purge_removes_only_expired,
+);
+
+const T0: i64 = 1_700_000_000_000;
+
+/// An active, bundle-declared identity at generation 1, created at `T0`.
+fn identity(id: &str) -> IdentityRecord {
+    let kind = if id.starts_with("service:") {
+        IdentityKind::Service
+    } else {
+        IdentityKind::Agent
+    };
+    IdentityRecord {
+        id: id.to_owned(),
+        kind,
+        class: (kind == IdentityKind::Agent).then(|| "assistant".to_owned()),
+        owner: "human:alice".to_owned(),
+        scopes: vec!["fs.read".to_owned(), "web.search".to_owned()],
+        origin: IdentityOrigin::Bundle,
+        state: IdentityState::Active,
+        state_reason: None,
+        state_changed_at_ms: T0,
+        state_changed_by: None,
+        generation: 1,
+        created_at_ms: T0,
+        created_by: "bundle:abc".to_owned(),
+        approved_at_ms: None,
+        approved_by: None,
+        last_used_at_ms: None,
+        last_reviewed_at_ms: None,
+        reviewed_by: None,
+        secret_rotated_at_ms: T0,
+    }
+}
+
+fn in_state(id: &str, state: IdentityState) -> IdentityRecord {
+    IdentityRecord {
+        state,
+        ..identity(id)
+    }
+}
+
+/// A live, unrevoked root credential of `identity` at generation 1, issued at `T0` for an hour.
+fn credential(jti: &str, identity: &str) -> CredentialRecord {
+    CredentialRecord {
+        jti: jti.to_owned(),
+        identity: identity.to_owned(),
+        parent_jti: None,
+        actor: None,
+        scopes: vec!["fs.read".to_owned()],
+        audience: "tribune".to_owned(),
+        generation: 1,
+        issued_at_ms: T0,
+        expires_at_ms: T0 + 3_600_000,
+        revoked_at_ms: None,
+        revoked_reason: None,
+    }
+}
+
+fn delegated(jti: &str, identity: &str, parent: &str, actor: &str) -> CredentialRecord {
+    CredentialRecord {
+        parent_jti: Some(parent.to_owned()),
+        actor: Some(actor.to_owned()),
+        ..credential(jti, identity)
+    }
+}
+
+/// The revocation (time, reason) of each credential, in the order given.
+async fn revocations(
+    db: &TestStore,
+    jtis: &[&str],
+) -> Result<Vec<(Option<i64>, Option<String>)>, StoreError> {
+    let mut out = Vec::new();
+    for jti in jtis {
+        let c = db.store.credential(jti).await?;
+        out.push(c.map_or((None, Some("missing".to_owned())), |c| {
+            (c.revoked_at_ms, c.revoked_reason)
+        }));
+    }
+    Ok(out)
+}
+
+fn revoked(at_ms: i64, reason: &str) -> (Option<i64>, Option<String>) {
+    (Some(at_ms), Some(reason.to_owned()))
+}
+
+const LIVE: (Option<i64>, Option<String>) = (None, None);
+
+async fn insert_read_and_list(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    let agent = IdentityRecord {
+        scopes: vec![],
+        origin: IdentityOrigin::Runtime,
+        state: IdentityState::Pending,
+        state_reason: Some("registered".to_owned()),
+        state_changed_by: Some("human:bob".to_owned()),
+        generation: 7,
+        approved_at_ms: Some(T0 + 1),
+        approved_by: Some("human:carol".to_owned()),
+        last_used_at_ms: Some(T0 + 2),
+        last_reviewed_at_ms: Some(T0 + 3),
+        reviewed_by: Some("human:dave".to_owned()),
+        secret_rotated_at_ms: T0 + 4,
+        ..identity("agent:summariser")
+    };
+    let service = identity("service:billing");
+    store.insert_identity(&service).await?;
+    store.insert_identity(&agent).await?;
+
+    assert_eq!(store.identity("agent:summariser").await?, Some(agent.clone()));
+    assert_eq!(store.identity("service:billing").await?, Some(service.clone()));
+    assert_eq!(store.identity("agent:nobody").await?, None);
+    assert_eq!(store.identities().await?, vec![agent, service]);
+    Ok(())
+}
+
+async fn duplicate_identity_conflicts(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    let err = store
+        .insert_identity(&in_state("agent:a", IdentityState::Pending))
+        .await
+        .err()
+        .ok_or("duplicate identity accepted")?;
+    assert!(
+        matches!(&err, StoreError::Conflict { entity: Entity::Identity, key } if key == "agent:a"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "identity `agent:a` conflicts with one already stored"
+    );
+    assert_eq!(store.identities().await?, vec![identity("agent:a")]);
+    Ok(())
+}
+
+async fn schema_refuses_inconsistent_identities(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    let service_with_class = IdentityRecord {
+        class: Some("assistant".to_owned()),
+        ..identity("service:billing")
+    };
+    let wrong_prefix = IdentityRecord {
+        kind: IdentityKind::Service,
+        class: None,
+        ..identity("agent:x")
+    };
+    let empty_name = identity("agent:");
+    let generation_zero = IdentityRecord {
+        generation: 0,
+        ..identity("agent:zero")
+    };
+    let half_approved = IdentityRecord {
+        approved_at_ms: Some(T0),
+        ..identity("agent:half")
+    };
+    for bad in [
+        service_with_class,
+        wrong_prefix,
+        empty_name,
+        generation_zero,
+        half_approved,
+    ] {
+        let err = store
+            .insert_identity(&bad)
+            .await
+            .err()
+            .ok_or_else(|| format!("inconsistent identity accepted: {bad:?}"))?;
+        assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    }
+    assert!(store.identities().await?.is_empty());
+    Ok(())
+}
+
+async fn bundle_sync_inserts_updates_and_spares_decommissioned(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    // Inserted as given, but always with origin `bundle`.
+    let declared = IdentityRecord {
+        origin: IdentityOrigin::Runtime,
+        ..identity("agent:a")
+    };
+    assert_eq!(
+        store.sync_bundle_identity(&declared).await?,
+        SyncOutcome::Inserted
+    );
+    assert_eq!(store.identity("agent:a").await?, Some(identity("agent:a")));
+    assert_eq!(
+        store.sync_bundle_identity(&identity("agent:a")).await?,
+        SyncOutcome::Unchanged
+    );
+
+    // Class, owner and scopes follow the bundle; state, generation and timestamps do not.
+    store.rotate_identity("agent:a", T0 + 10).await?;
+    store
+        .set_identity_state(
+            "agent:a",
+            &[IdentityState::Active],
+            IdentityState::Suspended,
+            Some("r"),
+            "human:bob",
+            T0 + 20,
+        )
+        .await?;
+    let before = store.identity("agent:a").await?.ok_or("agent:a missing")?;
+    let redeclared = IdentityRecord {
+        class: Some("researcher".to_owned()),
+        owner: "human:erin".to_owned(),
+        scopes: vec!["web.search".to_owned()],
+        state: IdentityState::Active,
+        generation: 1,
+        created_at_ms: T0 + 99,
+        ..identity("agent:a")
+    };
+    assert_eq!(
+        store.sync_bundle_identity(&redeclared).await?,
+        SyncOutcome::Updated
+    );
+    let expected = IdentityRecord {
+        class: Some("researcher".to_owned()),
+        owner: "human:erin".to_owned(),
+        scopes: vec!["web.search".to_owned()],
+        ..before
+    };
+    assert_eq!(expected.state, IdentityState::Suspended);
+    assert_eq!(expected.generation, 2);
+    assert_eq!(store.identity("agent:a").await?, Some(expected.clone()));
+    assert_eq!(
+        store.sync_bundle_identity(&redeclared).await?,
+        SyncOutcome::Unchanged
+    );
+
+    // Each field alone counts as a change: class to none, scopes to empty.
+    let classless = IdentityRecord {
+        class: None,
+        ..redeclared.clone()
+    };
+    assert_eq!(
+        store.sync_bundle_identity(&classless).await?,
+        SyncOutcome::Updated
+    );
+    assert_eq!(
+        store.identity("agent:a").await?.ok_or("agent:a missing")?.class,
+        None
+    );
+    let unscoped = IdentityRecord {
+        scopes: vec![],
+        ..classless
+    };
+    assert_eq!(store.sync_bundle_identity(&unscoped).await?, SyncOutcome::Updated);
+    assert_eq!(
+        store.identity("agent:a").await?.ok_or("agent:a missing")?.scopes,
+        Vec::<String>::new()
+    );
+
+    // A runtime identity the bundle now declares becomes a bundle identity.
+    let runtime = IdentityRecord {
+        origin: IdentityOrigin::Runtime,
+        ..identity("agent:b")
+    };
+    store.insert_identity(&runtime).await?;
+    assert_eq!(
+        store.sync_bundle_identity(&identity("agent:b")).await?,
+        SyncOutcome::Updated
+    );
+    assert_eq!(store.identity("agent:b").await?, Some(identity("agent:b")));
+
+    // A decommissioned identity is neither resurrected nor edited.
+    let retired = in_state("agent:c", IdentityState::Decommissioned);
+    store.insert_identity(&retired).await?;
+    let redeclared = IdentityRecord {
+        owner: "human:erin".to_owned(),
+        ..identity("agent:c")
+    };
+    assert_eq!(
+        store.sync_bundle_identity(&redeclared).await?,
+        SyncOutcome::Decommissioned
+    );
+    assert_eq!(
+        store.sync_bundle_identity(&retired).await?,
+        SyncOutcome::Decommissioned
+    );
+    assert_eq!(store.identity("agent:c").await?, Some(retired));
+    Ok(())
+}
+
+async fn state_transitions(db: &TestStore) -> TestResult {
+    use IdentityState::{Active, Decommissioned, Pending, Suspended};
+    let store = &db.store;
+    // (current state, allowed from, to, whether it moves)
+    let cases: &[(IdentityState, &[IdentityState], IdentityState, bool)] = &[
+        (Active, &[Active], Suspended, true),
+        (Suspended, &[Suspended], Active, true),
+        (Pending, &[Pending], Active, true),
+        (Pending, &[Pending, Active, Suspended], Decommissioned, true),
+        (Active, &[Pending, Active, Suspended], Decommissioned, true),
+        (Suspended, &[Pending, Active, Suspended], Decommissioned, true),
+        (Active, &[Active], Active, true),
+        (Active, &[Suspended], Active, false),
+        (Active, &[Pending], Suspended, false),
+        (Suspended, &[Active], Suspended, false),
+        (Pending, &[], Active, false),
+        // Decommissioned is terminal, even when the caller lists it.
+        (Decommissioned, &[Decommissioned], Active, false),
+        (
+            Decommissioned,
+            &[Pending, Active, Suspended, Decommissioned],
+            Suspended,
+            false,
+        ),
+        (Decommissioned, &[Decommissioned], Decommissioned, false),
+    ];
+    for (n, &(from, allowed, to, moves)) in cases.iter().enumerate() {
+        let id = format!("agent:case-{n}");
+        let before = in_state(&id, from);
+        store.insert_identity(&before).await?;
+        let got = store
+            .set_identity_state(&id, allowed, to, Some("because"), "human:bob", T0 + 50)
+            .await?;
+        let after = IdentityRecord {
+            state: to,
+            state_reason: Some("because".to_owned()),
+            state_changed_at_ms: T0 + 50,
+            state_changed_by: Some("human:bob".to_owned()),
+            ..before.clone()
+        };
+        let (expected_return, expected_stored) = if moves {
+            (Some(after.clone()), after)
+        } else {
+            (None, before)
+        };
+        assert_eq!(
+            got, expected_return,
+            "case {n}: {from} -> {to} allowed from {allowed:?}"
+        );
+        assert_eq!(store.identity(&id).await?, Some(expected_stored), "case {n}");
+    }
+
+    // No reason clears the previous one.
+    let moved = store
+        .set_identity_state("agent:case-0", &[Suspended], Active, None, "human:carol", T0 + 60)
+        .await?
+        .ok_or("suspended agent not reactivated")?;
+    assert_eq!(
+        (
+            moved.state,
+            moved.state_reason,
+            moved.state_changed_by,
+            moved.state_changed_at_ms
+        ),
+        (Active, None, Some("human:carol".to_owned()), T0 + 60)
+    );
+
+    assert_eq!(
+        store
+            .set_identity_state("agent:nobody", &[Active], Suspended, None, "human:bob", T0)
+            .await?,
+        None
+    );
+    Ok(())
+}
+
+async fn approve_only_from_pending(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    let pending = IdentityRecord {
+        state_reason: Some("awaiting approval".to_owned()),
+        ..in_state("agent:new", IdentityState::Pending)
+    };
+    store.insert_identity(&pending).await?;
+    let approved = IdentityRecord {
+        state: IdentityState::Active,
+        state_reason: None,
+        state_changed_at_ms: T0 + 5,
+        state_changed_by: Some("human:carol".to_owned()),
+        approved_at_ms: Some(T0 + 5),
+        approved_by: Some("human:carol".to_owned()),
+        ..pending
+    };
+    assert_eq!(
+        store.approve_identity("agent:new", "human:carol", T0 + 5).await?,
+        Some(approved.clone())
+    );
+    // Not twice, and from no other state.
+    assert_eq!(
+        store.approve_identity("agent:new", "human:dave", T0 + 6).await?,
+        None
+    );
+    assert_eq!(store.identity("agent:new").await?, Some(approved));
+    for state in [IdentityState::Suspended, IdentityState::Decommissioned] {
+        let id = format!("agent:{state}");
+        store.insert_identity(&in_state(&id, state)).await?;
+        assert_eq!(
+            store.approve_identity(&id, "human:carol", T0 + 5).await?,
+            None,
+            "{state}"
+        );
+        assert_eq!(store.identity(&id).await?, Some(in_state(&id, state)));
+    }
+    assert_eq!(
+        store.approve_identity("agent:nobody", "human:carol", T0).await?,
+        None
+    );
+    Ok(())
+}
+
+async fn review_skips_decommissioned(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    for state in [
+        IdentityState::Pending,
+        IdentityState::Active,
+        IdentityState::Suspended,
+    ] {
+        let id = format!("agent:{state}");
+        store.insert_identity(&in_state(&id, state)).await?;
+        let reviewed = IdentityRecord {
+            last_reviewed_at_ms: Some(T0 + 7),
+            reviewed_by: Some("human:alice".to_owned()),
+            ..in_state(&id, state)
+        };
+        assert_eq!(
+            store.review_identity(&id, "human:alice", T0 + 7).await?,
+            Some(reviewed)
+        );
+    }
+    let retired = in_state("agent:retired", IdentityState::Decommissioned);
+    store.insert_identity(&retired).await?;
+    assert_eq!(
+        store
+            .review_identity("agent:retired", "human:alice", T0 + 7)
+            .await?,
+        None
+    );
+    assert_eq!(store.identity("agent:retired").await?, Some(retired));
+    assert_eq!(
+        store.review_identity("agent:nobody", "human:alice", T0).await?,
+        None
+    );
+    Ok(())
+}
+
+async fn rotate_revokes_only_older_live_credentials(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    store.insert_identity(&identity("agent:other")).await?;
+    let now = T0 + 1_000;
+    let expired = CredentialRecord {
+        expires_at_ms: now,
+        ..credential("old-expired", "agent:a")
+    };
+    let already_revoked = CredentialRecord {
+        revoked_at_ms: Some(T0 + 500),
+        revoked_reason: Some("manual".to_owned()),
+        ..credential("old-revoked", "agent:a")
+    };
+    for c in [
+        credential("old-live", "agent:a"),
+        delegated("old-live-child", "agent:a", "old-live", "helper"),
+        expired,
+        already_revoked,
+        credential("other-live", "agent:other"),
+    ] {
+        store.insert_credential(&c).await?;
+    }
+
+    let rotated = store
+        .rotate_identity("agent:a", now)
+        .await?
+        .ok_or("agent:a not rotated")?;
+    assert_eq!(
+        rotated,
+        IdentityRecord {
+            generation: 2,
+            secret_rotated_at_ms: now,
+            ..identity("agent:a")
+        }
+    );
+    let all = [
+        "old-live",
+        "old-live-child",
+        "old-expired",
+        "old-revoked",
+        "other-live",
+    ];
+    assert_eq!(
+        revocations(db, &all).await?,
+        vec![
+            revoked(now, "rotated"),
+            revoked(now, "rotated"),
+            LIVE,
+            revoked(T0 + 500, "manual"),
+            LIVE,
+        ]
+    );
+
+    // Credentials of the current generation survive; the next rotation takes them.
+    let current = CredentialRecord {
+        generation: 2,
+        ..credential("gen2", "agent:a")
+    };
+    store.insert_credential(&current).await?;
+    let mut second = store
+        .set_identity_state(
+            "agent:a",
+            &[IdentityState::Active],
+            IdentityState::Suspended,
+            None,
+            "human:bob",
+            now,
+        )
+        .await?
+        .ok_or("agent:a not suspended")?;
+    assert_eq!(revocations(db, &["gen2"]).await?, vec![LIVE]);
+    second.generation = 3;
+    second.secret_rotated_at_ms = now + 1;
+    assert_eq!(store.rotate_identity("agent:a", now + 1).await?, Some(second));
+    assert_eq!(
+        revocations(db, &["gen2"]).await?,
+        vec![revoked(now + 1, "rotated")]
+    );
+
+    // Pending identities rotate; decommissioned and unknown ones do not.
+    store
+        .insert_identity(&in_state("agent:p", IdentityState::Pending))
+        .await?;
+    assert_eq!(
+        store.rotate_identity("agent:p", now).await?.map(|r| r.generation),
+        Some(2)
+    );
+    let retired = in_state("agent:retired", IdentityState::Decommissioned);
+    store.insert_identity(&retired).await?;
+    store
+        .insert_credential(&credential("retired-live", "agent:retired"))
+        .await?;
+    assert_eq!(store.rotate_identity("agent:retired", now).await?, None);
+    assert_eq!(store.identity("agent:retired").await?, Some(retired));
+    assert_eq!(revocations(db, &["retired-live"]).await?, vec![LIVE]);
+    assert_eq!(store.rotate_identity("agent:nobody", now).await?, None);
+    Ok(())
+}
+
+async fn touch_keeps_the_latest_use(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    store.insert_identity(&identity("service:b")).await?;
+    let last_used = |id: &'static str| async move {
+        Ok::<_, StoreError>(store.identity(id).await?.and_then(|r| r.last_used_at_ms))
+    };
+
+    store.touch_identities(&[]).await?;
+    store
+        .touch_identities(&[("agent:a".to_owned(), T0 + 100)])
+        .await?;
+    assert_eq!(last_used("agent:a").await?, Some(T0 + 100));
+    store.touch_identities(&[("agent:a".to_owned(), T0 + 50)]).await?;
+    assert_eq!(last_used("agent:a").await?, Some(T0 + 100));
+    store
+        .touch_identities(&[
+            ("service:b".to_owned(), T0 + 10),
+            ("agent:a".to_owned(), T0 + 200),
+            ("agent:unknown".to_owned(), T0 + 300),
+            ("service:b".to_owned(), T0 + 5),
+        ])
+        .await?;
+    assert_eq!(last_used("agent:a").await?, Some(T0 + 200));
+    assert_eq!(last_used("service:b").await?, Some(T0 + 10));
+    assert_eq!(store.identities().await?.len(), 2);
+    Ok(())
+}
+
+async fn credentials_insert_read_and_list(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    store.insert_identity(&identity("agent:b")).await?;
+    let now = T0 + 10_000;
+    let second = CredentialRecord {
+        issued_at_ms: T0 + 1,
+        scopes: vec![],
+        ..delegated("c2", "agent:a", "c1", "sub-agent")
+    };
+    let expired = CredentialRecord {
+        issued_at_ms: T0 + 2,
+        expires_at_ms: now,
+        revoked_at_ms: Some(T0 + 3),
+        revoked_reason: Some("manual".to_owned()),
+        generation: 4,
+        ..credential("c3", "agent:a")
+    };
+    for c in [
+        expired.clone(),
+        second.clone(),
+        credential("c1", "agent:a"),
+        credential("b1", "agent:b"),
+    ] {
+        store.insert_credential(&c).await?;
+    }
+
+    assert_eq!(store.credential("c2").await?, Some(second.clone()));
+    assert_eq!(store.credential("c3").await?, Some(expired.clone()));
+    assert_eq!(store.credential("nope").await?, None);
+    assert_eq!(
+        store.credentials_of("agent:a", false, now).await?,
+        vec![credential("c1", "agent:a"), second.clone()]
+    );
+    assert_eq!(
+        store.credentials_of("agent:a", true, now).await?,
+        vec![credential("c1", "agent:a"), second, expired]
+    );
+    assert_eq!(store.credentials_of("agent:nobody", true, now).await?, vec![]);
+
+    let err = store
+        .insert_credential(&credential("c1", "agent:b"))
+        .await
+        .err()
+        .ok_or("duplicate jti accepted")?;
+    assert!(
+        matches!(&err, StoreError::Conflict { entity: Entity::Credential, key } if key == "c1"),
+        "{err:?}"
+    );
+    let err = store
+        .insert_credential(&credential("x1", "agent:nobody"))
+        .await
+        .err()
+        .ok_or("credential of an unknown identity accepted")?;
+    assert!(
+        matches!(&err, StoreError::NotFound { entity: Entity::Identity, key } if key == "agent:nobody"),
+        "{err:?}"
+    );
+    let backwards = CredentialRecord {
+        expires_at_ms: T0,
+        ..credential("x2", "agent:a")
+    };
+    let err = store
+        .insert_credential(&backwards)
+        .await
+        .err()
+        .ok_or("credential expiring when issued accepted")?;
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(
+        store.credentials_of("agent:b", true, now).await?,
+        vec![credential("b1", "agent:b")]
+    );
+    Ok(())
+}
+
+async fn revoke_cascades_down_the_delegation_chain(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    store.insert_identity(&identity("agent:b")).await?;
+    // root -> child -> grandchild, plus a sibling under root's parent-less peer, and another
+    // identity's credential delegated from the grandchild.
+    for c in [
+        credential("root", "agent:a"),
+        delegated("child", "agent:a", "root", "helper"),
+        delegated("grandchild", "agent:a", "child", "sub-helper"),
+        delegated("b-from-grandchild", "agent:b", "grandchild", "agent:b"),
+        credential("peer", "agent:a"),
+        delegated("peer-child", "agent:a", "peer", "helper"),
+        delegated("child-sibling", "agent:a", "root", "other-helper"),
+        credential("b-root", "agent:b"),
+    ] {
+        store.insert_credential(&c).await?;
+    }
+    let all = [
+        "root",
+        "child",
+        "grandchild",
+        "b-from-grandchild",
+        "peer",
+        "peer-child",
+        "child-sibling",
+        "b-root",
+    ];
+
+    // Revoking a middle link takes it and what hangs below it, not its parent or siblings.
+    assert_eq!(store.revoke_credential("child", "leaked", T0 + 1).await?, 3);
+    assert_eq!(
+        revocations(db, &all).await?,
+        vec![
+            LIVE,
+            revoked(T0 + 1, "leaked"),
+            revoked(T0 + 1, "leaked"),
+            revoked(T0 + 1, "leaked"),
+            LIVE,
+            LIVE,
+            LIVE,
+            LIVE,
+        ]
+    );
+    assert_eq!(store.revoke_credential("child", "again", T0 + 2).await?, 0);
+
+    // Revoking the root takes the rest of its tree; earlier revocations keep their time.
+    assert_eq!(store.revoke_credential("root", "compromised", T0 + 3).await?, 2);
+    assert_eq!(
+        revocations(db, &all).await?,
+        vec![
+            revoked(T0 + 3, "compromised"),
+            revoked(T0 + 1, "leaked"),
+            revoked(T0 + 1, "leaked"),
+            revoked(T0 + 1, "leaked"),
+            LIVE,
+            LIVE,
+            revoked(T0 + 3, "compromised"),
+            LIVE,
+        ]
+    );
+
+    // A leaf revokes alone; unknown jtis revoke nothing.
+    assert_eq!(store.revoke_credential("peer-child", "done", T0 + 4).await?, 1);
+    assert_eq!(
+        revocations(db, &["peer", "peer-child"]).await?,
+        vec![LIVE, revoked(T0 + 4, "done")]
+    );
+    assert_eq!(store.revoke_credential("nope", "done", T0 + 4).await?, 0);
+    Ok(())
+}
+
+async fn revoke_identity_credentials_revokes_all_of_it(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    store.insert_identity(&identity("agent:b")).await?;
+    let already = CredentialRecord {
+        revoked_at_ms: Some(T0 + 1),
+        revoked_reason: Some("manual".to_owned()),
+        ..credential("a-revoked", "agent:a")
+    };
+    let expired = CredentialRecord {
+        expires_at_ms: T0 + 2,
+        ..credential("a-expired", "agent:a")
+    };
+    for c in [
+        credential("a1", "agent:a"),
+        delegated("a1-child", "agent:a", "a1", "helper"),
+        already,
+        expired,
+        delegated("b-from-a1", "agent:b", "a1", "agent:b"),
+        credential("b1", "agent:b"),
+    ] {
+        store.insert_credential(&c).await?;
+    }
+    assert_eq!(
+        store
+            .revoke_identity_credentials("agent:a", "decommissioned", T0 + 9)
+            .await?,
+        4
+    );
+    assert_eq!(
+        revocations(
+            db,
+            &["a1", "a1-child", "a-revoked", "a-expired", "b-from-a1", "b1"]
+        )
+        .await?,
+        vec![
+            revoked(T0 + 9, "decommissioned"),
+            revoked(T0 + 9, "decommissioned"),
+            revoked(T0 + 1, "manual"),
+            revoked(T0 + 9, "decommissioned"),
+            revoked(T0 + 9, "decommissioned"),
+            LIVE,
+        ]
+    );
+    assert_eq!(
+        store
+            .revoke_identity_credentials("agent:a", "again", T0 + 10)
+            .await?,
+        0
+    );
+    assert_eq!(
+        store
+            .revoke_identity_credentials("agent:nobody", "x", T0 + 10)
+            .await?,
+        0
+    );
+    Ok(())
+}
+
+async fn revoked_list_excludes_expired(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    let now = T0 + 1_000;
+    let ending = |jti: &str, expires_at_ms: i64| CredentialRecord {
+        expires_at_ms,
+        ..credential(jti, "agent:a")
+    };
+    for c in [
+        ending("expired-before", now - 1),
+        ending("expires-now", now),
+        ending("later", now + 2),
+        ending("sooner", now + 1),
+        ending("unrevoked", now + 1),
+    ] {
+        store.insert_credential(&c).await?;
+    }
+    assert_eq!(store.revoked_credentials_since(now).await?, vec![]);
+    for jti in ["expired-before", "expires-now", "later", "sooner"] {
+        assert_eq!(store.revoke_credential(jti, "test", T0).await?, 1);
+    }
+    assert_eq!(
+        store.revoked_credentials_since(now).await?,
+        vec![("sooner".to_owned(), now + 1), ("later".to_owned(), now + 2)]
+    );
+    assert_eq!(
+        store.revoked_credentials_since(now + 1).await?,
+        vec![("later".to_owned(), now + 2)]
+    );
+    assert_eq!(store.revoked_credentials_since(now + 2).await?, vec![]);
+    Ok(())
+}
+
+async fn purge_removes_only_expired(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    store.insert_identity(&identity("agent:a")).await?;
+    let ending = |jti: &str, expires_at_ms: i64| CredentialRecord {
+        expires_at_ms,
+        ..credential(jti, "agent:a")
+    };
+    store.insert_credential(&ending("e1", T0 + 10)).await?;
+    store.insert_credential(&ending("e2", T0 + 20)).await?;
+    store.insert_credential(&ending("e3", T0 + 30)).await?;
+    store.revoke_credential("e1", "test", T0 + 1).await?;
+
+    assert_eq!(store.purge_expired_credentials(T0 + 10).await?, 0);
+    assert_eq!(store.purge_expired_credentials(T0 + 21).await?, 2);
+    assert_eq!(store.credential("e1").await?, None);
+    assert_eq!(store.credential("e2").await?, None);
+    assert_eq!(
+        store.credentials_of("agent:a", true, T0).await?,
+        vec![ending("e3", T0 + 30)]
+    );
+    assert_eq!(store.purge_expired_credentials(T0 + 21).await?, 0);
+    Ok(())
+}
+
+#[test]
+fn enums_round_trip() -> TestResult {
+    for kind in IdentityKind::ALL {
+        assert_eq!(kind.as_str().parse::<IdentityKind>(), Ok(kind));
+    }
+    for origin in IdentityOrigin::ALL {
+        assert_eq!(origin.to_string().parse::<IdentityOrigin>(), Ok(origin));
+    }
+    for state in IdentityState::ALL {
+        assert_eq!(state.as_str().parse::<IdentityState>(), Ok(state));
+    }
+    assert_eq!(IdentityKind::ALL.map(IdentityKind::as_str), ["agent", "service"]);
+    assert_eq!(
+        IdentityOrigin::ALL.map(IdentityOrigin::as_str),
+        ["bundle", "runtime"]
+    );
+    assert_eq!(
+        IdentityState::ALL.map(IdentityState::as_str),
+        ["pending", "active", "suspended", "decommissioned"]
+    );
+    let err = "human"
+        .parse::<IdentityKind>()
+        .err()
+        .ok_or("`human` parsed as a kind")?;
+    assert_eq!(
+        err.to_string(),
+        "unknown identity kind `human`: expected `agent` or `service`"
+    );
+    let err = "retired"
+        .parse::<IdentityState>()
+        .err()
+        .ok_or("`retired` parsed as a state")?;
+    assert_eq!(
+        err.to_string(),
+        "unknown identity state `retired`: expected `pending`, `active`, `suspended` or `decommissioned`"
+    );
+    Ok(())
+}
