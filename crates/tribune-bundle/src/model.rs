@@ -44,6 +44,12 @@ pub struct Bundle {
     pub hitl: Hitl,
     /// The DLP detectors over tool arguments and results, compiled, and the action per class.
     pub dlp: Dlp,
+    /// The mandates `tribune check` assesses the bundle against (`[compliance]`).
+    pub compliance: Compliance,
+    /// Credentials of agents and services and the lifecycle of their identities.
+    pub identities: Identities,
+    /// Human sign-in through an OpenID Connect identity provider, if configured.
+    pub oidc: Option<Oidc>,
     /// The manifest, `tribune.toml`.
     pub manifest: SourceFile,
     /// `policies/*.cedar`, sorted by path.
@@ -71,6 +77,9 @@ pub struct Hitl {
     pub max_wait_secs: u32,
     /// Where request notifications are sent, if anywhere.
     pub webhook: Option<Webhook>,
+    /// Where `reviewer_capacity` is written (`None`: the default applies, not a figure the
+    /// deployment declared for its reviewers).
+    pub reviewer_capacity_at: Option<Location>,
 }
 
 /// Builds a `NonZeroU32` from a literal in a const context.
@@ -92,6 +101,7 @@ impl Hitl {
         pool_rate_per_minute: nz(60),
         max_wait_secs: 30,
         webhook: None,
+        reviewer_capacity_at: None,
     };
 }
 
@@ -111,8 +121,148 @@ pub struct Dlp {
     pub scanner: tribune_dlp::Scanner,
     /// The action per data class (`[dlp.actions]`; an undeclared class is allowed, reported only).
     pub policy: tribune_dlp::Policy,
+    /// The farthest each data class may go (`[dlp.flows]`): a class mapped to
+    /// [`Destination::Internal`] may be sent only to tools of internal providers. A class not
+    /// listed may go anywhere.
+    pub flows: BTreeMap<tribune_dlp::DataClass, Destination>,
     /// The declared patterns (`[[dlp.patterns]]`), as written.
     pub patterns: Vec<DlpPattern>,
+}
+
+impl Dlp {
+    /// Whether data of `class` may be sent to a provider whose destination is `to`.
+    pub fn may_flow(&self, class: &tribune_dlp::DataClass, to: Destination) -> bool {
+        !(to == Destination::External && self.flows.get(class) == Some(&Destination::Internal))
+    }
+
+    /// Whether some class may not go to `to` at all, so arguments going there must be scanned
+    /// for flows even when no action applies.
+    pub fn restricts_flows_to(&self, to: Destination) -> bool {
+        self.flows
+            .values()
+            .any(|&farthest| farthest == Destination::Internal)
+            && to == Destination::External
+    }
+}
+
+/// The `[identities]` table: short-lived credentials and the identity lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identities {
+    /// Lifetime of a credential when the caller asks for none, in seconds.
+    pub credential_ttl_secs: u32,
+    /// The longest lifetime a credential may be issued with, in seconds.
+    pub max_credential_ttl_secs: u32,
+    /// The audience credentials are issued for and checked against.
+    pub audience: String,
+    /// Identities created at run time need a human's approval before any credential.
+    pub require_approval: bool,
+    /// Decisions accept only short-lived credentials, not registration secrets.
+    pub require_credentials: bool,
+    /// Rotation, review and staleness terms of services and of classes without their own.
+    pub lifecycle: Lifecycle,
+}
+
+impl Identities {
+    /// The defaults of a bundle without an `[identities]` table.
+    pub const DEFAULT: Identities = Identities {
+        credential_ttl_secs: 3600,
+        max_credential_ttl_secs: 3600,
+        audience: String::new(),
+        require_approval: false,
+        require_credentials: false,
+        lifecycle: Lifecycle::NONE,
+    };
+
+    /// The audience: the declared one, or `tribune`.
+    pub fn audience(&self) -> &str {
+        if self.audience.is_empty() {
+            "tribune"
+        } else {
+            &self.audience
+        }
+    }
+}
+
+impl Default for Identities {
+    fn default() -> Self {
+        Identities::DEFAULT
+    }
+}
+
+/// When a non-human identity's registration secret must be rotated, its scopes reviewed, and
+/// when it counts as stale. `None` terms are not enforced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Days a registration secret may be used before it must be rotated.
+    pub rotation_days: Option<u32>,
+    /// Days past `rotation_days` before an unrotated secret is refused.
+    pub rotation_grace_days: u32,
+    /// Days between reviews of an identity's scopes.
+    pub review_days: Option<u32>,
+    /// Days past `review_days` before an unreviewed identity is suspended.
+    pub review_grace_days: u32,
+    /// Days unused after which an identity is reported stale.
+    pub stale_days: Option<u32>,
+}
+
+impl Lifecycle {
+    /// No terms at all.
+    pub const NONE: Lifecycle = Lifecycle {
+        rotation_days: None,
+        rotation_grace_days: 0,
+        review_days: None,
+        review_grace_days: 0,
+        stale_days: None,
+    };
+}
+
+/// The `[oidc]` table: humans sign in with an identity provider's JWTs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Oidc {
+    /// The `iss` the tokens must carry.
+    pub issuer: String,
+    /// The `aud` the tokens must include.
+    pub audience: String,
+    /// Where the provider's signing keys are.
+    pub jwks: JwksSource,
+    /// The claim whose value names the human: matched against each human's `email`, then id.
+    pub claim: String,
+    /// Where the table is declared.
+    pub location: Location,
+}
+
+/// Where an identity provider's JWK Set is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    /// A file, relative to the bundle directory.
+    File(String),
+    /// An `http://` or `https://` URL, fetched when the bundle is activated.
+    Url(String),
+}
+
+/// The `[compliance]` table: which mandate packs `tribune check` assesses the bundle against,
+/// and the few declarations only those checks read. Nothing in the decision path reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compliance {
+    /// The mandate pack ids, as written. Only their form is checked here: the packs ship in
+    /// `tribune-compliance`, which resolves them when the bundle is checked.
+    pub mandates: Vec<Located<Id>>,
+    /// Days between human reviews of the ledger's activity, if declared.
+    pub activity_review_days: Option<Located<u32>>,
+    /// Tiers the deployment has committed to two-person approval for; `tribune check` verifies
+    /// that the autonomy rules enforce it (the list itself changes no decision).
+    pub two_person_tiers: Vec<Located<Tier>>,
+    /// Where the table is declared (`None`: the bundle has none).
+    pub location: Option<Location>,
+}
+
+/// A declared value and where it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it is written.
+    pub location: Location,
 }
 
 /// A DLP pattern the bundle declares (its compiled form is in [`Dlp::detectors`]).
@@ -289,6 +439,8 @@ pub struct AgentClass {
     pub autonomy: TierRules,
     /// Calls per minute per agent, if bounded.
     pub calls_per_minute: Option<u32>,
+    /// Its agents' rotation, review and staleness terms (`[identities]` unless it sets its own).
+    pub lifecycle: Lifecycle,
     /// Free text.
     pub description: Option<String>,
     /// Where it is declared.
@@ -304,6 +456,9 @@ pub struct Agent {
     pub class: Id,
     /// The accountable human.
     pub owner: Id,
+    /// The tools it may call at all, if limited beyond its class (`None`: every tool its class
+    /// reaches).
+    pub scopes: Option<Vec<Id>>,
     /// Free text.
     pub description: Option<String>,
     /// Where it is declared.

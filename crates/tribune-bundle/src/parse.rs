@@ -146,7 +146,9 @@ impl Cx<'_> {
 
         let humans = self.humans(&raw.humans);
         let reviewer_pools = self.pools(&raw);
-        let classes = self.classes(&raw.classes, &floor);
+        let identities = self.identities(raw.identities.as_ref());
+        let oidc = raw.oidc.as_ref().and_then(|o| self.oidc(o));
+        let classes = self.classes(&raw.classes, &floor, &identities.lifecycle);
         let agents = self.agents(&raw);
         let services = self.services(&raw);
         let providers = self.providers(&raw.providers);
@@ -160,6 +162,7 @@ impl Cx<'_> {
         let retention = self.retention(raw.retention.as_ref(), &classifications);
         let hitl = self.hitl(raw.hitl.as_ref());
         let dlp = self.dlp(raw.dlp.as_ref(), &classifications);
+        let compliance = self.compliance(raw.compliance.as_ref());
         let hash = bundle_hash(sources);
         let version = deployment.1.unwrap_or_else(|| hash.chars().take(12).collect());
         let bundle = Bundle {
@@ -183,6 +186,9 @@ impl Cx<'_> {
             retention,
             hitl,
             dlp,
+            compliance,
+            identities,
+            oidc,
             manifest: sources.manifest.clone(),
             policy_files: sources.policy_files.clone(),
             findings: Vec::new(),
@@ -391,6 +397,7 @@ impl Cx<'_> {
             self.diagnostics
                 .push(Diagnostic::error(location, "bad-value", message));
         }
+        hitl.reviewer_capacity_at = r.reviewer_capacity.as_ref().map(|v| self.at(v));
         hitl.webhook = match (&r.webhook_url, &r.webhook_secret_env) {
             (None, None) => None,
             (Some(url), Some(env)) => self.webhook(url, env),
@@ -423,6 +430,7 @@ impl Cx<'_> {
             detectors: None,
             classifications: BTreeMap::new(),
             actions: BTreeMap::new(),
+            flows: BTreeMap::new(),
             patterns: Vec::new(),
         };
         let r = raw.map_or(&empty, |t| t.get_ref());
@@ -529,6 +537,23 @@ impl Cx<'_> {
             actions.push((DataClass::new(c.name.as_str()), *action.get_ref()));
         }
 
+        // `[dlp.flows]`: the farthest destination each class may be sent to.
+        let mut flows = BTreeMap::new();
+        for (level, destination) in &r.flows {
+            let Some(c) = classification(self, level, scale, "`[dlp.flows]`") else {
+                continue;
+            };
+            let class = DataClass::new(c.name.as_str());
+            if !detectors.iter().any(|d| *d.class() == class) {
+                self.warn(
+                    level,
+                    "unused",
+                    format!("`[dlp.flows] {class}` never applies: no enabled detector reports classification `{class}`"),
+                );
+            }
+            flows.insert(class, *destination.get_ref());
+        }
+
         let scanner = match Scanner::new(&detectors) {
             Ok(s) => s,
             Err(e) => {
@@ -542,7 +567,70 @@ impl Cx<'_> {
             detectors,
             scanner,
             policy: Policy::new(actions),
+            flows,
             patterns,
+        }
+    }
+
+    /// The `[compliance]` table. Mandate ids are only parsed here: the packs ship in
+    /// `tribune-compliance`, which `tribune check` asks to resolve them (this crate does not
+    /// depend on it, and nothing in the decision path reads the table).
+    fn compliance(&mut self, raw: Option<&Spanned<RawCompliance>>) -> Compliance {
+        let Some(table) = raw else {
+            return Compliance::default();
+        };
+        let r = table.get_ref();
+        let mut mandates: Vec<Located<Id>> = Vec::new();
+        for m in &r.mandates {
+            let Some(id) = self.id(m) else { continue };
+            if mandates.iter().any(|d| d.value == id) {
+                self.error(
+                    m,
+                    "duplicate-id",
+                    format!("`[compliance] mandates` lists `{id}` twice"),
+                );
+                continue;
+            }
+            let location = self.at(m);
+            mandates.push(Located { value: id, location });
+        }
+        let activity_review_days = match &r.activity_review_days {
+            Some(v) if (1..=366).contains(v.get_ref()) => Some(Located {
+                value: *v.get_ref(),
+                location: self.at(v),
+            }),
+            Some(v) => {
+                let message = format!(
+                    "`[compliance] activity_review_days` must be between 1 and 366, not {}",
+                    v.get_ref()
+                );
+                self.error(v, "bad-value", message);
+                None
+            }
+            None => None,
+        };
+        let mut two_person_tiers: Vec<Located<Tier>> = Vec::new();
+        for t in &r.two_person_tiers {
+            let tier = *t.get_ref();
+            if two_person_tiers.iter().any(|d| d.value == tier) {
+                self.error(
+                    t,
+                    "duplicate-id",
+                    format!("`[compliance] two_person_tiers` lists `{tier}` twice"),
+                );
+                continue;
+            }
+            let location = self.at(t);
+            two_person_tiers.push(Located {
+                value: tier,
+                location,
+            });
+        }
+        Compliance {
+            mandates,
+            activity_review_days,
+            two_person_tiers,
+            location: Some(self.at(table)),
         }
     }
 
@@ -650,7 +738,201 @@ impl Cx<'_> {
         out
     }
 
-    fn classes(&mut self, raw: &Table<RawClass>, floor: &TierRules) -> BTreeMap<Id, AgentClass> {
+    /// The `[identities]` table.
+    fn identities(&mut self, raw: Option<&Spanned<RawIdentities>>) -> Identities {
+        let mut out = Identities::DEFAULT;
+        let Some(table) = raw else { return out };
+        let r = table.get_ref();
+        const MAX_TTL: u32 = 86_400;
+        for (value, key, slot) in [
+            (
+                &r.credential_ttl_secs,
+                "credential_ttl_secs",
+                &mut out.credential_ttl_secs,
+            ),
+            (
+                &r.max_credential_ttl_secs,
+                "max_credential_ttl_secs",
+                &mut out.max_credential_ttl_secs,
+            ),
+        ] {
+            let Some(v) = value else { continue };
+            if (60..=MAX_TTL).contains(v.get_ref()) {
+                *slot = *v.get_ref();
+            } else {
+                self.error(
+                    v,
+                    "bad-value",
+                    format!(
+                        "`[identities] {key}` must be between 60 and {MAX_TTL} seconds, not {}",
+                        v.get_ref()
+                    ),
+                );
+            }
+        }
+        if r.max_credential_ttl_secs.is_none() {
+            out.max_credential_ttl_secs = out.max_credential_ttl_secs.max(out.credential_ttl_secs);
+        }
+        if let Some(v) = &r.credential_ttl_secs
+            && out.credential_ttl_secs > out.max_credential_ttl_secs
+        {
+            self.error(
+                v,
+                "bad-value",
+                format!(
+                    "`[identities] credential_ttl_secs` ({}) is longer than `max_credential_ttl_secs` ({})",
+                    out.credential_ttl_secs, out.max_credential_ttl_secs
+                ),
+            );
+        }
+        if let Some(a) = &r.audience {
+            let ok = !a.get_ref().is_empty()
+                && a.get_ref().len() <= 256
+                && a.get_ref().chars().all(|c| c.is_ascii_graphic());
+            if ok {
+                out.audience = a.get_ref().clone();
+            } else {
+                self.error(
+                    a,
+                    "bad-value",
+                    format!("`[identities] audience` `{}` must be 1 to 256 printable ASCII characters without spaces", a.get_ref()),
+                );
+            }
+        }
+        out.require_approval = r.require_approval;
+        out.require_credentials = r.require_credentials;
+        out.lifecycle = self.lifecycle(&r.lifecycle(), &Lifecycle::NONE, "[identities]");
+        out
+    }
+
+    /// Lifecycle terms: those written, the rest taken from `base`.
+    fn lifecycle(&mut self, raw: &RawLifecycle, base: &Lifecycle, table: &str) -> Lifecycle {
+        let mut out = *base;
+        let days = |cx: &mut Self, v: &Option<Spanned<u32>>, key: &str, min: u32| -> Option<u32> {
+            let v = v.as_ref()?;
+            if (min..=36_500).contains(v.get_ref()) {
+                Some(*v.get_ref())
+            } else {
+                cx.error(
+                    v,
+                    "bad-value",
+                    format!(
+                        "`{table} {key}` must be between {min} and 36500 days, not {}",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        if let Some(d) = days(self, &raw.rotation_days, "rotation_days", 1) {
+            out.rotation_days = Some(d);
+        }
+        if let Some(d) = days(self, &raw.rotation_grace_days, "rotation_grace_days", 0) {
+            out.rotation_grace_days = d;
+        }
+        if let Some(d) = days(self, &raw.review_days, "review_days", 1) {
+            out.review_days = Some(d);
+        }
+        if let Some(d) = days(self, &raw.review_grace_days, "review_grace_days", 0) {
+            out.review_grace_days = d;
+        }
+        if let Some(d) = days(self, &raw.stale_days, "stale_days", 1) {
+            out.stale_days = Some(d);
+        }
+        out
+    }
+
+    /// The `[oidc]` table.
+    fn oidc(&mut self, table: &Spanned<RawOidc>) -> Option<Oidc> {
+        let r = table.get_ref();
+        let mut ok = true;
+        for (v, key) in [(&r.issuer, "issuer"), (&r.audience, "audience")] {
+            if v.get_ref().is_empty() || v.get_ref().len() > 2048 {
+                self.error(
+                    v,
+                    "bad-value",
+                    format!("`[oidc] {key}` must be 1 to 2048 characters"),
+                );
+                ok = false;
+            }
+        }
+        let jwks = match (&r.jwks_file, &r.jwks_url) {
+            (Some(f), None) => {
+                let path = f.get_ref();
+                let safe = !path.is_empty()
+                    && !path.starts_with('/')
+                    && !path.split(['/', '\\']).any(|part| part == "..");
+                if !safe {
+                    self.error(
+                        f,
+                        "bad-value",
+                        format!("`[oidc] jwks_file` `{path}` must be a path inside the bundle directory"),
+                    );
+                    ok = false;
+                }
+                Some(JwksSource::File(path.clone()))
+            }
+            (None, Some(u)) => {
+                let url = u.get_ref();
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+                    self.error(
+                        u,
+                        "bad-value",
+                        format!("`[oidc] jwks_url` `{url}` must be an http:// or https:// URL"),
+                    );
+                    ok = false;
+                }
+                Some(JwksSource::Url(url.clone()))
+            }
+            (Some(_), Some(u)) => {
+                self.error(
+                    u,
+                    "conflicting-keys",
+                    "`[oidc]` takes `jwks_file` or `jwks_url`, not both".to_owned(),
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    table,
+                    "missing-key",
+                    "`[oidc]` needs `jwks_file` or `jwks_url`, where the provider's signing keys are"
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        let claim = r
+            .claim
+            .as_ref()
+            .map_or_else(|| "email".to_owned(), |c| c.get_ref().clone());
+        if claim.is_empty() || claim.len() > 128 {
+            if let Some(c) = &r.claim {
+                self.error(
+                    c,
+                    "bad-value",
+                    "`[oidc] claim` must be 1 to 128 characters".to_owned(),
+                );
+            }
+            ok = false;
+        }
+        let location = self.at(table);
+        (ok).then_some(())?;
+        Some(Oidc {
+            issuer: r.issuer.get_ref().clone(),
+            audience: r.audience.get_ref().clone(),
+            jwks: jwks?,
+            claim,
+            location,
+        })
+    }
+
+    fn classes(
+        &mut self,
+        raw: &Table<RawClass>,
+        floor: &TierRules,
+        lifecycle: &Lifecycle,
+    ) -> BTreeMap<Id, AgentClass> {
         let mut out = BTreeMap::new();
         for (key, c) in raw {
             let Some(id) = self.id(key) else { continue };
@@ -708,6 +990,10 @@ impl Cx<'_> {
                     format!("class `{id}` allows 0 calls per minute, so its agents can never call a tool"),
                 );
             }
+            let lifecycle = match &c.lifecycle {
+                Some(l) => self.lifecycle(l.get_ref(), lifecycle, &format!("[classes.{id}.lifecycle]")),
+                None => *lifecycle,
+            };
             let location = self.at(key);
             out.insert(
                 id.clone(),
@@ -716,6 +1002,7 @@ impl Cx<'_> {
                     ceiling: *c.ceiling.get_ref(),
                     autonomy,
                     calls_per_minute,
+                    lifecycle,
                     description: c.description.clone(),
                     location,
                 },
@@ -732,6 +1019,20 @@ impl Cx<'_> {
             let from = format!("agent `{id}`");
             let class = self.reference(&a.class, &raw.classes, &from, "class");
             let owner = self.reference(&a.owner, &raw.humans, &from, "owner");
+            let scopes = a.scopes.as_ref().map(|list| {
+                list.iter()
+                    .filter_map(|scope| self.reference(scope, &raw.tools, &from, "tool"))
+                    .collect::<Vec<_>>()
+            });
+            if let Some(list) = &a.scopes
+                && list.is_empty()
+            {
+                self.warn(
+                    key,
+                    "empty-scopes",
+                    format!("agent `{id}` has `scopes = []`, so it may call no tool; leave `scopes` out to scope it to its class"),
+                );
+            }
             if raw.services.keys().any(|k| k.get_ref() == id.as_str()) {
                 self.error(
                     key,
@@ -747,6 +1048,7 @@ impl Cx<'_> {
                         id,
                         class,
                         owner,
+                        scopes,
                         description: a.description.clone(),
                         location,
                     },

@@ -42,6 +42,93 @@ pub(crate) struct RawBundle {
     pub hitl: Option<Spanned<RawHitl>>,
     #[serde(default)]
     pub dlp: Option<Spanned<RawDlp>>,
+    #[serde(default)]
+    pub compliance: Option<Spanned<RawCompliance>>,
+    #[serde(default)]
+    pub identities: Option<Spanned<RawIdentities>>,
+    #[serde(default)]
+    pub oidc: Option<Spanned<RawOidc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentities {
+    #[serde(default)]
+    pub credential_ttl_secs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_credential_ttl_secs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub audience: Option<Spanned<String>>,
+    #[serde(default)]
+    pub require_approval: bool,
+    #[serde(default)]
+    pub require_credentials: bool,
+    #[serde(default)]
+    pub rotation_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub rotation_grace_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub review_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub review_grace_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub stale_days: Option<Spanned<u32>>,
+}
+
+impl RawIdentities {
+    /// The lifecycle keys, which `[identities]` declares for every identity without a class
+    /// of its own terms.
+    pub fn lifecycle(&self) -> RawLifecycle {
+        RawLifecycle {
+            rotation_days: self.rotation_days.clone(),
+            rotation_grace_days: self.rotation_grace_days.clone(),
+            review_days: self.review_days.clone(),
+            review_grace_days: self.review_grace_days.clone(),
+            stale_days: self.stale_days.clone(),
+        }
+    }
+}
+
+/// Rotation, review and staleness terms; in `[identities]` (the default) and per class.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLifecycle {
+    #[serde(default)]
+    pub rotation_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub rotation_grace_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub review_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub review_grace_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub stale_days: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOidc {
+    pub issuer: Spanned<String>,
+    pub audience: Spanned<String>,
+    #[serde(default)]
+    pub jwks_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub jwks_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub claim: Option<Spanned<String>>,
+}
+
+/// `[compliance]`: the mandate packs `tribune check` assesses the bundle against, and the
+/// declarations only those checks read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCompliance {
+    #[serde(default)]
+    pub mandates: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub activity_review_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub two_person_tiers: Vec<Spanned<Tier>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +140,8 @@ pub(crate) struct RawDlp {
     pub classifications: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     pub actions: BTreeMap<Spanned<String>, Spanned<tribune_dlp::Action>>,
+    #[serde(default)]
+    pub flows: BTreeMap<Spanned<String>, Spanned<Destination>>,
     #[serde(default)]
     pub patterns: Vec<Spanned<RawDlpPattern>>,
 }
@@ -192,6 +281,8 @@ pub(crate) struct RawClass {
     pub autonomy: Option<RawTierRules>,
     #[serde(default)]
     pub quota: Option<RawQuota>,
+    #[serde(default)]
+    pub lifecycle: Option<Spanned<RawLifecycle>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +297,8 @@ pub(crate) struct RawQuota {
 pub(crate) struct RawAgent {
     pub class: Spanned<String>,
     pub owner: Spanned<String>,
+    #[serde(default)]
+    pub scopes: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub description: Option<String>,
 }

@@ -47,6 +47,16 @@ enum Command {
         #[command(subcommand)]
         command: commands::approvals::Command,
     },
+    /// Non-human identities: register, review, rotate, suspend, decommission, audit.
+    Identity {
+        #[command(subcommand)]
+        command: commands::identity::Command,
+    },
+    /// Short-lived credentials for agents and services: issue, delegate, revoke, jwks.
+    Credential {
+        #[command(subcommand)]
+        command: commands::credential::Command,
+    },
     /// Multi-factor step-up for reviewers: enrol in TOTP.
     Mfa {
         #[command(subcommand)]
@@ -94,6 +104,8 @@ fn main() -> ExitCode {
             Command::Hold { command } => commands::hold::run(command).await,
             Command::Approvals { command } => commands::approvals::run(command).await,
             Command::Mfa { command } => commands::mfa::run(command).await,
+            Command::Identity { command } => commands::identity::run(command).await,
+            Command::Credential { command } => commands::credential::run(command).await,
             Command::Mcp { command } => commands::mcp::run(command).await,
             Command::Stop(args) => commands::stop::stop(args).await,
             Command::Resume(args) => commands::stop::resume(args).await,

@@ -8,7 +8,8 @@
 //! SSA numbering, context) so near misses are not reported. [`Scanner::scan_value`] locates
 //! findings in JSON by pointer; [`redact`] replaces them with `[REDACTED:<detector>]`;
 //! [`Policy::verdict`] maps findings to the strongest [`Action`] (deny > hold > redact >
-//! allow) by the bundle's per-class actions.
+//! allow) by the bundle's per-class actions; [`Policy::screen`] does all of it to a tool result
+//! and says what to [`Release`] of it.
 //!
 //! Pure: no IO, no clock, no async. A [`Finding`] holds a span, never the matched text, so
 //! findings and verdicts are safe to log and to record.
@@ -37,6 +38,7 @@ mod error;
 mod json;
 mod policy;
 mod scan;
+mod screen;
 pub mod validate;
 
 pub use detector::{Builtin, DataClass, Detector, DetectorId};
@@ -44,3 +46,4 @@ pub use error::DlpError;
 pub use json::{JsonFinding, Target, marker, redact, redact_str};
 pub use policy::{Action, ClassVerdict, Direction, Policy, Verdict};
 pub use scan::{Finding, Scanner};
+pub use screen::{Located, POINTER_KEPT, Release, Screened};

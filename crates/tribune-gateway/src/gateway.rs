@@ -38,7 +38,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Error;
 use crate::governor::{
-    Call, CallReport, CallStatus, DecisionId, Governor, Hold, Reason, Release, ToolGrant, Verdict,
+    Call, CallReport, CallStatus, DecisionId, Governor, Hold, Reason, Release, ToolGrant, Verdict, Withheld,
 };
 
 /// The protocol revisions the gateway prefers with the MCP server, newest first; the agent may
@@ -48,6 +48,9 @@ pub const CHILD_REVISIONS: [ProtocolVersion; 2] =
 
 /// The `_meta` key under which refusals carry Tribune's decision as data.
 pub const META_KEY: &str = "dev.tribune/decision";
+
+/// The `_meta` key under which a redacted or withheld result says what Tribune did to it.
+pub const OUTCOME_META_KEY: &str = "dev.tribune/outcome";
 
 /// Child progress tokens (chosen by rmcp on the server side) to the agent's own tokens.
 type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, ProgressToken>>>;
@@ -267,14 +270,27 @@ impl<G: Governor> Gateway<G> {
                 }
             }
         };
+        let complete = |r| Ok(CallToolResponse::Complete(r));
         match self.governor.outcome(&proof.decision, report).await {
             Ok(Release::AsIs) => answer,
-            Ok(Release::Replace(r)) => Ok(CallToolResponse::Complete(r)),
-            // The call already ran: withholding its result now would only invite the agent to
-            // run it again. The decision is on record; the missing outcome is logged.
+            Ok(Release::Redacted { result, detectors }) => {
+                complete(redacted(result, &proof.decision, &detectors))
+            }
+            Ok(Release::Withheld(why)) => complete(withheld(&tool, &proof.decision, &why)),
+            Ok(Release::Replace(r)) => complete(r),
             Err(e) => {
                 tracing::warn!(decision = %proof.decision, tool = %tool, error = %e, "the outcome could not be recorded");
-                answer
+                match answer {
+                    // A result nobody screened may hold what DLP would keep from the agent:
+                    // fail closed. The call ran; the agent is told so.
+                    Ok(CallToolResponse::Complete(_)) => complete(withheld(
+                        &tool,
+                        &proof.decision,
+                        &Withheld::Unscreened(e.to_string()),
+                    )),
+                    // No result to leak: the server's error (or input request) goes on.
+                    other => other,
+                }
             }
         }
     }
@@ -702,6 +718,61 @@ pub fn undecided(tool: &str, error: &Error) -> CallToolResult {
         format!("Tribune could not decide this call to `{tool}`, so it was not made: {error}"),
         json!({ "decision": "none", "error": error.to_string() }),
     )
+}
+
+/// The result for a call that ran but whose result the agent may not see.
+pub fn withheld(tool: &str, decision: &DecisionId, why: &Withheld) -> CallToolResult {
+    const RAN: &str = "The call was made; making it again will not release its result.";
+    let (text, meta) = match why {
+        Withheld::Dlp { classes, detectors } => (
+            format!(
+                "Tribune withheld the result of this call to `{tool}`: it holds data{}{}, which this deployment's DLP rules keep from the agent. {RAN}",
+                if classes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" classified {}", listed(classes))
+                },
+                if detectors.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (found by {})", listed(detectors))
+                },
+            ),
+            json!({ "release": "withheld", "decision": decision.0, "classes": classes, "detectors": detectors }),
+        ),
+        Withheld::Unscreened(error) => (
+            format!(
+                "Tribune could not screen the result of this call to `{tool}`, so it is withheld: {error}. {RAN}"
+            ),
+            json!({ "release": "withheld", "decision": decision.0, "error": error }),
+        ),
+    };
+    let mut result = CallToolResult::error(vec![ContentBlock::text(format!("{text}\nDecision: {decision}"))]);
+    let mut m = MetaObject::new();
+    m.insert(OUTCOME_META_KEY.to_owned(), meta);
+    result.meta = Some(m);
+    result
+}
+
+/// `result` as redacted, saying so in its `_meta` (beside the server's own keys).
+pub fn redacted(mut result: CallToolResult, decision: &DecisionId, detectors: &[String]) -> CallToolResult {
+    let mut meta = result.meta.take().unwrap_or_default();
+    meta.insert(
+        OUTCOME_META_KEY.to_owned(),
+        json!({ "release": "redacted", "decision": decision.0, "detectors": detectors }),
+    );
+    result.meta = Some(meta);
+    result
+}
+
+/// `` `a`, `b` and `c` ``.
+fn listed(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn refusal(text: String, decision: Value) -> CallToolResult {

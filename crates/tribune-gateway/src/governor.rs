@@ -139,9 +139,9 @@ pub struct CallReport<'a> {
     pub tool: &'a str,
     /// How it ended.
     pub status: CallStatus,
-    /// The result the server returned, if it returned one. Result scanning (DLP on results,
-    /// taint of untrusted output) reads it here; the governor's [`Release`] says what the
-    /// agent gets.
+    /// The result the server returned, if it returned one. Result screening (DLP on results,
+    /// later taint of untrusted output) reads it here; the governor's [`Release`] says what
+    /// the agent gets.
     pub result: Option<&'a CallToolResult>,
     /// The protocol or transport error, if the server returned none.
     pub error: Option<&'a str>,
@@ -194,9 +194,34 @@ impl CallReport<'_> {
 pub enum Release {
     /// The server's result, unchanged.
     AsIs,
-    /// This result instead (e.g. redacted, or an error result saying why the result is
-    /// withheld).
+    /// The result with what DLP found replaced by `[REDACTED:<detector>]` markers; the gateway
+    /// says so in the result's `_meta`.
+    Redacted {
+        /// The redacted result.
+        result: CallToolResult,
+        /// The detectors whose findings were redacted.
+        detectors: Vec<String>,
+    },
+    /// No result: the gateway answers with an error result saying why (the call was made).
+    Withheld(Withheld),
+    /// This result instead.
     Replace(CallToolResult),
+}
+
+/// Why the agent does not get a call's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Withheld {
+    /// The result holds data of classes whose DLP action (`deny`, or `hold`: results are never
+    /// kept for later) keeps it from the agent.
+    Dlp {
+        /// The classes that withheld it.
+        classes: Vec<String>,
+        /// The detectors that found them.
+        detectors: Vec<String>,
+    },
+    /// Tribune could not screen the result (unreachable, an error answer, a result too large to
+    /// send), so it fails closed.
+    Unscreened(String),
 }
 
 /// Decides tool calls for one agent and records how they ended.
@@ -211,7 +236,9 @@ pub trait Governor: Send + Sync + 'static {
     /// bound allows.
     fn decide(&self, call: Call<'_>) -> impl Future<Output = Result<Verdict, Error>> + Send;
 
-    /// Records how an allowed call ended and says what the agent may see of its result.
+    /// Records how an allowed call ended and says what the agent may see of its result: a
+    /// result is screened by the bundle's DLP (result direction) before the agent gets it. On
+    /// `Err` the gateway withholds the result (it fails closed; the call was made).
     fn outcome(
         &self,
         decision: &DecisionId,

@@ -8,10 +8,16 @@ use serde_json::{Value, json};
 use crate::Error;
 use crate::governor::{
     Access, Call, CallReport, CallStatus, DecisionId, Governor, Hold, Reason, Release, ToolGrant, Verdict,
+    Withheld,
 };
 
 /// The longest outcome summary the API accepts.
 const SUMMARY_LIMIT: usize = 4096;
+
+/// The largest result (serialized) sent to be screened: the API takes bodies of up to 256 KiB,
+/// and the rest of the report needs room. A larger result is reported without it, and goes to
+/// the agent only if the bundle would release any result unscreened.
+pub const RESULT_LIMIT: usize = 240 * 1024;
 
 /// Asks a Tribune server, as one agent.
 #[derive(Debug, Clone)]
@@ -129,7 +135,7 @@ impl Governor for HttpGovernor {
         if summary.chars().count() > SUMMARY_LIMIT {
             summary = summary.chars().take(SUMMARY_LIMIT).collect();
         }
-        let body = json!({
+        let mut body = json!({
             "status": match report.status {
                 CallStatus::Succeeded => "succeeded",
                 CallStatus::Failed => "failed",
@@ -137,15 +143,92 @@ impl Governor for HttpGovernor {
             "summary": summary,
             "duration_ms": u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
         });
+        // The server screens the result with the bundle's DLP and says what to release.
+        let sent = match report.result.map(serde_json::to_value) {
+            None => Sent::Nothing,
+            Some(Err(e)) => Sent::Unsendable(format!("the result cannot be serialized: {e}")),
+            Some(Ok(result)) => match serde_json::to_vec(&result).map(|b| b.len()) {
+                Ok(size) if size <= RESULT_LIMIT => {
+                    body["result"] = result;
+                    Sent::Result
+                }
+                Ok(size) => Sent::Unsendable(format!(
+                    "the result is {size} bytes, more than the {RESULT_LIMIT} Tribune screens"
+                )),
+                Err(e) => Sent::Unsendable(format!("the result cannot be serialized: {e}")),
+            },
+        };
         let (status, answer) = self
             .send(self.http.post(&url).json(&body).timeout(self.timeout), &url)
             .await?;
         if !(200..300).contains(&status) {
             return Err(api_error(status, &answer));
         }
-        // The HTTP API records outcomes; it does not scan results, so the result goes out as
-        // the server returned it. Result scanning belongs to the in-process governor.
-        Ok(Release::AsIs)
+        parse_release(&answer, &sent).map_err(|what| Error::BadAnswer { url, what })
+    }
+}
+
+/// What the outcome report carried of the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// The call returned no result (a protocol error, or a request for more input).
+    Nothing,
+    /// The result, to be screened.
+    Result,
+    /// Not the result, which could not be sent (why).
+    Unsendable(String),
+}
+
+/// Reads the answer to `POST /v1/decisions/{id}/outcome` as what the agent gets: `release` is
+/// `pass`, `redacted` (with the redacted `result`) or `withheld` (with the classes and
+/// detectors under `dlp.classes`). An answer without `release` comes from a server that does
+/// not screen results: the result goes out as it is.
+pub fn parse_release(answer: &Value, sent: &Sent) -> Result<Release, String> {
+    let release = match answer.get("release") {
+        None => return Ok(Release::AsIs),
+        Some(r) => r
+            .as_str()
+            .ok_or_else(|| format!("`release` is not a string: {r}"))?,
+    };
+    // The classes with the action `act`, and their detectors.
+    let acting = |act: &[&str]| {
+        let mut classes = Vec::new();
+        let mut detectors: Vec<String> = Vec::new();
+        for c in answer["dlp"]["classes"].as_array().into_iter().flatten() {
+            if !act.contains(&c["action"].as_str().unwrap_or_default()) {
+                continue;
+            }
+            classes.extend(c["class"].as_str().map(str::to_owned));
+            for d in c["detectors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if !detectors.iter().any(|x| x == d) {
+                    detectors.push(d.to_owned());
+                }
+            }
+        }
+        (classes, detectors)
+    };
+    match (release, sent) {
+        // Nothing came back from the tool, so there is nothing to release or withhold.
+        (_, Sent::Nothing) | ("pass", _) => Ok(Release::AsIs),
+        ("withheld", Sent::Unsendable(why)) => Ok(Release::Withheld(Withheld::Unscreened(why.clone()))),
+        ("withheld", Sent::Result) => {
+            let (classes, detectors) = acting(&["deny", "hold"]);
+            Ok(Release::Withheld(Withheld::Dlp { classes, detectors }))
+        }
+        ("redacted", Sent::Result) => {
+            let result = serde_json::from_value(answer["result"].clone())
+                .map_err(|e| format!("the redacted `result` is not a tool result: {e}"))?;
+            let (_, detectors) = acting(&["redact"]);
+            Ok(Release::Redacted { result, detectors })
+        }
+        (other, _) => Err(format!(
+            "`release` is `{other}`, which does not fit what was sent"
+        )),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod stdio;
 pub use gateway::{Gateway, connect_child, serve};
 pub use governor::{
     Access, Call, CallReport, CallStatus, DecisionId, Governor, Hold, Reason, Release, ToolGrant, Verdict,
+    Withheld,
 };
 pub use http::HttpGovernor;
 pub use stdio::{WrapOptions, wrap};

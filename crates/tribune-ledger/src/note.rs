@@ -45,6 +45,19 @@ impl SigningKey {
         })
     }
 
+    /// A 32-byte seed for another key, derived from this one for `purpose` (SHA-256 over a
+    /// domain-separation label, the purpose and this key's seed). Whoever holds this key can
+    /// derive it, so replicas sharing the ledger key share the derived key too.
+    pub fn derive_seed(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"tribune derived key\0");
+        hasher.update(purpose.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(self.key.to_bytes());
+        hasher.finalize().into()
+    }
+
     /// A fresh key from the caller's cryptographic RNG.
     pub fn generate<R: rand_core::CryptoRng + ?Sized>(name: &str, rng: &mut R) -> Result<Self, Error> {
         let mut seed = [0u8; 32];

@@ -250,23 +250,32 @@ fn builtin_rules(bundle: &Bundle) -> String {
             ));
         }
     }
-    for service in bundle.services.values() {
-        let scopes: Vec<String> = service
-            .scopes
+    let scoped = bundle
+        .services
+        .values()
+        .map(|s| ("Service", "service", &s.id, s.scopes.as_slice()))
+        .chain(
+            bundle
+                .agents
+                .values()
+                .filter_map(|a| Some(("Agent", "agent", &a.id, a.scopes.as_deref()?))),
+        );
+    for (entity, kind, id, scopes) in scoped {
+        let scopes: Vec<String> = scopes
             .iter()
             .map(|t| format!("Action::{}", quote(t.as_str())))
             .collect();
-        // Cedar forbids the empty set literal, and a service with no scopes may call nothing.
+        // Cedar forbids the empty set literal, and an identity with no scopes may call nothing.
         let unless = if scopes.is_empty() {
             String::new()
         } else {
             format!(" unless {{ action in [{}] }}", scopes.join(", "))
         };
         s.push_str(&format!(
-            "@id({})\n@reason({})\nforbid (principal == Service::{}, action, resource){unless};\n",
-            quote(&format!("builtin:scope:{}", service.id)),
-            quote(&format!("service `{}` is not scoped to this tool", service.id)),
-            quote(service.id.as_str()),
+            "@id({})\n@reason({})\nforbid (principal == {entity}::{}, action, resource){unless};\n",
+            quote(&format!("builtin:scope:{id}")),
+            quote(&format!("{kind} `{id}` is not scoped to this tool")),
+            quote(id.as_str()),
         ));
     }
     s

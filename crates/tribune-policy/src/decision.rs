@@ -18,8 +18,8 @@ pub enum Outcome {
 /// A stage of the decision pipeline, in the order they run (DESIGN.md).
 ///
 /// Stages whose subsystems are not built yet have no variant: each arrives with its
-/// subsystem (emergency stops, provider vetting and description pins, trust, data
-/// governance) and slots into [`crate::Snapshot::decide`] at its place in this order.
+/// subsystem (provider vetting and description pins, trust, taint) and slots into
+/// [`crate::Snapshot::decide`] at its place in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -33,6 +33,9 @@ pub enum Stage {
     Policy,
     /// The autonomy boundary: how many humans must approve a call of this tier by this class.
     Autonomy,
+    /// Data governance over the arguments: classification flows (`[dlp.flows]`) and the DLP
+    /// actions (`[dlp.actions]`) on what the detectors find, in one scan.
+    DataGovernance,
     /// Rate limits per agent class.
     Quota,
     /// The human-in-the-loop program, around the pure decision (the server runs it): a held
@@ -65,10 +68,35 @@ pub enum Code {
     PolicyError,
     /// Human approval is required before the call.
     ApprovalRequired,
+    /// The arguments carry data of a class whose DLP action is `deny`.
+    DlpBlocked,
+    /// The arguments carry data of a class whose DLP action is `hold` (or `redact`: arguments
+    /// are never rewritten), so a human must approve the call.
+    DlpHold,
+    /// The arguments carry data of a class that may not go to the tool's destination
+    /// (`[dlp.flows]`).
+    FlowForbidden,
     /// The agent is over its class's rate limit.
     QuotaExceeded,
     /// An emergency stop covers the call.
     Stopped,
+    /// The call's credential is not scoped to the tool.
+    OutOfScope,
+    /// The call's credential was revoked (directly, through its parent, or by decommission).
+    CredentialRevoked,
+    /// The call's credential was issued before its identity's secret was rotated.
+    CredentialRotated,
+    /// The identity's registration secret is past its rotation schedule and grace period.
+    RotationOverdue,
+    /// The bundle accepts only short-lived credentials, and the call came with a
+    /// registration secret.
+    CredentialRequired,
+    /// The identity is suspended.
+    IdentitySuspended,
+    /// The identity is decommissioned.
+    IdentityDecommissioned,
+    /// The identity awaits a human's approval.
+    IdentityPending,
     /// A held call was refused at once: the agent's pending requests, the reviewer pool's
     /// rate or its reviewers' capacity are at their limit (issue 4, OWASP agentic T10).
     HitlCapacity,
@@ -184,7 +212,10 @@ impl Decision {
     pub fn primary_reason(&self) -> Option<&Reason> {
         match self.decision {
             Outcome::Deny => self.reasons.iter().find(|r| r.code != Code::Permitted),
-            Outcome::Hold => self.reasons.iter().find(|r| r.code == Code::ApprovalRequired),
+            Outcome::Hold => self
+                .reasons
+                .iter()
+                .find(|r| matches!(r.code, Code::ApprovalRequired | Code::DlpHold)),
             Outcome::Allow => self.reasons.first(),
         }
     }

@@ -17,6 +17,7 @@
 mod args;
 mod canonical;
 mod compile;
+mod data;
 mod decision;
 mod entities;
 mod index;
@@ -101,6 +102,21 @@ pub struct Facts<'a> {
     pub calls_last_minute: u32,
     /// The emergency stops in force.
     pub stops: &'a [Stop],
+    /// What the caller found out about the credential the call came with.
+    pub credential: Credential<'a>,
+}
+
+/// The authentication stage's inputs: the caller verifies the credential (signature, expiry,
+/// audience) and looks its identity up in the registry; `decide` turns what it found into the
+/// first stage of the decision.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Credential<'a> {
+    /// The tools a short-lived credential covers; `None` when the call carries no scoped
+    /// credential (a registration secret, or a dry run).
+    pub scopes: Option<&'a BTreeSet<String>>,
+    /// Why the registry refuses the credential or its identity, if it does: revoked, rotated
+    /// out, identity suspended, decommissioned or not yet approved.
+    pub refusal: Option<(Code, &'a str)>,
 }
 
 struct ToolEntry {
@@ -108,6 +124,10 @@ struct ToolEntry {
     action: EntityUid,
     resource: EntityUid,
     validator: jsonschema::Validator,
+    /// Whether the data-governance stage must scan this tool's arguments: some DLP action is
+    /// other than `allow`, or some class may not go where this tool sends (`[dlp.flows]`).
+    /// Otherwise a scan could change nothing, and the stage costs nothing.
+    scan_arguments: bool,
 }
 
 struct PrincipalEntry {
@@ -230,6 +250,13 @@ impl Snapshot {
         }
         let mut tools = HashMap::new();
         for (i, (id, action, resource, validator)) in tool_meta.into_iter().enumerate() {
+            let destination = bundle
+                .tools
+                .get(id.as_str())
+                .and_then(|t| bundle.providers.get(&t.provider))
+                .map_or(tribune_bundle::Destination::External, |p| p.destination);
+            let scan_arguments =
+                bundle.dlp.policy.acts_on_arguments() || bundle.dlp.restricts_flows_to(destination);
             tools.insert(
                 id,
                 ToolEntry {
@@ -237,6 +264,7 @@ impl Snapshot {
                     action,
                     resource,
                     validator,
+                    scan_arguments,
                 },
             );
         }
@@ -373,6 +401,21 @@ impl Snapshot {
         d: &mut Decision,
         path: Path,
     ) -> Result<(), Denial> {
+        // Stage: authenticate. The caller verified the credential; the registry's verdict on it
+        // and its scopes come first, before anything about the call is judged.
+        if let Some((code, message)) = facts.credential.refusal {
+            return Err((Stage::Authenticate, code, None, message.to_owned()));
+        }
+        if let Some(scopes) = facts.credential.scopes
+            && !scopes.contains(request.tool)
+        {
+            return Err((
+                Stage::Authenticate,
+                Code::OutOfScope,
+                None,
+                format!("the credential is not scoped to tool `{}`", request.tool),
+            ));
+        }
         // Stage: request. Identity was authenticated by the caller; here it must be declared.
         let principals = match request.kind {
             PrincipalKind::Agent => &self.agents,
@@ -521,7 +564,21 @@ impl Snapshot {
         // Stage: autonomy.
         let class = principal.class.as_ref().and_then(|c| self.bundle.classes.get(c));
         let rule = self.bundle.rule_for(class, tool.tier);
-        let approvals = rule.approvals.max(approvals_by_policy);
+        let autonomy_approvals = rule.approvals.max(approvals_by_policy);
+
+        // Stage: data governance. One scan of the arguments for flows and DLP actions; a hold
+        // here needs at least one approval whatever the autonomy boundary allows.
+        let dlp_hold = if entry.scan_arguments {
+            let provider = self.bundle.providers.get(&tool.provider);
+            data::govern(&self.bundle.dlp, tool, provider, request.arguments)?
+        } else {
+            None
+        };
+        let approvals = if dlp_hold.is_some() {
+            autonomy_approvals.max(1)
+        } else {
+            autonomy_approvals
+        };
 
         // Stage: quota.
         if let Some(limit) = class.and_then(|c| c.calls_per_minute)
@@ -550,10 +607,10 @@ impl Snapshot {
             None => "the deployment's floor".to_owned(),
         };
         let message = if approvals_by_policy > rule.approvals {
-            format!("a matching policy requires {approvals} approval(s) for this call")
+            format!("a matching policy requires {autonomy_approvals} approval(s) for this call")
         } else {
             format!(
-                "`{}` calls by {by} need {approvals} approval(s){}",
+                "`{}` calls by {by} need {autonomy_approvals} approval(s){}",
                 tool.tier,
                 if mfa { " with MFA" } else { "" }
             )
@@ -562,12 +619,15 @@ impl Snapshot {
             Some(c) => format!("classes.{}.autonomy.{}", c.id, tool.tier),
             None => format!("autonomy.floor.{}", tool.tier),
         };
-        d.reasons.push(Reason {
-            stage: Stage::Autonomy,
-            code: Code::ApprovalRequired,
-            rule: Some(rule_key),
-            message,
-        });
+        if autonomy_approvals > 0 {
+            d.reasons.push(Reason {
+                stage: Stage::Autonomy,
+                code: Code::ApprovalRequired,
+                rule: Some(rule_key),
+                message,
+            });
+        }
+        d.reasons.extend(dlp_hold);
         d.decision = Outcome::Hold;
         d.approvals_required = approvals;
         d.mfa_required = mfa;

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use tribune_store::TokenKind;
 
 use crate::error::ApiError;
+use crate::identities::Presented;
 use crate::state::AppState;
 use crate::tokens;
 
@@ -112,6 +113,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             return Err(ApiError::MissingToken);
         }
         let token = token.trim();
+        if !token.starts_with(tokens::PREFIX) {
+            let token = token.to_owned();
+            return credential_caller(parts, state, &token);
+        }
         let record = state
             .store
             .token_by_hash(&tokens::hash(token))
@@ -122,6 +127,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             return Err(ApiError::RevokedToken);
         }
         let subject = || record.subject.clone().ok_or(ApiError::InvalidToken);
+        parts.extensions.insert(Presented::Secret);
         Ok(match record.kind {
             TokenKind::Admin => Caller::Admin,
             TokenKind::Agent => Caller::Agent(subject()?),
@@ -129,4 +135,38 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             TokenKind::Human => Caller::Human(subject()?),
         })
     }
+}
+
+/// A caller presenting a JWT: a short-lived credential Tribune issued to an agent or service,
+/// or, when the bundle configures `[oidc]`, a human's ID token from the identity provider.
+fn credential_caller(parts: &mut Parts, state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let now_secs = crate::state::now_ms() / 1000;
+    let verifier = state.identities.verifier();
+    if let Some(oidc) = state.identities.oidc()
+        && !issued_by(token, verifier.issuer())
+    {
+        return oidc.caller(token, now_secs, &state.snapshot());
+    }
+    let verified = verifier.verify(token, now_secs).map_err(ApiError::Credential)?;
+    let claims = verified.claims;
+    let caller = match claims.sub.split_once(':') {
+        Some(("agent", id)) => Caller::Agent(id.to_owned()),
+        Some(("service", id)) => Caller::Service(id.to_owned()),
+        _ => return Err(ApiError::InvalidToken),
+    };
+    parts.extensions.insert(Presented::Credential(claims));
+    Ok(caller)
+}
+
+/// Whether `token`'s payload names `issuer` as its `iss` (unverified: only to route it to the
+/// verifier that can check it).
+fn issued_by(token: &str, issuer: &str) -> bool {
+    use base64::Engine as _;
+    let Some(payload) = token.split('.').nth(1) else { return false };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else { return false };
+    #[derive(serde::Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Iss>(&bytes).is_ok_and(|c| c.iss.as_deref() == Some(issuer))
 }

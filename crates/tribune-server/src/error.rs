@@ -19,6 +19,12 @@ pub enum ApiError {
     /// The token was revoked.
     #[error("the bearer token was revoked")]
     RevokedToken,
+    /// The short-lived credential does not verify: each cause has its own code.
+    #[error("{0}")]
+    Credential(tribune_identity::CredentialError),
+    /// The human's OIDC ID token does not verify or names no declared human.
+    #[error("{0}")]
+    Oidc(String),
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -100,11 +106,22 @@ pub enum ApiError {
 impl ApiError {
     /// The one mapping of errors to HTTP status and stable code.
     fn parts(&self) -> (StatusCode, &'static str) {
+        use tribune_identity::CredentialError as E;
         use tribune_policy::Code;
         match self {
             ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "missing_token"),
             ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
             ApiError::RevokedToken => (StatusCode::UNAUTHORIZED, "revoked_token"),
+            ApiError::Credential(E::Malformed(_) | E::Signing(_)) => (StatusCode::UNAUTHORIZED, "credential_malformed"),
+            ApiError::Credential(E::BadSignature) => (StatusCode::UNAUTHORIZED, "credential_bad_signature"),
+            ApiError::Credential(E::UnsupportedAlgorithm { .. }) => {
+                (StatusCode::UNAUTHORIZED, "credential_unsupported_algorithm")
+            }
+            ApiError::Credential(E::Expired { .. }) => (StatusCode::UNAUTHORIZED, "credential_expired"),
+            ApiError::Credential(E::NotYetValid { .. }) => (StatusCode::UNAUTHORIZED, "credential_not_yet_valid"),
+            ApiError::Credential(E::WrongAudience { .. }) => (StatusCode::UNAUTHORIZED, "credential_wrong_audience"),
+            ApiError::Credential(E::WrongIssuer { .. }) => (StatusCode::UNAUTHORIZED, "credential_wrong_issuer"),
+            ApiError::Oidc(_) => (StatusCode::UNAUTHORIZED, "oidc_invalid"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),

@@ -14,6 +14,7 @@
 mod auth;
 mod error;
 mod hitl;
+mod identities;
 pub mod ledger;
 mod metrics;
 mod ocsf;
@@ -71,6 +72,20 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/stops"),
     ("post", "/v1/stops"),
     ("post", "/v1/stops/{id}/resume"),
+    ("get", "/v1/identities"),
+    ("post", "/v1/identities"),
+    ("get", "/v1/identities/audit"),
+    ("get", "/v1/identities/{id}"),
+    ("post", "/v1/identities/{id}/approve"),
+    ("post", "/v1/identities/{id}/suspend"),
+    ("post", "/v1/identities/{id}/reinstate"),
+    ("post", "/v1/identities/{id}/decommission"),
+    ("post", "/v1/identities/{id}/rotate"),
+    ("post", "/v1/identities/{id}/review"),
+    ("post", "/v1/credentials"),
+    ("post", "/v1/credentials/delegate"),
+    ("post", "/v1/credentials/{jti}/revoke"),
+    ("get", "/v1/credentials/jwks"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -107,6 +122,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/mfa/enroll", post(routes::approvals::enroll))
         .route("/v1/stops", get(routes::stops::list).post(routes::stops::create))
         .route("/v1/stops/{id}/resume", post(routes::stops::resume))
+        .route(
+            "/v1/identities",
+            get(routes::identities::list).post(routes::identities::create),
+        )
+        .route("/v1/identities/audit", get(routes::identities::audit))
+        .route("/v1/identities/{id}", get(routes::identities::get))
+        .route("/v1/identities/{id}/approve", post(routes::identities::approve))
+        .route("/v1/identities/{id}/suspend", post(routes::identities::suspend))
+        .route("/v1/identities/{id}/reinstate", post(routes::identities::reinstate))
+        .route("/v1/identities/{id}/decommission", post(routes::identities::decommission))
+        .route("/v1/identities/{id}/rotate", post(routes::identities::rotate))
+        .route("/v1/identities/{id}/review", post(routes::identities::review))
+        .route("/v1/credentials", post(routes::identities::issue))
+        .route("/v1/credentials/delegate", post(routes::identities::delegate))
+        .route("/v1/credentials/{jti}/revoke", post(routes::identities::revoke))
+        .route("/v1/credentials/jwks", get(routes::identities::jwks))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

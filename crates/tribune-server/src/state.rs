@@ -34,6 +34,10 @@ pub struct AppState {
     pub quotas: QuotaWindows,
     /// The emergency stops in force.
     pub stops: crate::stops::Stops,
+    /// Agents' and services' identities and credentials.
+    pub identities: crate::identities::Identities,
+    /// The active bundle as loaded, before runtime identities are added to it.
+    base: ArcSwap<tribune_bundle::Bundle>,
     stop_poller: std::sync::OnceLock<tokio::task::AbortHandle>,
     /// Prometheus metrics.
     pub metrics: Metrics,
@@ -52,6 +56,9 @@ pub enum ActivationError {
     /// The ledger could not be opened.
     #[error("the ledger could not be opened: {0}")]
     Ledger(#[from] LedgerError),
+    /// The `[oidc]` identity provider's keys could not be loaded.
+    #[error("{0}")]
+    Oidc(String),
     /// Loading was interrupted.
     #[error("loading the bundle failed: {0}")]
     Join(String),
@@ -63,6 +70,36 @@ pub async fn load_snapshot(dir: PathBuf) -> Result<Snapshot, ActivationError> {
         .await
         .map_err(|e| ActivationError::Join(e.to_string()))?
         .map_err(ActivationError::Invalid)
+}
+
+/// The `iss` of every credential this deployment issues.
+pub const ISSUER: &str = "tribune";
+
+/// Builds the snapshot of `bundle` with the runtime identities of `view`, off the async
+/// runtime's worker threads.
+async fn build_with_runtime(
+    bundle: tribune_bundle::Bundle,
+    view: &crate::identities::View,
+) -> Result<Snapshot, ActivationError> {
+    let bundle = crate::identities::with_runtime(bundle, view);
+    tokio::task::spawn_blocking(move || Snapshot::build(bundle))
+        .await
+        .map_err(|e| ActivationError::Join(e.to_string()))?
+        .map_err(ActivationError::Invalid)
+}
+
+/// The identity provider `bundle` configures, with its keys loaded.
+async fn oidc_of(
+    bundle: &tribune_bundle::Bundle,
+    dir: &std::path::Path,
+) -> Result<Option<crate::identities::OidcHumans>, ActivationError> {
+    match &bundle.oidc {
+        Some(oidc) => crate::identities::load_oidc(oidc, dir)
+            .await
+            .map(Some)
+            .map_err(ActivationError::Oidc),
+        None => Ok(None),
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -82,8 +119,25 @@ impl AppState {
         key: SigningKey,
     ) -> Result<Arc<AppState>, ActivationError> {
         let at = now_ms();
+        let seed = key.derive_seed("credentials");
         let ledger = Ledger::open(store.clone(), key).await?;
         record_activation(&ledger, &snapshot, &Activator::process("startup"), at).await?;
+        let synced = crate::identities::sync(&store, snapshot.bundle(), at).await?;
+        crate::identities::record_sync(&ledger, snapshot.bundle(), &synced, at).await?;
+        let identities = crate::identities::Identities::load(
+            &store,
+            seed,
+            ISSUER,
+            snapshot.bundle().identities.audience(),
+        )
+        .await?;
+        let base = snapshot.bundle().clone();
+        identities.set_oidc(oidc_of(&base, &bundle_dir).await?);
+        let snapshot = if identities.view().runtime().next().is_some() {
+            build_with_runtime((*base).clone(), &identities.view()).await?
+        } else {
+            snapshot
+        };
         let checkpointer = ledger.spawn_checkpointer();
         let metrics = Metrics::new();
         let hitl = crate::hitl::Hitl::new(&metrics.hitl);
@@ -100,10 +154,21 @@ impl AppState {
             hitl,
             quotas: QuotaWindows::default(),
             stops,
+            identities,
+            base: ArcSwap::new(base),
             stop_poller: std::sync::OnceLock::new(),
             metrics,
             reload_lock: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// Rebuilds the snapshot from the active bundle and the registry's runtime identities,
+    /// after the set of runtime identities changed.
+    pub async fn rebuild_for_registry(&self) -> Result<(), ActivationError> {
+        let _serial = self.reload_lock.lock().await;
+        let snapshot = build_with_runtime((*self.base.load_full()).clone(), &self.identities.view()).await?;
+        self.snapshot.store(Arc::new(snapshot));
+        Ok(())
     }
 
     /// Starts the approval sweeper (once): expiry of due requests, queue gauges.
@@ -161,9 +226,21 @@ impl AppState {
         if changed {
             record_activation(&self.ledger, &snapshot, by, at).await?;
         }
-        let snapshot = Arc::new(snapshot);
         if changed {
+            let base = snapshot.bundle().clone();
+            let oidc = oidc_of(&base, &self.bundle_dir).await?;
+            let synced = crate::identities::sync(&self.store, &base, at).await?;
+            self.identities.refresh(&self.store).await?;
+            self.identities.set_audience(base.identities.audience());
+            self.identities.set_oidc(oidc);
+            let snapshot = if self.identities.view().runtime().next().is_some() {
+                Arc::new(build_with_runtime((*base).clone(), &self.identities.view()).await?)
+            } else {
+                Arc::new(snapshot)
+            };
+            self.base.store(base);
             self.snapshot.store(Arc::clone(&snapshot));
+            crate::identities::record_sync(&self.ledger, self.base.load().as_ref(), &synced, at).await?;
             self.activated_at_ms
                 .store(at, std::sync::atomic::Ordering::Relaxed);
             // The activation stands either way: a request this fails to cancel is still

@@ -1,4 +1,4 @@
-//! Emergency stops in the server: the set in force, kept in memory for the decision path, and
+//! Emergency stops in the server (and the poller that also keeps the identity registry fresh): the set in force, kept in memory for the decision path, and
 //! the commands that change it.
 //!
 //! INVARIANT(stop-before-answer): a stop is in this node's in-memory set before the command
@@ -63,12 +63,15 @@ pub fn spawn_poller(state: std::sync::Weak<AppState>) -> tokio::task::AbortHandl
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
         loop {
             tick.tick().await;
+            ticks += 1;
             let Some(state) = state.upgrade() else { return };
             if let Err(e) = state.stops.refresh(&state.store).await {
                 tracing::warn!(error = %e, "reading the stops in force failed; keeping the set this node has");
             }
+            crate::identities::poll(&state, ticks).await;
         }
     })
     .abort_handle()

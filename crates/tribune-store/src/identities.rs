@@ -116,7 +116,7 @@ pub struct IdentityRecord {
     pub kind: IdentityKind,
     /// The agent's class; always `None` for a service (the schema enforces it).
     pub class: Option<String>,
-    /// The human accountable for it (`human:ID`).
+    /// The human accountable for it: a human id of the bundle.
     pub owner: String,
     /// Tool ids it may use; empty means the whole reach of its class.
     pub scopes: Vec<String>,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tribune_bundle::{Bundle, BundleSources, Diagnostic, MANIFEST, SourceFile};
+use tribune_bundle::{Bundle, BundleSources, Destination, Diagnostic, MANIFEST, SourceFile};
 use tribune_dlp::{Action, DataClass, Direction};
 
 /// A valid manifest the cases start from. Line numbers in the snapshots count from here.
@@ -35,6 +35,12 @@ fn check(dlp: &str) -> String {
             }
             for (class, action) in bundle.dlp.policy.actions() {
                 out.push_str(&format!("  action {class} = {}\n", action.as_str()));
+            }
+            for (class, destination) in &bundle.dlp.flows {
+                out.push_str(&format!("  flow {class} -> {}\n", destination.as_str()));
+            }
+            for d in &bundle.findings {
+                out.push_str(&render(d, &manifest));
             }
             out
         }
@@ -195,4 +201,43 @@ fn the_clinical_example_redacts_medical_record_numbers() {
     assert_eq!(key[0].class, DataClass::new("confidential"));
     assert_eq!(dlp.policy.verdict(Direction::Result, &key).action, Action::Deny);
     assert_eq!(bundle.dlp.patterns[0].location.to_string(), "tribune.toml:131:1");
+}
+
+/// `[dlp.flows]`: the farthest each class may go. A class kept internal may not reach an
+/// external provider; one mapped to `external` (or not listed) may go anywhere.
+#[test]
+fn flows() {
+    let out = check(
+        "[dlp]\ndetectors = [\"ssn\", \"email\"]\nclassifications = { email = \"confidential\" }\n\n[dlp.flows]\nphi = \"internal\"\nconfidential = \"external\"\n",
+    );
+    assert_eq!(
+        out,
+        "ok:\n  detector ssn -> phi\n  detector email -> confidential\n  flow confidential -> external\n  flow phi -> internal\n"
+    );
+    let bundle = parse(&format!("{BASE}\n[dlp.flows]\nphi = \"internal\"\n")).unwrap();
+    let (phi, public) = (DataClass::new("phi"), DataClass::new("public"));
+    assert!(!bundle.dlp.may_flow(&phi, Destination::External));
+    assert!(bundle.dlp.may_flow(&phi, Destination::Internal));
+    assert!(bundle.dlp.may_flow(&public, Destination::External));
+    assert!(bundle.dlp.restricts_flows_to(Destination::External));
+    assert!(!bundle.dlp.restricts_flows_to(Destination::Internal));
+    let open = parse(BASE).unwrap();
+    assert!(!open.dlp.restricts_flows_to(Destination::External));
+}
+
+/// A flow on a level that is not on the scale is an error; one on a class no detector reports
+/// is reported, since it never applies.
+#[test]
+fn flows_on_unknown_or_unreported_classes() {
+    insta::assert_snapshot!(check(
+        "[dlp]\ndetectors = [\"ssn\"]\n\n[dlp.flows]\nsecret = \"internal\"\n"
+    ));
+    insta::assert_snapshot!(check(
+        "[dlp]\ndetectors = [\"ssn\"]\nclassifications = { ssn = \"confidential\" }\n\n[dlp.flows]\nphi = \"internal\"\n"
+    ));
+}
+
+#[test]
+fn flows_to_an_unknown_destination() {
+    insta::assert_snapshot!(check("[dlp.flows]\nphi = \"offsite\"\n"));
 }

@@ -3,9 +3,11 @@
 pub mod approvals;
 pub mod audit;
 pub mod check;
+pub mod credential;
 pub mod decide;
 pub mod demo;
 pub mod hold;
+pub mod identity;
 pub mod init;
 pub mod mcp;
 pub mod mfa;

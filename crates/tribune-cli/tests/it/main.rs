@@ -3,7 +3,9 @@
 
 mod approvals;
 mod check;
+mod compliance;
 mod decide;
+mod identity;
 mod ledger;
 mod mcp;
 mod serve;

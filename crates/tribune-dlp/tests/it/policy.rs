@@ -1,7 +1,7 @@
 //! The policy step: findings to the strongest action by class, and what a result redacts.
 
 use serde_json::json;
-use tribune_dlp::{Action, DataClass, Detector, Direction, Finding, Policy, Scanner, redact};
+use tribune_dlp::{Action, DataClass, Detector, Direction, Finding, Policy, Release, Scanner, redact};
 
 fn finding(detector: &str, class: &str) -> Finding {
     let d = Detector::pattern(detector, "x+", DataClass::new(class)).unwrap();
@@ -109,4 +109,62 @@ fn actions_parse_from_their_bundle_names() {
     }
     assert!(serde_json::from_value::<Action>(json!("block")).is_err());
     assert!(Action::Allow < Action::Redact && Action::Redact < Action::Hold && Action::Hold < Action::Deny);
+}
+
+/// Screening a tool result as MCP returns it: each verdict's release, what the agent is given,
+/// and findings that name detector, class and pointer but never the data.
+#[test]
+fn screening_a_result_releases_passes_redacts_or_withholds() {
+    let detectors = [
+        Detector::builtin(tribune_dlp::Builtin::Email, DataClass::new("public")),
+        Detector::builtin(tribune_dlp::Builtin::Ssn, DataClass::new("confidential")),
+        Detector::builtin(tribune_dlp::Builtin::AwsAccessKey, DataClass::new("restricted")),
+        Detector::builtin(tribune_dlp::Builtin::Iban, DataClass::new("phi")),
+    ];
+    let scanner = Scanner::new(&detectors).unwrap();
+    let p = policy();
+    let mcp = |text: &str| json!({ "content": [{ "type": "text", "text": text }], "isError": false });
+    let check = |text: &str, release: Release, given: Option<serde_json::Value>| {
+        let s = p.screen(&scanner, mcp(text));
+        assert_eq!((s.release, s.result), (release, given), "{text}");
+    };
+    check("nothing here", Release::Pass, Some(mcp("nothing here")));
+    // An allowed class is reported, and passes.
+    check(
+        "write to ada@example.org",
+        Release::Pass,
+        Some(mcp("write to ada@example.org")),
+    );
+    check(
+        "ada@example.org has SSN 536-22-1947",
+        Release::Redacted,
+        Some(mcp("ada@example.org has SSN [REDACTED:ssn]")),
+    );
+    // Deny, and hold: a result is never held for later, so it is withheld.
+    check(
+        "key AKIAIOSFODNN7EXAMPLE and SSN 536-22-1947",
+        Release::Withheld,
+        None,
+    );
+    check("pay GB82 WEST 1234 5698 7654 32", Release::Withheld, None);
+
+    let s = p.screen(&scanner, mcp("ada@example.org, SSN 536-22-1947"));
+    let located = serde_json::to_value(s.located(10)).unwrap();
+    assert_eq!(
+        located,
+        json!([
+            { "detector": "email", "class": "public", "pointer": "/content/0/text" },
+            { "detector": "ssn", "class": "confidential", "pointer": "/content/0/text" },
+        ])
+    );
+    assert_eq!(s.located(1).len(), 1);
+    assert!(!located.to_string().contains("536-22"));
+
+    assert!(Policy::default().releases_unscreened());
+    assert!(!p.releases_unscreened());
+    assert!(Policy::new([(DataClass::new("public"), Action::Allow)]).releases_unscreened());
+    assert_eq!(
+        [Release::Pass, Release::Redacted, Release::Withheld].map(Release::as_str),
+        ["pass", "redacted", "withheld"]
+    );
 }

@@ -4,6 +4,8 @@
 //! `scripts/test` into `tests/peers`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod dlp;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,6 +3,8 @@
 
 mod decisions;
 mod differential;
+mod credentials;
+mod data;
 mod invalid;
 mod reach;
 mod stops;

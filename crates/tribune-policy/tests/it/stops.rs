@@ -16,6 +16,7 @@ fn decide(s: &Snapshot, tool: &str, args: Value, stops: &[Stop]) -> Value {
     let facts = Facts {
         calls_last_minute: 0,
         stops,
+        ..Facts::default()
     };
     serde_json::to_value(s.decide(&req, &facts, 0)).unwrap()
 }

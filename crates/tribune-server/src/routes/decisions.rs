@@ -9,12 +9,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tribune_policy::{Code, Decision, Facts, Outcome, PrincipalKind, Request};
+use tribune_policy::{Code, Credential, Decision, Facts, Outcome, PrincipalKind, Request};
 use tribune_store::{Appended, DecisionRecord, EntryMeta, OutcomeRecord, SideRecord};
 
 use super::ApiJson;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::identities::Presented;
 use crate::metrics::DecisionLabels;
 use crate::state::{AppState, now_ms};
 
@@ -58,9 +59,12 @@ fn empty_object() -> Value {
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    presented: Option<axum::Extension<Presented>>,
     ApiJson(body): ApiJson<DecideBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut answer = decide_once(&state, &caller, &body).await?;
+    let presented = presented.map(|axum::Extension(p)| p);
+    let caller = (&caller, presented.as_ref());
+    let mut answer = decide_once(&state, caller, &body).await?;
     let wait = Duration::from_millis(body.wait_ms.unwrap_or(0)).min(crate::hitl::max_wait(&state.snapshot()));
     let Some(approval) = answer["approval_id"].as_str().map(str::to_owned) else {
         return Ok((StatusCode::OK, Json(answer)));
@@ -70,7 +74,7 @@ pub async fn decide(
     }
     match crate::hitl::wait(&state, &approval, wait).await {
         Ok(request) if request.is_usable_at(now_ms()) => {
-            return decide_once(&state, &caller, &body)
+            return decide_once(&state, caller, &body)
                 .await
                 .map(|a| (StatusCode::OK, Json(a)));
         }
@@ -83,7 +87,11 @@ pub async fn decide(
 
 /// One decision: the pure decision point, then the HITL program (`crate::hitl::settle`), then
 /// the durable record.
-async fn decide_once(state: &AppState, caller: &Caller, body: &DecideBody) -> Result<Value, ApiError> {
+async fn decide_once(
+    state: &AppState,
+    (caller, presented): (&Caller, Option<&Presented>),
+    body: &DecideBody,
+) -> Result<Value, ApiError> {
     let started = Instant::now();
     let (kind, principal, dry_run) = principal_for(caller, body, state)?;
     if body.session.as_ref().is_some_and(|s| s.chars().count() > 256) {
@@ -94,7 +102,26 @@ async fn decide_once(state: &AppState, caller: &Caller, body: &DecideBody) -> Re
     let snapshot = state.snapshot();
     let now = now_ms();
     let stops = state.stops.current();
+    // INVARIANT(revoke-before-answer): the registry is consulted on every decision, after the
+    // credential cache, so a revocation or suspension is never outlived by a cached credential.
+    let refusal = state
+        .identities
+        .refusal(kind, &principal, presented, snapshot.bundle(), now);
+    let claims = match presented {
+        Some(Presented::Credential(claims)) => Some(claims),
+        _ => None,
+    };
+    let scopes = claims.map(|c| c.scope.as_set());
+    if refusal.is_none() && !dry_run {
+        state
+            .identities
+            .touch(&crate::identities::registry_id(kind, &principal), now);
+    }
     let facts = Facts {
+        credential: Credential {
+            scopes,
+            refusal: refusal.as_ref().map(|(code, message)| (*code, message.as_str())),
+        },
         stops: &stops,
         // A dry run sees the quota but does not spend it.
         calls_last_minute: snapshot.quota_limit(kind, &principal).map_or(0, |limit| {
@@ -148,6 +175,12 @@ async fn decide_once(state: &AppState, caller: &Caller, body: &DecideBody) -> Re
             map.insert("id".to_owned(), Value::String(id.clone()));
             if dry_run {
                 map.insert("dry_run".to_owned(), Value::Bool(true));
+            }
+            if let Some(claims) = claims {
+                map.insert(
+                    "credential".to_owned(),
+                    json!({ "jti": claims.jti, "chain": claims.chain() }),
+                );
             }
             settled.annotate(map);
         }
@@ -338,9 +371,24 @@ pub struct OutcomeBody {
     /// How long the call took.
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// The tool's result (an MCP `CallToolResult` as on the wire, or any JSON), to be screened
+    /// by the active bundle's DLP detectors. It is never recorded: only what was found is.
+    #[serde(default)]
+    pub result: Option<Value>,
 }
 
-/// Records how an allowed (or held, then approved) call ended.
+/// The most findings an outcome record lists; `findings_total` counts them all.
+const RECORDED_FINDINGS: usize = 50;
+
+/// Records how an allowed (or held, then approved) call ended, and says what of its result the
+/// caller may release to the agent.
+///
+/// With a `result`, the active bundle's DLP screens it once (result direction): `release` is
+/// `pass` (as it is), `redacted` (the answer's `result`, with `[REDACTED:<detector>]` markers)
+/// or `withheld` (a class whose action is `deny` or `hold`). The record keeps the verdict by
+/// class and where each finding is, never the result or the data. Without a `result`,
+/// `release` says whether one may go out unscreened: `pass` when no class has a result action
+/// other than `allow`, else `withheld`.
 pub async fn outcome(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -380,14 +428,31 @@ pub async fn outcome(
         CallStatus::Succeeded => "succeeded",
         CallStatus::Failed => "failed",
     };
+    let snapshot = state.snapshot();
+    let dlp = &snapshot.bundle().dlp;
+    let screened = body.result.map(|result| dlp.policy.screen(&dlp.scanner, result));
+    let release = match &screened {
+        Some(s) => s.release.as_str(),
+        None if dlp.policy.releases_unscreened() => "pass",
+        None => "withheld",
+    };
     let now = now_ms();
-    let stored = json!({
+    let mut stored = json!({
         "decision_id": id,
         "status": status,
         "summary": body.summary,
         "duration_ms": body.duration_ms,
         "recorded_at_ms": now,
+        "release": release,
     });
+    if let Some(s) = &screened {
+        stored["dlp"] = json!({
+            "classes": s.verdict.classes,
+            "findings": s.located(RECORDED_FINDINGS),
+            "findings_total": s.findings.len(),
+        });
+        tracing::debug!(decision = %id, release, findings = s.findings.len(), "result screened");
+    }
     let entry = crate::ocsf::entry(crate::ocsf::outcome(&id, &record.principal, &stored, now))
         .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
     let meta = EntryMeta {
@@ -406,6 +471,11 @@ pub async fn outcome(
         Ok(Appended::Entry { index }) => {
             let mut body = stored;
             body["ledger_index"] = Value::from(index);
+            if let Some(result) = screened.and_then(|s| s.result)
+                && release == "redacted"
+            {
+                body["result"] = result;
+            }
             Ok((StatusCode::CREATED, Json(body)))
         }
         Ok(Appended::Duplicate | Appended::Stale) => Err(ApiError::Conflict(format!(

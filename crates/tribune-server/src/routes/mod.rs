@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bundle;
 pub mod decisions;
 pub mod health;
+pub mod identities;
 pub mod stops;
 pub mod tokens;
 pub mod tools;

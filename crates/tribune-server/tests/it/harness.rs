@@ -200,6 +200,45 @@ impl TestServer {
         server
     }
 
+    /// Another replica of this server: the same database, bundle and ledger key, its own
+    /// listener. Stop it before this server.
+    pub async fn replica(&self) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = tribune_server::open(&Config {
+            bundle_dir: self.bundle_dir.clone(),
+            database: self.database.clone(),
+            bootstrap_token: Some(ADMIN.to_owned()),
+            ledger_key: self._dir.path().join("ledger.key"),
+        })
+        .await
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(tribune_server::serve(listener, opened.state, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            bundle_dir: self.bundle_dir.clone(),
+            agent: self.agent.clone(),
+            database: self.database.clone(),
+            stop: Some(stop),
+            task: Some(task),
+            _schema: None,
+            _dir: dir,
+        }
+    }
+
+    /// A signer with the server's own credential key (derived from its ledger key), to make
+    /// credentials the server did not issue: expired, for another audience.
+    pub fn credential_issuer(&self) -> tribune_identity::Issuer {
+        let text = std::fs::read_to_string(self._dir.path().join("ledger.key")).unwrap();
+        let key = tribune_ledger::SigningKey::from_private_key(text.trim()).unwrap();
+        tribune_identity::Issuer::from_seed(key.derive_seed("credentials"), "tribune")
+    }
+
     /// Stops the server and waits until it has drained.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -36,12 +36,15 @@ macro_rules! on_both_backends {
 
 mod audit;
 mod concurrency;
+mod credentials;
 mod decisions;
+mod dlp;
 mod harness;
 mod health;
 mod openapi;
 mod records;
 mod reload;
+mod replicas;
 mod stops;
 mod tokens;
 mod tools;

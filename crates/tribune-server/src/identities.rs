@@ -1,0 +1,588 @@
+//! Non-human identities at run time: the registry every decision consults, the credentials
+//! Tribune issues, and the lifecycle rules the bundle declares.
+//!
+//! INVARIANT(revoke-before-answer): a revocation, suspension, rotation or decommission is in
+//! this node's in-memory view before the command that made it is answered, and the view is
+//! consulted on every decision after the credential cache, so no cached credential outlives
+//! it. Other replicas read the store every [`crate::stops::POLL`]; a failed read keeps the
+//! view they have.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tribune_bundle::{Agent, Bundle, Id, Lifecycle, Service};
+use tribune_identity::{Claims, IdentityFacts, Issuer, Verifier};
+use tribune_policy::{Code, PrincipalKind};
+use tribune_store::{IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, Store, StoreError, SyncOutcome};
+
+/// What the caller presented to authenticate as an agent or service.
+#[derive(Clone, Debug)]
+pub enum Presented {
+    /// A registration secret (a `trb_` token).
+    Secret,
+    /// A short-lived credential, verified.
+    Credential(Arc<Claims>),
+}
+
+/// The registry as this node sees it: every identity, and the revoked credentials that have
+/// not expired yet.
+#[derive(Debug, Default)]
+pub struct View {
+    records: HashMap<String, IdentityRecord>,
+    revoked: HashMap<String, i64>,
+}
+
+impl View {
+    /// The identity `id` (`agent:NAME` or `service:NAME`).
+    pub fn get(&self, id: &str) -> Option<&IdentityRecord> {
+        self.records.get(id)
+    }
+
+    /// Runtime-registered identities that may still act or come back (not decommissioned).
+    pub fn runtime(&self) -> impl Iterator<Item = &IdentityRecord> {
+        self.records
+            .values()
+            .filter(|r| r.origin == IdentityOrigin::Runtime && r.state != IdentityState::Decommissioned)
+    }
+
+    fn runtime_key(&self) -> Vec<(String, Option<String>, String, Vec<String>)> {
+        let mut key: Vec<_> = self
+            .runtime()
+            .map(|r| (r.id.clone(), r.class.clone(), r.owner.clone(), r.scopes.clone()))
+            .collect();
+        key.sort();
+        key
+    }
+}
+
+/// The identity subsystem of one node.
+pub struct Identities {
+    issuer: Issuer,
+    verifier: ArcSwap<Verifier>,
+    view: ArcSwap<View>,
+    last_used: Mutex<HashMap<String, i64>>,
+    oidc: ArcSwap<Option<Arc<OidcHumans>>>,
+}
+
+/// Humans signing in with an identity provider's ID tokens (`[oidc]`).
+pub struct OidcHumans {
+    verifier: tribune_identity::OidcVerifier,
+    claim: String,
+}
+
+impl OidcHumans {
+    /// The human `token` names, if it verifies and its claim matches a declared human's
+    /// `email` or id.
+    pub fn caller(
+        &self,
+        token: &str,
+        now_secs: i64,
+        snapshot: &tribune_policy::Snapshot,
+    ) -> Result<crate::auth::Caller, crate::error::ApiError> {
+        use crate::error::ApiError;
+        let claims = self
+            .verifier
+            .verify(token, now_secs)
+            .map_err(|e| ApiError::Oidc(format!("the ID token does not verify: {e}")))?;
+        let value = claims
+            .get(&self.claim)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| ApiError::Oidc(format!("the ID token has no string claim `{}`", self.claim)))?;
+        let humans = &snapshot.bundle().humans;
+        humans
+            .values()
+            .find(|h| h.email.as_deref() == Some(value))
+            .or_else(|| humans.get(value))
+            .map(|h| crate::auth::Caller::Human(h.id.to_string()))
+            .ok_or_else(|| ApiError::Oidc(format!("no declared human matches `{}` = `{value}`", self.claim)))
+    }
+}
+
+/// Reads the identity provider's keys the bundle names: a file in the bundle directory or a
+/// URL.
+pub async fn load_oidc(
+    oidc: &tribune_bundle::Oidc,
+    bundle_dir: &std::path::Path,
+) -> Result<OidcHumans, String> {
+    let jwks: serde_json::Value = match &oidc.jwks {
+        tribune_bundle::JwksSource::File(path) => {
+            let path = bundle_dir.join(path);
+            let text = tokio::fs::read_to_string(&path)
+                .await
+                .map_err(|e| format!("cannot read `[oidc] jwks_file` `{}`: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("`[oidc] jwks_file` is not JSON: {e}"))?
+        }
+        tribune_bundle::JwksSource::Url(url) => {
+            let response = reqwest::Client::new()
+                .get(url)
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| format!("cannot fetch `[oidc] jwks_url` `{url}`: {e}"))?;
+            response
+                .json()
+                .await
+                .map_err(|e| format!("`[oidc] jwks_url` `{url}` did not answer JSON: {e}"))?
+        }
+    };
+    let verifier = tribune_identity::OidcVerifier::new(&jwks, oidc.issuer.clone(), oidc.audience.clone())
+        .map_err(|e| format!("the `[oidc]` keys are unusable: {e}"))?;
+    Ok(OidcHumans {
+        verifier,
+        claim: oidc.claim.clone(),
+    })
+}
+
+/// The registry id of an agent or service: `agent:NAME` or `service:NAME`.
+pub fn registry_id(kind: PrincipalKind, name: &str) -> String {
+    format!("{}:{name}", kind.as_str())
+}
+
+impl Identities {
+    /// The subsystem, signing with `seed` as issuer `issuer`, verifying for `audience`, with
+    /// the registry read from `store`.
+    pub async fn load(store: &Store, seed: [u8; 32], issuer: &str, audience: &str) -> Result<Identities, StoreError> {
+        let issuer = Issuer::from_seed(seed, issuer);
+        let verifier = issuer.verifier(audience);
+        let identities = Identities {
+            issuer,
+            verifier: ArcSwap::from_pointee(verifier),
+            view: ArcSwap::from_pointee(View::default()),
+            last_used: Mutex::new(HashMap::new()),
+            oidc: ArcSwap::from_pointee(None),
+        };
+        identities.refresh(store).await?;
+        Ok(identities)
+    }
+
+    /// The signer of credentials.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// The verifier of credentials for the active bundle's audience.
+    pub fn verifier(&self) -> Arc<Verifier> {
+        self.verifier.load_full()
+    }
+
+    /// Makes `audience` the one credentials are verified for (a new bundle may change it).
+    pub fn set_audience(&self, audience: &str) {
+        if self.verifier.load().audience() != audience {
+            self.verifier.store(Arc::new(self.issuer.verifier(audience)));
+        }
+    }
+
+    /// The identity provider humans may sign in with, if the bundle configures one.
+    pub fn oidc(&self) -> Option<Arc<OidcHumans>> {
+        self.oidc.load().as_ref().clone()
+    }
+
+    /// Sets (or clears) the identity provider.
+    pub fn set_oidc(&self, oidc: Option<OidcHumans>) {
+        self.oidc.store(Arc::new(oidc.map(Arc::new)));
+    }
+
+    /// The registry as this node sees it.
+    pub fn view(&self) -> Arc<View> {
+        self.view.load_full()
+    }
+
+    /// Reads the registry from `store` again. Returns whether the set of runtime identities
+    /// changed (so the snapshot must be rebuilt to know them).
+    pub async fn refresh(&self, store: &Store) -> Result<bool, StoreError> {
+        let now = crate::state::now_ms();
+        let records = store.identities().await?;
+        let revoked = store.revoked_credentials_since(now).await?;
+        let view = View {
+            records: records.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            revoked: revoked.into_iter().collect(),
+        };
+        let changed = view.runtime_key() != self.view.load().runtime_key();
+        self.view.store(Arc::new(view));
+        Ok(changed)
+    }
+
+    /// Notes that `id` acted at `now_ms`; flushed to the store by [`Identities::flush_last_used`].
+    pub fn touch(&self, id: &str, now_ms: i64) {
+        if let Ok(mut map) = self.last_used.lock() {
+            map.insert(id.to_owned(), now_ms);
+        }
+    }
+
+    /// Writes the last-use times gathered since the previous flush.
+    pub async fn flush_last_used(&self, store: &Store) -> Result<(), StoreError> {
+        let batch: Vec<(String, i64)> = match self.last_used.lock() {
+            Ok(mut map) => map.drain().collect(),
+            Err(_) => return Ok(()),
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        store.touch_identities(&batch).await
+    }
+
+    /// Why the registry refuses a call by `kind`/`name` that presented `presented`, if it does.
+    pub fn refusal(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+        presented: Option<&Presented>,
+        bundle: &Bundle,
+        now_ms: i64,
+    ) -> Option<(Code, String)> {
+        let id = registry_id(kind, name);
+        let view = self.view.load();
+        let Some(record) = view.get(&id) else {
+            // Declared but not registered cannot happen once activation synced the registry;
+            // should it, fail closed. Undeclared principals are the request stage's to deny.
+            let declared = match kind {
+                PrincipalKind::Agent => bundle.agents.contains_key(name),
+                PrincipalKind::Service => bundle.services.contains_key(name),
+            };
+            return declared.then(|| {
+                (
+                    Code::UnknownPrincipal,
+                    format!("`{id}` is not in the identity registry"),
+                )
+            });
+        };
+        let because = |r: &IdentityRecord| {
+            r.state_reason
+                .as_ref()
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default()
+        };
+        match record.state {
+            IdentityState::Active => {}
+            IdentityState::Pending => {
+                return Some((
+                    Code::IdentityPending,
+                    format!("`{id}` awaits a human's approval"),
+                ));
+            }
+            IdentityState::Suspended => {
+                return Some((
+                    Code::IdentitySuspended,
+                    format!("`{id}` is suspended{}", because(record)),
+                ));
+            }
+            IdentityState::Decommissioned => {
+                return Some((
+                    Code::IdentityDecommissioned,
+                    format!("`{id}` is decommissioned{}", because(record)),
+                ));
+            }
+        }
+        match presented {
+            None => None,
+            Some(Presented::Secret) => {
+                if bundle.identities.require_credentials {
+                    return Some((
+                        Code::CredentialRequired,
+                        "this deployment accepts only short-lived credentials (`POST /v1/credentials`), not registration secrets".to_owned(),
+                    ));
+                }
+                rotation_refusal(record, bundle, now_ms)
+            }
+            Some(Presented::Credential(claims)) => {
+                if claims.generation < record.generation {
+                    return Some((
+                        Code::CredentialRotated,
+                        format!(
+                            "the credential was issued before `{id}`'s secret was rotated (generation {} < {})",
+                            claims.generation, record.generation
+                        ),
+                    ));
+                }
+                if let Some(jti) = std::iter::once(&claims.jti)
+                    .chain(&claims.anc)
+                    .find(|jti| view.revoked.contains_key(jti.as_str()))
+                {
+                    let whose = if *jti == claims.jti { "the credential" } else { "a credential it was delegated from" };
+                    return Some((Code::CredentialRevoked, format!("{whose} (`{jti}`) was revoked")));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The refusal of a registration secret past its rotation schedule and grace.
+pub fn rotation_refusal(record: &IdentityRecord, bundle: &Bundle, now_ms: i64) -> Option<(Code, String)> {
+    let policy = lifecycle_of(record, bundle);
+    tribune_identity::rotation_expired(&facts(record), &to_policy(&policy), now_ms).then(|| {
+        (
+            Code::RotationOverdue,
+            format!(
+                "`{}`'s registration secret is past its rotation schedule ({} days + {} days grace); rotate it",
+                record.id,
+                policy.rotation_days.unwrap_or(0),
+                policy.rotation_grace_days
+            ),
+        )
+    })
+}
+
+/// The lifecycle terms that govern `record`: its class's, else the deployment's.
+pub fn lifecycle_of(record: &IdentityRecord, bundle: &Bundle) -> Lifecycle {
+    record
+        .class
+        .as_deref()
+        .and_then(|c| bundle.classes.get(c))
+        .map_or(bundle.identities.lifecycle, |c| c.lifecycle)
+}
+
+/// The bundle's lifecycle terms in the identity crate's form.
+pub fn to_policy(l: &Lifecycle) -> tribune_identity::Lifecycle {
+    tribune_identity::Lifecycle {
+        rotation_days: l.rotation_days,
+        rotation_grace_days: l.rotation_grace_days,
+        review_days: l.review_days,
+        review_grace_days: l.review_grace_days,
+        stale_days: l.stale_days,
+    }
+}
+
+/// What a lifecycle audit needs to know about `record`.
+pub fn facts(record: &IdentityRecord) -> IdentityFacts {
+    IdentityFacts {
+        id: record.id.clone(),
+        created_at_ms: record.created_at_ms,
+        secret_rotated_at_ms: record.secret_rotated_at_ms,
+        last_used_at_ms: record.last_used_at_ms,
+        last_reviewed_at_ms: record.last_reviewed_at_ms,
+    }
+}
+
+/// The identity records the bundle declares, as activation `bundle_hash` writes them.
+pub fn declared(bundle: &Bundle, now_ms: i64) -> Vec<IdentityRecord> {
+    let record = |kind: IdentityKind, id: &Id, class: Option<&Id>, owner: &Id, scopes: Option<&[Id]>| IdentityRecord {
+        id: format!("{}:{id}", kind.as_str()),
+        kind,
+        class: class.map(ToString::to_string),
+        owner: owner.to_string(),
+        scopes: scopes.unwrap_or_default().iter().map(ToString::to_string).collect(),
+        origin: IdentityOrigin::Bundle,
+        state: IdentityState::Active,
+        state_reason: None,
+        state_changed_at_ms: now_ms,
+        state_changed_by: None,
+        generation: 1,
+        created_at_ms: now_ms,
+        created_by: format!("bundle:{}", bundle.hash),
+        approved_at_ms: Some(now_ms),
+        approved_by: Some(format!("bundle:{}", bundle.hash)),
+        last_used_at_ms: None,
+        last_reviewed_at_ms: None,
+        reviewed_by: None,
+        secret_rotated_at_ms: now_ms,
+    };
+    bundle
+        .agents
+        .values()
+        .map(|a| record(IdentityKind::Agent, &a.id, Some(&a.class), &a.owner, a.scopes.as_deref()))
+        .chain(
+            bundle
+                .services
+                .values()
+                .map(|s| record(IdentityKind::Service, &s.id, None, &s.owner, Some(&s.scopes))),
+        )
+        .collect()
+}
+
+/// Writes the bundle's identities into the registry; returns the ones inserted or changed.
+pub async fn sync(store: &Store, bundle: &Bundle, now_ms: i64) -> Result<Vec<(String, SyncOutcome)>, StoreError> {
+    let mut changed = Vec::new();
+    for record in declared(bundle, now_ms) {
+        let outcome = store.sync_bundle_identity(&record).await?;
+        if matches!(outcome, SyncOutcome::Inserted | SyncOutcome::Updated) {
+            changed.push((record.id, outcome));
+        }
+    }
+    Ok(changed)
+}
+
+/// `bundle` with the runtime identities of `view` added as agents and services, so that the
+/// decision point knows them. An identity whose class, owner or scopes the bundle no longer
+/// declares is left out (its calls are denied as unknown), and said so in the log.
+pub fn with_runtime(mut bundle: Bundle, view: &View) -> Bundle {
+    for r in view.runtime() {
+        let Some((_, name)) = r.id.split_once(':') else { continue };
+        let (Ok(id), Ok(owner)) = (Id::parse(name), Id::parse(&r.owner)) else { continue };
+        let known = |t: &String| bundle.tools.contains_key(t.as_str());
+        let scopes: Option<Vec<Id>> = if r.scopes.iter().all(known) {
+            r.scopes.iter().map(|t| Id::parse(t).ok()).collect()
+        } else {
+            None
+        };
+        let fits = bundle.humans.contains_key(owner.as_str())
+            && scopes.is_some()
+            && !bundle.agents.contains_key(id.as_str())
+            && !bundle.services.contains_key(id.as_str());
+        if !fits {
+            tracing::warn!(identity = %r.id, "the runtime identity no longer fits the bundle (owner, scopes or a clash with a declared id); its calls are denied");
+            continue;
+        }
+        let scopes = scopes.unwrap_or_default();
+        let location = tribune_bundle::Location {
+            file: "<registry>".to_owned(),
+            line: 1,
+            column: 1,
+        };
+        match r.kind {
+            IdentityKind::Agent => {
+                let Some(class) = r.class.as_deref().and_then(|c| Id::parse(c).ok()) else { continue };
+                if !bundle.classes.contains_key(class.as_str()) {
+                    tracing::warn!(identity = %r.id, class = %class, "the runtime agent's class is no longer declared; its calls are denied");
+                    continue;
+                }
+                bundle.agents.insert(
+                    id.clone(),
+                    Agent {
+                        id,
+                        class,
+                        owner,
+                        scopes: (!scopes.is_empty()).then_some(scopes),
+                        description: Some("registered at run time".to_owned()),
+                        location,
+                    },
+                );
+            }
+            IdentityKind::Service => {
+                bundle.services.insert(
+                    id.clone(),
+                    Service {
+                        id,
+                        owner,
+                        scopes,
+                        description: Some("registered at run time".to_owned()),
+                        location,
+                    },
+                );
+            }
+        }
+    }
+    bundle
+}
+
+/// The tools `kind`/`name` may hold credentials for: its declared scopes, or every tool its
+/// class can reach.
+pub fn reach(snapshot: &tribune_policy::Snapshot, kind: PrincipalKind, name: &str) -> BTreeSet<String> {
+    let bundle = snapshot.bundle();
+    let declared = match kind {
+        PrincipalKind::Agent => bundle.agents.get(name).and_then(|a| a.scopes.clone()),
+        PrincipalKind::Service => bundle.services.get(name).map(|s| s.scopes.clone()),
+    };
+    match declared {
+        Some(scopes) => scopes.iter().map(ToString::to_string).collect(),
+        // An undeclared principal reaches nothing.
+        None => snapshot
+            .reachable_tools(kind, name)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.tool)
+            .collect(),
+    }
+}
+
+/// Records each identity an activation inserted or changed, as a ledger entry.
+pub async fn record_sync(
+    ledger: &crate::ledger::Ledger,
+    bundle: &Bundle,
+    synced: &[(String, SyncOutcome)],
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    for (id, outcome) in synced {
+        let event = match outcome {
+            SyncOutcome::Inserted => "identity_created",
+            _ => "identity_updated",
+        };
+        let details = serde_json::json!({ "identity": id, "origin": "bundle", "bundle_hash": bundle.hash });
+        let value = crate::ocsf::event(event, 3, &format!("{event}/{id}/{at_ms}"), "tribune", None, details, at_ms);
+        ledger
+            .record_event("identity", value, at_ms, tribune_store::SideRecord::None)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The reason an identity is suspended when its review lapsed; a review lifts it.
+pub const REVIEW_LAPSED: &str = "review overdue past its grace period";
+
+/// Suspends every active identity past its review deadline and grace, and records each
+/// suspension. Runs on every node; the conditional update lets one of them win.
+pub async fn suspend_unreviewed(state: &crate::state::AppState, now_ms: i64) -> Result<usize, StoreError> {
+    let bundle = state.snapshot().bundle().clone();
+    let view = state.identities.view();
+    let mut suspended = 0;
+    for record in view.records.values().filter(|r| r.state == IdentityState::Active) {
+        let policy = to_policy(&lifecycle_of(record, &bundle));
+        let overdue = tribune_identity::audit(&facts(record), &policy, now_ms)
+            .into_iter()
+            .any(|f| f.kind == tribune_identity::FindingKind::ReviewExpired);
+        if !overdue {
+            continue;
+        }
+        let reason = REVIEW_LAPSED;
+        let changed = state
+            .store
+            .set_identity_state(
+                &record.id,
+                &[IdentityState::Active],
+                IdentityState::Suspended,
+                Some(reason),
+                "tribune",
+                now_ms,
+            )
+            .await?;
+        if changed.is_some() {
+            suspended += 1;
+            let details = serde_json::json!({ "identity": record.id, "reason": reason, "state": "suspended" });
+            let value = crate::ocsf::event(
+                "identity_suspended",
+                3,
+                &format!("identity_suspended/{}/{now_ms}", record.id),
+                "tribune",
+                None,
+                details,
+                now_ms,
+            );
+            state
+                .ledger
+                .record_event("identity", value, now_ms, tribune_store::SideRecord::None)
+                .await?;
+        }
+    }
+    if suspended > 0 {
+        state.identities.refresh(&state.store).await?;
+    }
+    Ok(suspended)
+}
+
+/// One tick of the poller: read the registry other replicas changed (rebuilding the snapshot
+/// when runtime identities came or went), and every [`LIFECYCLE_TICKS`] ticks flush last-use
+/// times and suspend identities whose review lapsed.
+pub async fn poll(state: &crate::state::AppState, tick: u64) {
+    match state.identities.refresh(&state.store).await {
+        Ok(true) => {
+            if let Err(e) = state.rebuild_for_registry().await {
+                tracing::warn!(error = %e, "rebuilding the snapshot for changed runtime identities failed");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "reading the identity registry failed; keeping the view this node has"),
+    }
+    if tick.is_multiple_of(LIFECYCLE_TICKS) {
+        if let Err(e) = state.identities.flush_last_used(&state.store).await {
+            tracing::warn!(error = %e, "recording when identities were last used failed");
+        }
+        if let Err(e) = suspend_unreviewed(state, crate::state::now_ms()).await {
+            tracing::warn!(error = %e, "suspending identities whose review lapsed failed");
+        }
+    }
+}
+
+/// Poller ticks between lifecycle passes (at 250 ms a tick: every 15 s).
+pub const LIFECYCLE_TICKS: u64 = 60;
