@@ -8,7 +8,7 @@
 //! view they have.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tribune_bundle::{Agent, Bundle, Id, Lifecycle, Service};
@@ -61,7 +61,7 @@ pub struct Identities {
     issuer: Issuer,
     verifier: ArcSwap<Verifier>,
     view: ArcSwap<View>,
-    last_used: Mutex<HashMap<String, i64>>,
+    last_used: dashmap::DashMap<String, i64>,
     oidc: ArcSwap<Option<Arc<OidcHumans>>>,
 }
 
@@ -150,7 +150,7 @@ impl Identities {
             issuer,
             verifier: ArcSwap::from_pointee(verifier),
             view: ArcSwap::from_pointee(View::default()),
-            last_used: Mutex::new(HashMap::new()),
+            last_used: dashmap::DashMap::new(),
             oidc: ArcSwap::from_pointee(None),
         };
         identities.refresh(store).await?;
@@ -206,17 +206,18 @@ impl Identities {
 
     /// Notes that `id` acted at `now_ms`; flushed to the store by [`Identities::flush_last_used`].
     pub fn touch(&self, id: &str, now_ms: i64) {
-        if let Ok(mut map) = self.last_used.lock() {
-            map.insert(id.to_owned(), now_ms);
+        match self.last_used.get_mut(id) {
+            Some(mut at) => *at = (*at).max(now_ms),
+            None => {
+                self.last_used.insert(id.to_owned(), now_ms);
+            }
         }
     }
 
     /// Writes the last-use times gathered since the previous flush.
     pub async fn flush_last_used(&self, store: &Store) -> Result<(), StoreError> {
-        let batch: Vec<(String, i64)> = match self.last_used.lock() {
-            Ok(mut map) => map.drain().collect(),
-            Err(_) => return Ok(()),
-        };
+        let ids: Vec<String> = self.last_used.iter().map(|e| e.key().clone()).collect();
+        let batch: Vec<(String, i64)> = ids.into_iter().filter_map(|id| self.last_used.remove(&id)).collect();
         if batch.is_empty() {
             return Ok(());
         }

@@ -41,6 +41,7 @@ mod decisions;
 mod dlp;
 mod harness;
 mod health;
+mod oidc;
 mod openapi;
 mod records;
 mod reload;
