@@ -14,6 +14,7 @@ on_both_backends!(
     delegation_is_narrower_and_shows_its_chain,
     runtime_identities_follow_the_bundle_rules,
     require_credentials_refuses_registration_secrets,
+    lapsed_rotation_and_review_are_enforced,
 );
 
 const SEARCH: &str = "search_docs";
@@ -352,6 +353,75 @@ async fn require_credentials_refuses_registration_secrets(backend: Backend) {
     let c = credential(&s, json!({})).await;
     let d = s.decide(c["credential"].as_str().unwrap(), search()).await.expect(200).body;
     assert_eq!(d["decision"], "allow", "{d:#}");
+    s.stop().await;
+}
+
+async fn lapsed_rotation_and_review_are_enforced(backend: Backend) {
+    let s = TestServer::start_with(backend, |dir| {
+        let path = dir.join("tribune.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            format!("{text}\n[identities]\nrotation_days = 30\nrotation_grace_days = 5\nreview_days = 90\nreview_grace_days = 10\n"),
+        )
+        .unwrap();
+    })
+    .await;
+    let id = format!("agent:{AGENT}");
+    // A credential taken while the secret is current.
+    let c = credential(&s, json!({ "scopes": [SEARCH] })).await;
+    let token = c["credential"].as_str().unwrap().to_owned();
+    // Its secret was last rotated 36 days ago (30 + 5 days of grace have passed): the secret
+    // is refused, both for decisions and for new credentials.
+    s.execute_raw("UPDATE identities SET secret_rotated_at_ms = secret_rotated_at_ms - 3110400000")
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let d = s.decide(&s.agent, search()).await.expect(200).body;
+        if d["reasons"][0]["code"] == "rotation_overdue" {
+            denied_at_authenticate(&d, "rotation_overdue");
+            break;
+        }
+        // The registry view catches up with a change made behind the server's back by its poll.
+        assert!(started.elapsed().as_secs() < 5, "{d:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    s.post("/v1/credentials", &s.agent, json!({})).await.expect_error(403, "forbidden");
+    // The audit says so.
+    let audit = s.get("/v1/identities/audit", ADMIN).await.expect(200).body;
+    let kinds: Vec<&str> = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["identity"] == id.as_str())
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["rotation_expired"], "{audit:#}");
+    // Rotating gives a working secret again.
+    let rotated = s.post(&format!("/v1/identities/{id}/rotate"), ADMIN, json!({})).await.expect(200).body;
+    let secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_eq!(s.decide(&secret, search()).await.expect(200).body["decision"], "allow");
+    // The credential from before the rotation is refused.
+    denied_at_authenticate(&s.decide(&token, search()).await.expect(200).body, "credential_rotated");
+
+    // Never reviewed, created 101 days ago (90 + 10 days of grace have passed): the lifecycle
+    // pass (every 15 s) suspends it, on the record.
+    s.execute_raw("UPDATE identities SET created_at_ms = created_at_ms - 8726400000").await;
+    let started = std::time::Instant::now();
+    loop {
+        let d = s.decide(&secret, search()).await.expect(200).body;
+        if d["reasons"][0]["code"] == "identity_suspended" {
+            assert_eq!(d["reasons"][0]["message"], format!("`{id}` is suspended: review overdue past its grace period"));
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 30, "not suspended: {d:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(identity_events(&s).await.iter().any(|e| e == "identity_suspended"));
+    // A review lifts a suspension for a lapsed review.
+    let reviewed = s.post(&format!("/v1/identities/{id}/review"), ADMIN, json!({})).await.expect(200).body;
+    assert_eq!(reviewed["state"], "active");
+    assert_eq!(s.decide(&secret, search()).await.expect(200).body["decision"], "allow");
     s.stop().await;
 }
 
