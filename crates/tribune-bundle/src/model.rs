@@ -50,12 +50,28 @@ pub struct Bundle {
     pub identities: Identities,
     /// Human sign-in through an OpenID Connect identity provider, if configured.
     pub oidc: Option<Oidc>,
+    /// Trust scores: baseline, half-life, thresholds and event weights (`[trust]`).
+    pub trust: Trust,
+    /// Emergency-stop drills: their cadence and the scopes that may be drilled (`[drills]`).
+    pub drills: Drills,
+    /// Incident response: the triggers that open an incident and the containment each runs.
+    pub incidents: Incidents,
+    /// Third-party due diligence (`[vetting]`).
+    pub vetting: Vetting,
     /// The manifest, `tribune.toml`.
     pub manifest: SourceFile,
     /// `policies/*.cedar`, sorted by path.
     pub policy_files: Vec<SourceFile>,
     /// Warnings found while loading (the bundle is still valid).
     pub findings: Vec<Diagnostic>,
+}
+
+/// The `[vetting]` table. Without it (or with `required = false`) a provider with no vetting
+/// record is not held up; a rejected, expired or probation record applies either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Vetting {
+    /// Whether calls to tools of a provider with no vetting record are denied.
+    pub required: bool,
 }
 
 /// The `[hitl]` table: how long approval requests and approvals live, how much reviewers may
@@ -108,6 +124,71 @@ impl Hitl {
 impl Default for Hitl {
     fn default() -> Self {
         Hitl::DEFAULT
+    }
+}
+
+/// The `[trust]` table: trust scores of agents, services and providers (0–1000), moved by
+/// events and decaying toward `baseline` with a half-life, and the thresholds at which a low
+/// score makes calls need approval or denies them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trust {
+    /// Whether the bundle declares `[trust]`. Without it, scores are kept and shown with these
+    /// defaults, but the decision point's trust gate does not act on them.
+    pub enforced: bool,
+    /// The score every subject starts at and decays back to.
+    pub baseline: u16,
+    /// How long it takes a score's distance from `baseline` to halve, in milliseconds.
+    pub half_life_ms: u64,
+    /// Below this score, every `write` or `irreversible` call needs at least one approval.
+    pub review_below: u16,
+    /// Below this score, the principal's calls (or calls to the provider's tools) are denied.
+    pub block_below: u16,
+    /// How much each kind of event moves a score.
+    pub events: TrustEvents,
+}
+
+/// `[trust.events]`: how much one event of each kind moves a score (negative lowers it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrustEvents {
+    /// A call allowed (to the principal).
+    pub allowed: i32,
+    /// A call denied by a `forbid` rule (to the principal).
+    pub forbidden: i32,
+    /// A call denied by a `forbid` rule (to the tool's provider).
+    pub provider_forbidden: i32,
+    /// A call denied or held by data governance (to the principal).
+    pub dlp: i32,
+    /// A human denied the principal's held call.
+    pub approval_refused: i32,
+    /// A red-team scenario failed against the subject.
+    pub redteam_failure: i32,
+    /// An incident was opened against the subject.
+    pub incident: i32,
+}
+
+impl Trust {
+    /// The defaults of a bundle without a `[trust]` table (which is not enforced).
+    pub const DEFAULT: Trust = Trust {
+        enforced: false,
+        baseline: 700,
+        half_life_ms: 24 * 3_600_000,
+        review_below: 400,
+        block_below: 200,
+        events: TrustEvents {
+            allowed: 1,
+            forbidden: -25,
+            provider_forbidden: -5,
+            dlp: -50,
+            approval_refused: -75,
+            redteam_failure: -100,
+            incident: -200,
+        },
+    };
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Trust::DEFAULT
     }
 }
 
@@ -254,6 +335,181 @@ pub struct Compliance {
     pub two_person_tiers: Vec<Located<Tier>>,
     /// Where the table is declared (`None`: the bundle has none).
     pub location: Option<Location>,
+}
+
+/// The `[drills]` table: how often an emergency-stop drill must pass, and which scopes may be
+/// drilled. A drill stops its scope for real, proves the stop enforced, and resumes it at once
+/// without the two holders a resume otherwise needs; so only the scopes declared here (a
+/// canary agent, say) may be drilled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drills {
+    /// Days within which a drill must have passed, if the deployment commits to a cadence.
+    pub cadence_days: Option<Located<u32>>,
+    /// The stop scopes that may be drilled, as `tribune stop` writes them (`all`, `class:ID`,
+    /// `agent:ID`, `service:ID`, `tool:ID`, `provider:ID`), each id declared in the bundle.
+    pub scopes: Vec<Located<String>>,
+    /// The most milliseconds from the drill command to enforcement for a drill to pass, if
+    /// not the product's target of 50 ms ([`Drills::target_ms`]).
+    pub target_ms: Option<u32>,
+    /// Where the table is declared (`None`: the bundle has none).
+    pub location: Option<Location>,
+}
+
+impl Drills {
+    /// The product's target: a stop enforced on the same node within 50 ms of the command.
+    pub const TARGET_MS: u32 = 50;
+
+    /// The most milliseconds from the drill command to enforcement for a drill to pass.
+    pub fn target_ms(&self) -> u32 {
+        self.target_ms.unwrap_or(Self::TARGET_MS)
+    }
+
+    /// Whether `scope` (as written by `tribune stop`) is one the bundle lets be drilled.
+    pub fn allows(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s.value == scope)
+    }
+}
+
+/// The `[incidents]` table: declared triggers, each opening an incident and running its
+/// containment when it fires, and where incidents are announced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Incidents {
+    /// The triggers, in the order declared.
+    pub triggers: Vec<IncidentTrigger>,
+    /// Where `notify` sends incidents, if `[incidents]` names its own webhook.
+    pub webhook: Option<Webhook>,
+}
+
+impl Incidents {
+    /// The webhook `notify` uses: `[incidents]`'s own, else `[hitl]`'s.
+    pub fn webhook<'a>(&'a self, hitl: &'a Hitl) -> Option<&'a Webhook> {
+        self.webhook.as_ref().or(hitl.webhook.as_ref())
+    }
+}
+
+/// One `[[incidents.triggers]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentTrigger {
+    /// Id, unique among the triggers; it names the incidents it opens.
+    pub id: Id,
+    /// What fires it.
+    pub on: TriggerOn,
+    /// The containment it runs, in the order it runs them (stops first, notify last).
+    pub actions: Vec<IncidentAction>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+/// What fires a trigger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TriggerOn {
+    /// `count` denied calls of one agent (or service) within `window_secs`.
+    Denials {
+        /// How many denials.
+        count: u32,
+        /// Within how many seconds.
+        window_secs: u32,
+    },
+    /// A call denied by a `forbid` rule whose tool or data is of `classification` or more
+    /// sensitive.
+    Forbid {
+        /// The least sensitive level that counts.
+        classification: Classification,
+    },
+    /// A call denied by data governance (`dlp_blocked`, `flow_forbidden`) whose tool or data
+    /// is of `classification` or more sensitive.
+    Dlp {
+        /// The least sensitive level that counts.
+        classification: Classification,
+    },
+    /// Any call of `tool`, a honeytoken no legitimate agent calls, whatever its decision.
+    Canary {
+        /// The canary tool.
+        tool: Id,
+    },
+    /// An agent's (or service's) trust score fell below `threshold`.
+    TrustBelow {
+        /// The score (trust scores run from 0 to 1000) below which the trigger fires.
+        threshold: u16,
+    },
+    /// An emergency-stop drill failed.
+    DrillFailed,
+}
+
+impl TriggerOn {
+    /// The `on` value that declares it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TriggerOn::Denials { .. } => "denials",
+            TriggerOn::Forbid { .. } => "forbid",
+            TriggerOn::Dlp { .. } => "dlp",
+            TriggerOn::Canary { .. } => "canary",
+            TriggerOn::TrustBelow { .. } => "trust_below",
+            TriggerOn::DrillFailed => "drill_failed",
+        }
+    }
+
+    /// Every `on` value, as written.
+    pub const KINDS: [&'static str; 6] = [
+        "denials",
+        "forbid",
+        "dlp",
+        "canary",
+        "trust_below",
+        "drill_failed",
+    ];
+}
+
+/// One containment step of an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IncidentAction {
+    /// An emergency stop of the agent (or service) itself.
+    StopAgent,
+    /// An emergency stop of the agent's class.
+    StopClass,
+    /// Revokes every short-lived credential of the agent, and everything delegated from them.
+    RevokeCredentials,
+    /// A legal hold over the ledger range of the evidence.
+    LegalHold,
+    /// A signed webhook notification.
+    Notify,
+}
+
+impl IncidentAction {
+    /// Every action, in the order an incident runs them.
+    pub const ALL: [IncidentAction; 5] = [
+        IncidentAction::StopAgent,
+        IncidentAction::StopClass,
+        IncidentAction::RevokeCredentials,
+        IncidentAction::LegalHold,
+        IncidentAction::Notify,
+    ];
+
+    /// As written in the bundle.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentAction::StopAgent => "stop_agent",
+            IncidentAction::StopClass => "stop_class",
+            IncidentAction::RevokeCredentials => "revoke_credentials",
+            IncidentAction::LegalHold => "legal_hold",
+            IncidentAction::Notify => "notify",
+        }
+    }
+
+    /// The action written as `s`.
+    pub fn parse(s: &str) -> Option<IncidentAction> {
+        IncidentAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// Whether it acts on an agent or service, so a trigger that names none cannot run it.
+    pub fn needs_principal(self) -> bool {
+        matches!(
+            self,
+            IncidentAction::StopAgent | IncidentAction::StopClass | IncidentAction::RevokeCredentials
+        )
+    }
 }
 
 /// A declared value and where it is written.

@@ -163,6 +163,9 @@ impl Cx<'_> {
         let hitl = self.hitl(raw.hitl.as_ref());
         let dlp = self.dlp(raw.dlp.as_ref(), &classifications);
         let compliance = self.compliance(raw.compliance.as_ref());
+        let trust = self.trust(raw.trust.as_ref());
+        let drills = self.drills(raw.drills.as_ref(), &raw);
+        let incidents = self.incidents(raw.incidents.as_ref(), &raw, &classifications, &hitl);
         let hash = bundle_hash(sources);
         let version = deployment.1.unwrap_or_else(|| hash.chars().take(12).collect());
         let bundle = Bundle {
@@ -189,6 +192,12 @@ impl Cx<'_> {
             compliance,
             identities,
             oidc,
+            drills,
+            trust,
+            incidents,
+            vetting: Vetting {
+                required: raw.vetting.as_ref().is_some_and(|v| v.required),
+            },
             manifest: sources.manifest.clone(),
             policy_files: sources.policy_files.clone(),
             findings: Vec::new(),
@@ -421,6 +430,116 @@ impl Cx<'_> {
         hitl
     }
 
+    /// The `[trust]` table. Without it the defaults apply, not enforced (`Trust::enforced`):
+    /// scores are kept and shown, but no call is held or denied for one.
+    fn trust(&mut self, raw: Option<&Spanned<RawTrust>>) -> Trust {
+        let mut trust = Trust::DEFAULT;
+        let Some(table) = raw else { return trust };
+        trust.enforced = true;
+        let r = table.get_ref();
+        let score = |cx: &mut Self, v: &Option<Spanned<i64>>, key: &str, slot: &mut u16| {
+            let Some(v) = v else { return };
+            match u16::try_from(*v.get_ref()) {
+                Ok(n) if n <= 1000 => *slot = n,
+                _ => cx.error(
+                    v,
+                    "bad-value",
+                    format!("`[trust] {key}` must be between 0 and 1000, not {}", v.get_ref()),
+                ),
+            }
+        };
+        score(self, &r.baseline, "baseline", &mut trust.baseline);
+        score(self, &r.review_below, "review_below", &mut trust.review_below);
+        score(self, &r.block_below, "block_below", &mut trust.block_below);
+        if trust.block_below > trust.review_below {
+            let message = format!(
+                "`[trust] block_below` ({}) must not be above `review_below` ({})",
+                trust.block_below, trust.review_below
+            );
+            match (&r.block_below, &r.review_below) {
+                (Some(at), _) | (None, Some(at)) => self.error(at, "bad-value", message),
+                (None, None) => self.error(table, "bad-value", message),
+            }
+        }
+        if trust.baseline < trust.block_below {
+            let message = format!(
+                "`[trust] baseline` ({}) is below `block_below` ({}): every principal would be denied",
+                trust.baseline, trust.block_below
+            );
+            match (&r.baseline, &r.block_below) {
+                (Some(at), _) | (None, Some(at)) => self.error(at, "bad-value", message),
+                (None, None) => self.error(table, "bad-value", message),
+            }
+        }
+        const MAX_HALF_LIFE_MS: f64 = 365.0 * 86_400_000.0;
+        match (&r.half_life_hours, &r.half_life_secs) {
+            (Some(_), Some(secs)) => self.error(
+                secs,
+                "bad-value",
+                "`[trust]` sets both `half_life_hours` and `half_life_secs`; keep one".to_owned(),
+            ),
+            (Some(hours), None) => {
+                let ms = hours.get_ref() * 3_600_000.0;
+                if (1000.0..=MAX_HALF_LIFE_MS).contains(&ms) {
+                    // INVARIANT(half-life-range): checked just above to be 1 s to 365 days.
+                    trust.half_life_ms = ms.round() as u64;
+                } else {
+                    self.error(
+                        hours,
+                        "bad-value",
+                        format!(
+                            "`[trust] half_life_hours` must be between 1 second and 365 days, not {}",
+                            hours.get_ref()
+                        ),
+                    );
+                }
+            }
+            (None, Some(secs)) => match u64::try_from(*secs.get_ref()) {
+                Ok(s) if (1..=365 * 86_400).contains(&s) => trust.half_life_ms = s * 1000,
+                _ => self.error(
+                    secs,
+                    "bad-value",
+                    format!(
+                        "`[trust] half_life_secs` must be between 1 and 31536000 (365 days), not {}",
+                        secs.get_ref()
+                    ),
+                ),
+            },
+            (None, None) => {}
+        }
+        if let Some(e) = &r.events {
+            let w = &mut trust.events;
+            let deltas: [(&Option<Spanned<i64>>, &str, &mut i32); 7] = [
+                (&e.allowed, "allowed", &mut w.allowed),
+                (&e.forbidden, "forbidden", &mut w.forbidden),
+                (
+                    &e.provider_forbidden,
+                    "provider_forbidden",
+                    &mut w.provider_forbidden,
+                ),
+                (&e.dlp, "dlp", &mut w.dlp),
+                (&e.approval_refused, "approval_refused", &mut w.approval_refused),
+                (&e.redteam_failure, "redteam_failure", &mut w.redteam_failure),
+                (&e.incident, "incident", &mut w.incident),
+            ];
+            for (value, key, slot) in deltas {
+                let Some(v) = value else { continue };
+                match i32::try_from(*v.get_ref()) {
+                    Ok(n) if (-1000..=1000).contains(&n) => *slot = n,
+                    _ => self.diagnostics.push(Diagnostic::error(
+                        self.file.locate(&v.span()),
+                        "bad-value",
+                        format!(
+                            "`[trust.events] {key}` must be between -1000 and 1000, not {}",
+                            v.get_ref()
+                        ),
+                    )),
+                }
+            }
+        }
+        trust
+    }
+
     /// The `[dlp]` table. Built-ins report the most sensitive level of the scale unless
     /// `[dlp.classifications]` says otherwise; declared patterns come after the built-ins, so a
     /// built-in wins where both match at one place.
@@ -632,6 +751,353 @@ impl Cx<'_> {
             two_person_tiers,
             location: Some(self.at(table)),
         }
+    }
+
+    /// The `[drills]` table: a cadence, and the scopes that may be drilled, each a stop scope
+    /// whose id is declared.
+    fn drills(&mut self, raw: Option<&Spanned<RawDrills>>, bundle: &RawBundle) -> Drills {
+        let Some(table) = raw else {
+            return Drills::default();
+        };
+        let r = table.get_ref();
+        let cadence_days = match &r.cadence_days {
+            Some(v) if (1..=366).contains(v.get_ref()) => Some(Located {
+                value: *v.get_ref(),
+                location: self.at(v),
+            }),
+            Some(v) => {
+                let message = format!(
+                    "`[drills] cadence_days` must be between 1 and 366, not {}",
+                    v.get_ref()
+                );
+                self.error(v, "bad-value", message);
+                None
+            }
+            None => None,
+        };
+        let target_ms = match &r.target_ms {
+            Some(v) if (1..=60_000).contains(v.get_ref()) => Some(*v.get_ref()),
+            Some(v) => {
+                let message = format!(
+                    "`[drills] target_ms` must be between 1 and 60000, not {}",
+                    v.get_ref()
+                );
+                self.error(v, "bad-value", message);
+                None
+            }
+            None => None,
+        };
+        let mut scopes: Vec<Located<String>> = Vec::new();
+        for s in &r.scopes {
+            let Some(scope) = self.drill_scope(s, bundle) else {
+                continue;
+            };
+            if scopes.iter().any(|d| d.value == scope) {
+                self.error(
+                    s,
+                    "duplicate-id",
+                    format!("`[drills] scopes` lists `{scope}` twice"),
+                );
+                continue;
+            }
+            let location = self.at(s);
+            scopes.push(Located {
+                value: scope,
+                location,
+            });
+        }
+        if let Some(cadence) = &r.cadence_days
+            && scopes.is_empty()
+            && r.scopes.is_empty()
+        {
+            self.warn(
+                cadence,
+                "no-drill-scope",
+                "`[drills] cadence_days` is declared but `scopes` names nothing to drill, so no drill can ever pass".to_owned(),
+            );
+        }
+        Drills {
+            cadence_days,
+            scopes,
+            target_ms,
+            location: Some(self.at(table)),
+        }
+    }
+
+    /// One `[drills] scopes` entry: `all`, or `KIND:ID` with the id declared as that kind.
+    fn drill_scope(&mut self, s: &Spanned<String>, bundle: &RawBundle) -> Option<String> {
+        let text = s.get_ref();
+        if text == "all" {
+            return Some(text.clone());
+        }
+        fn declared<T>(table: &Table<T>, id: &str) -> bool {
+            table.keys().any(|k| k.get_ref() == id)
+        }
+        let (kind, id) = text.split_once(':').unwrap_or(("", ""));
+        let known = match kind {
+            "class" => declared(&bundle.classes, id),
+            "agent" => declared(&bundle.agents, id),
+            "service" => declared(&bundle.services, id),
+            "tool" => declared(&bundle.tools, id),
+            "provider" => declared(&bundle.providers, id),
+            _ => {
+                self.error(
+                    s,
+                    "bad-value",
+                    format!(
+                        "`[drills] scopes` lists `{text}`, which is not a stop scope: use `all`, `class:ID`, `agent:ID`, `service:ID`, `tool:ID` or `provider:ID`"
+                    ),
+                );
+                return None;
+            }
+        };
+        if let Err(e) = Id::parse(id) {
+            self.error(s, "bad-id", format!("`[drills] scopes` lists `{text}`: {e}"));
+            return None;
+        }
+        if !known {
+            let what = if kind == "class" { "agent class" } else { kind };
+            self.error(
+                s,
+                "dangling-reference",
+                format!("`[drills] scopes` names {what} `{id}`, which is not declared"),
+            );
+            return None;
+        }
+        Some(text.clone())
+    }
+
+    /// The `[incidents]` table: each trigger's `on` with exactly the keys that kind takes,
+    /// its references resolved, and its actions (run in a fixed order: stops first, notify
+    /// last, whatever order they are written in).
+    fn incidents(
+        &mut self,
+        raw: Option<&Spanned<RawIncidents>>,
+        bundle: &RawBundle,
+        scale: &[Id],
+        hitl: &Hitl,
+    ) -> Incidents {
+        let Some(table) = raw else {
+            return Incidents::default();
+        };
+        let r = table.get_ref();
+        let webhook = match (&r.webhook_url, &r.webhook_secret_env) {
+            (None, None) => None,
+            (Some(url), Some(env)) => self.webhook(url, env),
+            (Some(_), None) => {
+                self.error(
+                    table,
+                    "missing-key",
+                    "`[incidents] webhook_url` needs `webhook_secret_env`, the environment variable that holds the signing key".to_owned(),
+                );
+                None
+            }
+            (None, Some(env)) => {
+                self.error(
+                    env,
+                    "missing-key",
+                    "`[incidents] webhook_secret_env` is set but `webhook_url` is not".to_owned(),
+                );
+                None
+            }
+        };
+        let mut triggers: Vec<IncidentTrigger> = Vec::new();
+        let mut seen: Vec<Id> = Vec::new();
+        for spanned in &r.triggers {
+            let t = spanned.get_ref();
+            let id = self.id(&t.id);
+            if let Some(id) = &id {
+                if seen.contains(id) {
+                    self.error(
+                        &t.id,
+                        "duplicate-id",
+                        format!("incident trigger `{id}` is declared twice"),
+                    );
+                } else {
+                    seen.push(id.clone());
+                }
+            }
+            let name = id.as_ref().map_or_else(|| t.id.get_ref().clone(), Id::to_string);
+            let from = format!("incident trigger `{name}`");
+            let on = self.trigger_on(spanned, &from, bundle, scale);
+            let actions = self.trigger_actions(t, &from, on.as_ref());
+            if let (Some(id), Some(on), Some(actions)) = (id, on, (!actions.is_empty()).then_some(actions)) {
+                if actions.contains(&IncidentAction::Notify) && webhook.is_none() && hitl.webhook.is_none() {
+                    self.warn(
+                        &t.actions,
+                        "no-webhook",
+                        format!(
+                            "{from} notifies, but neither `[incidents]` nor `[hitl]` declares a `webhook_url`, so its notifications are skipped"
+                        ),
+                    );
+                }
+                let location = self.at(spanned);
+                triggers.push(IncidentTrigger {
+                    id,
+                    on,
+                    actions,
+                    description: t.description.clone(),
+                    location,
+                });
+            }
+        }
+        Incidents { triggers, webhook }
+    }
+
+    /// A trigger's `on`, checking that exactly the keys its kind takes are written.
+    fn trigger_on(
+        &mut self,
+        spanned: &Spanned<RawIncidentTrigger>,
+        from: &str,
+        bundle: &RawBundle,
+        scale: &[Id],
+    ) -> Option<TriggerOn> {
+        let t = spanned.get_ref();
+        let kind = t.on.get_ref().as_str();
+        let takes: &[&str] = match kind {
+            "denials" => &["count", "window_secs"],
+            "forbid" | "dlp" => &["classification"],
+            "canary" => &["tool"],
+            "trust_below" => &["threshold"],
+            "drill_failed" => &[],
+            other => {
+                let message = format!(
+                    "{from}: `on = \"{other}\"` is not a trigger (one of {})",
+                    TriggerOn::KINDS.map(|k| format!("`{k}`")).join(", ")
+                );
+                self.error(&t.on, "unknown-value", message);
+                return None;
+            }
+        };
+        let written: [(&str, Option<std::ops::Range<usize>>); 5] = [
+            ("count", t.count.as_ref().map(Spanned::span)),
+            ("window_secs", t.window_secs.as_ref().map(Spanned::span)),
+            ("classification", t.classification.as_ref().map(Spanned::span)),
+            ("tool", t.tool.as_ref().map(Spanned::span)),
+            ("threshold", t.threshold.as_ref().map(Spanned::span)),
+        ];
+        let mut ok = true;
+        for (key, span) in &written {
+            match span {
+                Some(span) if !takes.contains(key) => {
+                    let location = self.file.locate(span);
+                    let message = format!("{from}: `{key}` does not apply to `on = \"{kind}\"`");
+                    self.diagnostics
+                        .push(Diagnostic::error(location, "unknown-key", message));
+                    ok = false;
+                }
+                None if takes.contains(key) => {
+                    self.error(
+                        spanned,
+                        "missing-key",
+                        format!("{from}: `on = \"{kind}\"` needs `{key}`"),
+                    );
+                    ok = false;
+                }
+                _ => {}
+            }
+        }
+        if !ok {
+            return None;
+        }
+        match (
+            kind,
+            &t.count,
+            &t.window_secs,
+            &t.classification,
+            &t.tool,
+            &t.threshold,
+        ) {
+            ("denials", Some(count), Some(window), ..) => {
+                let mut ok = true;
+                for (v, key, max) in [(count, "count", 1000), (window, "window_secs", 86_400)] {
+                    if !(1..=max).contains(v.get_ref()) {
+                        let message =
+                            format!("{from}: `{key}` must be between 1 and {max}, not {}", v.get_ref());
+                        self.error(v, "bad-value", message);
+                        ok = false;
+                    }
+                }
+                ok.then(|| TriggerOn::Denials {
+                    count: *count.get_ref(),
+                    window_secs: *window.get_ref(),
+                })
+            }
+            ("forbid", _, _, Some(c), ..) => classification(self, c, scale, from)
+                .map(|classification| TriggerOn::Forbid { classification }),
+            ("dlp", _, _, Some(c), ..) => {
+                classification(self, c, scale, from).map(|classification| TriggerOn::Dlp { classification })
+            }
+            ("canary", _, _, _, Some(tool), _) => self
+                .reference(tool, &bundle.tools, from, "tool")
+                .map(|tool| TriggerOn::Canary { tool }),
+            ("trust_below", .., Some(threshold)) => match u16::try_from(*threshold.get_ref()) {
+                Ok(v) if (1..=1000).contains(&v) => Some(TriggerOn::TrustBelow { threshold: v }),
+                _ => {
+                    let message = format!(
+                        "{from}: `threshold` must be between 1 and 1000 (trust scores run from 0 to 1000), not {}",
+                        threshold.get_ref()
+                    );
+                    self.error(threshold, "bad-value", message);
+                    None
+                }
+            },
+            ("drill_failed", ..) => Some(TriggerOn::DrillFailed),
+            // INVARIANT(trigger-keys): the loop above returned for a kind missing its keys.
+            _ => None,
+        }
+    }
+
+    /// A trigger's `actions`: known, each once, at least one, and each one its kind can run.
+    fn trigger_actions(
+        &mut self,
+        t: &RawIncidentTrigger,
+        from: &str,
+        on: Option<&TriggerOn>,
+    ) -> Vec<IncidentAction> {
+        let mut actions: Vec<IncidentAction> = Vec::new();
+        for a in t.actions.get_ref() {
+            let Some(action) = IncidentAction::parse(a.get_ref()) else {
+                let message = format!(
+                    "{from}: `{}` is not an incident action (one of {})",
+                    a.get_ref(),
+                    IncidentAction::ALL
+                        .map(|a| format!("`{}`", a.as_str()))
+                        .join(", ")
+                );
+                self.error(a, "unknown-value", message);
+                continue;
+            };
+            if actions.contains(&action) {
+                self.error(
+                    a,
+                    "duplicate-id",
+                    format!("{from} lists `{}` twice", action.as_str()),
+                );
+                continue;
+            }
+            if action.needs_principal() && matches!(on, Some(TriggerOn::DrillFailed)) {
+                self.error(
+                    a,
+                    "bad-value",
+                    format!(
+                        "{from}: a failed drill names no agent, so it cannot `{}`; use `legal_hold` or `notify`",
+                        action.as_str()
+                    ),
+                );
+                continue;
+            }
+            actions.push(action);
+        }
+        if t.actions.get_ref().is_empty() {
+            self.error(
+                &t.actions,
+                "bad-value",
+                format!("{from} needs at least one action"),
+            );
+        }
+        actions.sort();
+        actions
     }
 
     fn webhook(&mut self, url: &Spanned<String>, env: &Spanned<String>) -> Option<Webhook> {

@@ -48,6 +48,105 @@ pub(crate) struct RawBundle {
     pub identities: Option<Spanned<RawIdentities>>,
     #[serde(default)]
     pub oidc: Option<Spanned<RawOidc>>,
+    #[serde(default)]
+    pub trust: Option<Spanned<RawTrust>>,
+    #[serde(default)]
+    pub drills: Option<Spanned<RawDrills>>,
+    #[serde(default)]
+    pub incidents: Option<Spanned<RawIncidents>>,
+    #[serde(default)]
+    pub vetting: Option<RawVetting>,
+}
+
+/// `[vetting]`: whether every provider needs a current vetting record before its tools run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVetting {
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// `[drills]`: how often an emergency-stop drill must pass, and the scopes that may be drilled.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDrills {
+    #[serde(default)]
+    pub cadence_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub target_ms: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub scopes: Vec<Spanned<String>>,
+}
+
+/// `[incidents]`: the triggers that open an incident, and where incidents are announced.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIncidents {
+    #[serde(default)]
+    pub triggers: Vec<Spanned<RawIncidentTrigger>>,
+    #[serde(default)]
+    pub webhook_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub webhook_secret_env: Option<Spanned<String>>,
+}
+
+/// One `[[incidents.triggers]]` entry; which of the optional keys apply depends on `on`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIncidentTrigger {
+    pub id: Spanned<String>,
+    pub on: Spanned<String>,
+    #[serde(default)]
+    pub count: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub window_secs: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub classification: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tool: Option<Spanned<String>>,
+    #[serde(default)]
+    pub threshold: Option<Spanned<u32>>,
+    pub actions: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `[trust]`: trust scores' baseline, half-life, thresholds and event weights.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrust {
+    #[serde(default)]
+    pub baseline: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub half_life_hours: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub half_life_secs: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub review_below: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub block_below: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub events: Option<RawTrustEvents>,
+}
+
+/// `[trust.events]`: how much one event of each kind moves a score.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrustEvents {
+    #[serde(default)]
+    pub allowed: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub forbidden: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub provider_forbidden: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub dlp: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub approval_refused: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub redteam_failure: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub incident: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

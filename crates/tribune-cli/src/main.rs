@@ -57,6 +57,16 @@ enum Command {
         #[command(subcommand)]
         command: commands::credential::Command,
     },
+    /// Provider vetting and tool description pins: list, show, vet, pin.
+    Providers {
+        #[command(subcommand)]
+        command: commands::providers::Command,
+    },
+    /// Trust scores of agents, services and providers: list them, show one with its history.
+    Trust {
+        #[command(subcommand)]
+        command: commands::trust::Command,
+    },
     /// Multi-factor step-up for reviewers: enrol in TOTP.
     Mfa {
         #[command(subcommand)]
@@ -73,6 +83,18 @@ enum Command {
     Resume(commands::stop::ResumeArgs),
     /// List the emergency stops in force (`--all`: every stop).
     Stops(commands::stop::ListArgs),
+    /// Incidents the bundle's triggers opened: list, show, close.
+    Incidents {
+        #[command(subcommand)]
+        command: commands::incidents::Command,
+    },
+    /// Emergency-stop drills: stop a declared scope, measure the time to enforcement, resume.
+    Drill {
+        #[command(subcommand)]
+        command: commands::drill::Command,
+    },
+    /// List the emergency-stop drills and whether one is overdue (exit 1 when it is).
+    Drills(commands::drill::ListArgs),
     /// Start an in-process server and walk an agent through a read, a write and an irreversible call.
     Demo(commands::demo::Args),
 }
@@ -95,7 +117,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Init(args) => commands::init::run(args),
-            Command::Check(args) => commands::check::run(args),
+            Command::Check(args) => commands::check::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Decide(args) => commands::decide::run(args).await,
             Command::Token { command } => commands::token::run(command).await,
@@ -104,12 +126,17 @@ fn main() -> ExitCode {
             Command::Hold { command } => commands::hold::run(command).await,
             Command::Approvals { command } => commands::approvals::run(command).await,
             Command::Mfa { command } => commands::mfa::run(command).await,
+            Command::Providers { command } => commands::providers::run(command).await,
+            Command::Trust { command } => commands::trust::run(command).await,
             Command::Identity { command } => commands::identity::run(command).await,
             Command::Credential { command } => commands::credential::run(command).await,
             Command::Mcp { command } => commands::mcp::run(command).await,
             Command::Stop(args) => commands::stop::stop(args).await,
             Command::Resume(args) => commands::stop::resume(args).await,
             Command::Stops(args) => commands::stop::list(args).await,
+            Command::Incidents { command } => commands::incidents::run(command).await,
+            Command::Drill { command } => commands::drill::run(command).await,
+            Command::Drills(args) => commands::drill::list(args).await,
         }
     });
     ExitCode::from(code)

@@ -205,11 +205,62 @@ pub enum Outcome {
     NotAssessed(&'static str),
 }
 
-/// What a check runs against: the bundle, and where to point at for gaps that have no
-/// declaration of their own (the mandate's entry in `[compliance] mandates`).
+/// What a check runs against: the bundle, where to point at for gaps that have no
+/// declaration of their own (the mandate's entry in `[compliance] mandates`), and whatever
+/// runtime evidence the caller read.
 pub(crate) struct Cx<'a> {
     pub bundle: &'a Bundle,
     pub anchor: &'a Location,
+    pub evidence: &'a Evidence,
+}
+
+/// Runtime evidence the caller read (from a running server), for the evidence checks that can
+/// be assessed from it. An evidence check without its evidence stays not assessed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Emergency-stop drills, for `stop_drill_within`.
+    pub stop_drills: Option<DrillEvidence>,
+}
+
+impl Evidence {
+    /// No runtime evidence: what a static run has.
+    pub const NONE: Evidence = Evidence { stop_drills: None };
+}
+
+/// The emergency-stop drills a server recorded, as of `now_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrillEvidence {
+    /// Where they were read (the server's url).
+    pub source: String,
+    /// The latest drill that passed, if any did: when it started (milliseconds since the Unix
+    /// epoch), and that time as the caller prints it.
+    pub last_passed: Option<(i64, String)>,
+    /// When the evidence was read (milliseconds since the Unix epoch; this crate reads no clock).
+    pub now_ms: i64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl DrillEvidence {
+    /// Whether a drill passed within `days`: `Ok` with what shows it, `Err` with the gap.
+    fn within(&self, days: u32) -> Result<String, String> {
+        let source = &self.source;
+        let Some((at_ms, at)) = &self.last_passed else {
+            return Err(format!(
+                "no emergency-stop drill has passed (drills read from `{source}`); one must pass at least every {days} days (`tribune drill stop SCOPE`)"
+            ));
+        };
+        let ago = self.now_ms.saturating_sub(*at_ms).max(0) / DAY_MS;
+        if self.now_ms.saturating_sub(*at_ms) <= i64::from(days) * DAY_MS {
+            Ok(format!(
+                "an emergency-stop drill passed at {at} ({ago} day(s) ago, within {days}; read from `{source}`)"
+            ))
+        } else {
+            Err(format!(
+                "the last emergency-stop drill that passed was at {at}, {ago} days ago (read from `{source}`); one must pass at least every {days} days"
+            ))
+        }
+    }
 }
 
 impl Cx<'_> {
@@ -235,7 +286,20 @@ impl Check {
 
     /// Runs the check over `bundle`; a gap with no declaration of its own points at `anchor`.
     pub fn assess(&self, bundle: &Bundle, anchor: &Location) -> Outcome {
-        self.run(&Cx { bundle, anchor })
+        self.run(&Cx {
+            bundle,
+            anchor,
+            evidence: &Evidence::NONE,
+        })
+    }
+
+    /// What the runtime evidence in `cx` shows for this check when it is met (for the report),
+    /// if the check read any.
+    pub(crate) fn evidence_shown(&self, cx: &Cx<'_>) -> Option<String> {
+        match (self, &cx.evidence.stop_drills) {
+            (Check::StopDrillWithin { days }, Some(drills)) => drills.within(*days).ok(),
+            _ => None,
+        }
     }
 
     /// Runs the check over `cx.bundle`.
@@ -333,9 +397,12 @@ impl Check {
                     "the ledger's activity was reviewed within `[compliance] activity_review_days`",
                 );
             }
-            Check::StopDrillWithin { .. } => {
-                return Outcome::NotAssessed("an emergency-stop drill happened within its cadence");
-            }
+            Check::StopDrillWithin { days } => match &cx.evidence.stop_drills {
+                None => {
+                    return Outcome::NotAssessed("an emergency-stop drill happened within its cadence");
+                }
+                Some(drills) => drills.within(*days).err().map(|gap| cx.at_anchor(gap)).into_iter().collect(),
+            },
             Check::IdentitiesReviewed => {
                 return Outcome::NotAssessed("no agent or service identity is past its review");
             }

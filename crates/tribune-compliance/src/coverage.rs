@@ -141,7 +141,11 @@ pub(crate) fn assess(
     bundle: &Bundle,
     anchor: &tribune_bundle::Location,
 ) -> Vec<ThreatCoverage> {
-    let cx = Cx { bundle, anchor };
+    let cx = Cx {
+        bundle,
+        anchor,
+        evidence: &crate::Evidence::NONE,
+    };
     model.threats.iter().map(|t| threat(t, &cx)).collect()
 }
 

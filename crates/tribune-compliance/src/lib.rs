@@ -7,7 +7,8 @@
 //! maps the bundle's controls onto the OWASP agentic threats and MAESTRO layers
 //! ([`coverage`]). Static checks read the bundle only; evidence checks (the ledger verifies, a
 //! drill happened, no identity is past its review) are reported as not assessed until runtime
-//! evidence is supplied. Pure: no IO, no clock.
+//! evidence is supplied ([`assess_with`] and an [`Evidence`] the caller read, e.g. the drills
+//! from a server for `tribune check --server`). Pure: no IO, no clock.
 
 mod check;
 pub mod coverage;
@@ -19,7 +20,7 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use tribune_bundle::{Bundle, Diagnostic, Location};
 
-pub use check::{Check, Gap, Inventory, Kind, Outcome, Who};
+pub use check::{Check, DrillEvidence, Evidence, Gap, Inventory, Kind, Outcome, Who};
 pub use coverage::{Coverage, ThreatCoverage, ThreatModel};
 pub use pack::{LoadError, Pack, PackSeverity, Requirement, parse_pack};
 
@@ -105,6 +106,11 @@ pub struct RequirementResult {
     pub gaps: Vec<Gap>,
     /// The runtime evidence it still needs.
     pub needs_evidence: Vec<&'static str>,
+    /// What the runtime evidence supplied showed where it met a check (e.g. the last passed
+    /// drill). Empty in a static run. (`evidence` is the requirement's own description of what
+    /// would show it.)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<String>,
 }
 
 impl RequirementResult {
@@ -178,6 +184,12 @@ impl Assessment {
 
 /// Assesses `bundle` against the mandates it declares and the threat map.
 pub fn assess(catalog: &'static Catalog, bundle: &Bundle) -> Assessment {
+    assess_with(catalog, bundle, &Evidence::NONE)
+}
+
+/// [`assess`], with the evidence checks `evidence` covers assessed from it rather than reported
+/// as not assessed.
+pub fn assess_with(catalog: &'static Catalog, bundle: &Bundle, evidence: &Evidence) -> Assessment {
     let mut diagnostics = Vec::new();
     let mut mandates = Vec::new();
     for declared in &bundle.compliance.mandates {
@@ -197,6 +209,7 @@ pub fn assess(catalog: &'static Catalog, bundle: &Bundle) -> Assessment {
         let cx = Cx {
             bundle,
             anchor: &declared.location,
+            evidence,
         };
         mandates.push(MandateResult {
             id: &pack.id,
@@ -222,9 +235,10 @@ pub fn assess(catalog: &'static Catalog, bundle: &Bundle) -> Assessment {
 fn requirement(r: &'static Requirement, cx: &Cx<'_>) -> RequirementResult {
     let mut gaps = Vec::new();
     let mut needs_evidence = Vec::new();
+    let mut observed = Vec::new();
     for c in &r.checks {
         match c.run(cx) {
-            Outcome::Met => {}
+            Outcome::Met => observed.extend(c.evidence_shown(cx)),
             Outcome::Gaps(g) => gaps.extend(g),
             Outcome::NotAssessed(what) => needs_evidence.push(what),
         }
@@ -243,6 +257,7 @@ fn requirement(r: &'static Requirement, cx: &Cx<'_>) -> RequirementResult {
         status,
         gaps,
         needs_evidence,
+        observed,
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! One run; the rules are the requirements of every declared mandate (with their citation and
 //! `helpUri`) and the bundle diagnostic codes that occur; the results are the validation
-//! diagnostics, every gap (`kind: fail`), and each requirement that needs runtime evidence
-//! (`kind: open`, level `none`, at the mandate's entry). The threat coverage rides along in the
+//! diagnostics, every gap (`kind: fail`), each requirement that needs runtime evidence
+//! (`kind: open`, level `none`, at the mandate's entry), and each one met on runtime evidence
+//! the caller supplied (`kind: pass`, level `none`). The threat coverage rides along in the
 //! run's `properties`.
 
 use serde_json::{Value, json};
@@ -94,6 +95,17 @@ pub fn log(
                         "not assessed: needs runtime evidence (`tribune report`): {}",
                         result.needs_evidence.join("; ")
                     ) },
+                    "locations": [location(bundle_dir, &mandate.declared_at)],
+                    "properties": { "citation": r.citation, "mandate": mandate.id },
+                }));
+            }
+            if result.status == Status::Met && !result.observed.is_empty() {
+                results.push(json!({
+                    "ruleId": r.id,
+                    "ruleIndex": index,
+                    "kind": "pass",
+                    "level": "none",
+                    "message": { "text": format!("met on runtime evidence: {}", result.observed.join("; ")) },
                     "locations": [location(bundle_dir, &mandate.declared_at)],
                     "properties": { "citation": r.citation, "mandate": mandate.id },
                 }));

@@ -12,7 +12,7 @@
 #![allow(deprecated)]
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -51,6 +51,9 @@ pub const META_KEY: &str = "dev.tribune/decision";
 
 /// The `_meta` key under which a redacted or withheld result says what Tribune did to it.
 pub const OUTCOME_META_KEY: &str = "dev.tribune/outcome";
+
+/// How long a request's progress route outlives its response (see `Gateway::forward`).
+const PROGRESS_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Child progress tokens (chosen by rmcp on the server side) to the agent's own tokens.
 type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, ProgressToken>>>;
@@ -170,6 +173,29 @@ impl<G> std::fmt::Debug for Gateway<G> {
 }
 
 impl<G: Governor> Gateway<G> {
+    /// The listed tools whose descriptions no longer match their pins: each provider's granted
+    /// tools, as the server lists them, are reported to Tribune, which compares and answers.
+    async fn quarantined(&self, tools: &[Tool], grants: &[ToolGrant]) -> Result<HashSet<String>, Error> {
+        let mut by_provider: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for grant in grants.iter().filter(|g| !g.provider.is_empty()) {
+            if let Some(tool) = tools.iter().find(|t| t.name == grant.name) {
+                let listed = serde_json::to_value(tool).map_err(|e| Error::BadAnswer {
+                    url: String::new(),
+                    what: format!("tool `{}` does not serialize: {e}", grant.name),
+                })?;
+                by_provider
+                    .entry(grant.provider.as_str())
+                    .or_default()
+                    .push(listed);
+            }
+        }
+        let mut hidden = HashSet::new();
+        for (provider, listed) in by_provider {
+            hidden.extend(self.governor.observe(provider, &listed).await?);
+        }
+        Ok(hidden)
+    }
+
     fn new(governor: G, child: Peer<RoleClient>, session: String, progress: ProgressRoutes) -> Gateway<G> {
         Gateway {
             governor,
@@ -208,7 +234,13 @@ impl<G: Governor> Gateway<G> {
             }
         };
         if let Some(ours) = route {
-            lock(&self.progress).remove(&ours);
+            // rmcp handles notifications on tasks of their own, so progress the server sent just
+            // before its response can be handled just after it: keep the route a moment longer.
+            let routes = Arc::clone(&self.progress);
+            tokio::spawn(async move {
+                tokio::time::sleep(PROGRESS_LINGER).await;
+                lock(&routes).remove(&ours);
+            });
         }
         answer
     }
@@ -331,6 +363,16 @@ impl<G: Governor> ServerHandler for Gateway<G> {
             )
         })?;
         let tools = tools.map_err(service_error)?;
+        let hidden = self.quarantined(&tools, &grants).await.map_err(|e| {
+            McpError::internal_error(
+                format!("Tribune could not compare the tools' descriptions with their pins, so none are listed: {e}"),
+                None,
+            )
+        })?;
+        let tools = tools
+            .into_iter()
+            .filter(|t| !hidden.contains(t.name.as_ref()))
+            .collect();
         Ok(ListToolsResult::with_all_items(permitted_tools(tools, &grants)))
     }
 

@@ -37,6 +37,8 @@ pub enum Access {
 pub struct ToolGrant {
     /// The tool's name (the MCP tool name).
     pub name: String,
+    /// The provider that offers it (empty when the server does not say).
+    pub provider: String,
     /// Its action tier: `read`, `write` or `irreversible`.
     pub tier: String,
     /// Alone or only with approval.
@@ -235,6 +237,15 @@ pub trait Governor: Send + Sync + 'static {
     /// Decides one call, waiting for a held call's approval as long as the implementation's
     /// bound allows.
     fn decide(&self, call: Call<'_>) -> impl Future<Output = Result<Verdict, Error>> + Send;
+
+    /// Reports what the MCP server lists for `provider`'s tools (each `{name, description,
+    /// inputSchema, ...}` as listed) so their descriptions are compared with their pins; the
+    /// answer names the quarantined tools, which the gateway hides.
+    fn observe(
+        &self,
+        provider: &str,
+        tools: &[Value],
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 
     /// Records how an allowed call ended and says what the agent may see of its result: a
     /// result is screened by the bundle's DLP (result direction) before the agent gets it. On

@@ -129,6 +129,18 @@ impl Governor for HttpGovernor {
         parse_verdict(decision).map_err(|what| Error::BadAnswer { url, what })
     }
 
+    async fn observe(&self, provider: &str, tools: &[Value]) -> Result<Vec<String>, Error> {
+        let url = format!("{}/v1/providers/{provider}/tools", self.base);
+        let body = json!({ "tools": tools });
+        let (status, answer) = self
+            .send(self.http.post(&url).json(&body).timeout(self.timeout), &url)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(api_error(status, &answer));
+        }
+        parse_hidden(&answer).map_err(|what| Error::BadAnswer { url, what })
+    }
+
     async fn outcome(&self, decision: &DecisionId, report: CallReport<'_>) -> Result<Release, Error> {
         let url = format!("{}/v1/decisions/{}/outcome", self.base, decision.0);
         let mut summary = report.summary();
@@ -232,7 +244,23 @@ pub fn parse_release(answer: &Value, sent: &Sent) -> Result<Release, String> {
     }
 }
 
-/// Reads `GET /v1/tools`: `{"tools": [{"name", "tier", "access", "approvals", "mfa"}]}`.
+/// Reads the answer of `POST /v1/providers/{id}/tools`: the tools to hide.
+pub fn parse_hidden(body: &Value) -> Result<Vec<String>, String> {
+    let hidden = body["hidden"]
+        .as_array()
+        .ok_or_else(|| "`hidden` is not an array".to_owned())?;
+    hidden
+        .iter()
+        .map(|t| {
+            t.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("a hidden tool is not a string: {t}"))
+        })
+        .collect()
+}
+
+/// Reads `GET /v1/tools`: `{"tools": [{"name", "provider", "tier", "access", "approvals",
+/// "mfa"}]}`.
 pub fn parse_tools(body: &Value) -> Result<Vec<ToolGrant>, String> {
     let tools = body["tools"]
         .as_array()
@@ -257,6 +285,7 @@ pub fn parse_tools(body: &Value) -> Result<Vec<ToolGrant>, String> {
             };
             Ok(ToolGrant {
                 name: name.to_owned(),
+                provider: t["provider"].as_str().unwrap_or("").to_owned(),
                 tier: t["tier"].as_str().unwrap_or("").to_owned(),
                 access,
                 approvals,

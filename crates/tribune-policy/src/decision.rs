@@ -18,7 +18,7 @@ pub enum Outcome {
 /// A stage of the decision pipeline, in the order they run (DESIGN.md).
 ///
 /// Stages whose subsystems are not built yet have no variant: each arrives with its
-/// subsystem (provider vetting and description pins, trust, taint) and slots into
+/// subsystem (provider vetting and description pins, taint) and slots into
 /// [`crate::Snapshot::decide`] at its place in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -29,10 +29,16 @@ pub enum Stage {
     Authenticate,
     /// Emergency stops: a stop in force over the principal, its class, the tool or its provider.
     Stop,
+    /// Third-party due diligence: the tool provider's vetting record and the tool's
+    /// description pin.
+    Vetting,
     /// Cedar: the built-in rules and the bundle's policies. Forbid wins; default deny.
     Policy,
     /// The autonomy boundary: how many humans must approve a call of this tier by this class.
     Autonomy,
+    /// The trust gate: the principal's and the tool provider's trust scores against the
+    /// bundle's `[trust]` thresholds.
+    Trust,
     /// Data governance over the arguments: classification flows (`[dlp.flows]`) and the DLP
     /// actions (`[dlp.actions]`) on what the detectors find, in one scan.
     DataGovernance,
@@ -68,6 +74,11 @@ pub enum Code {
     PolicyError,
     /// Human approval is required before the call.
     ApprovalRequired,
+    /// The principal's (or the tool provider's) trust score is below `[trust] block_below`.
+    TrustBlocked,
+    /// The principal's (or the tool provider's) trust score is below `[trust] review_below`,
+    /// so a write or irreversible call needs a human's approval.
+    TrustReview,
     /// The arguments carry data of a class whose DLP action is `deny`.
     DlpBlocked,
     /// The arguments carry data of a class whose DLP action is `hold` (or `redact`: arguments
@@ -104,6 +115,16 @@ pub enum Code {
     ApprovalUnsatisfiable,
     /// The call was held earlier and the required humans approved it; this is its one use.
     Approved,
+    /// The tool's provider has no vetting record and the bundle's `[vetting] required` is set.
+    ProviderUnvetted,
+    /// The tool's provider was rejected at vetting.
+    ProviderRejected,
+    /// The vetting of the tool's provider has expired.
+    VettingExpired,
+    /// The tool's provider is on probation, so a human must approve the call.
+    ProviderProbation,
+    /// The tool's description differs from its pin and was not approved again.
+    ToolQuarantined,
     /// An internal failure; the decision fails closed.
     InternalError,
 }
@@ -212,10 +233,12 @@ impl Decision {
     pub fn primary_reason(&self) -> Option<&Reason> {
         match self.decision {
             Outcome::Deny => self.reasons.iter().find(|r| r.code != Code::Permitted),
-            Outcome::Hold => self
-                .reasons
-                .iter()
-                .find(|r| matches!(r.code, Code::ApprovalRequired | Code::DlpHold)),
+            Outcome::Hold => self.reasons.iter().find(|r| {
+                matches!(
+                    r.code,
+                    Code::ApprovalRequired | Code::TrustReview | Code::DlpHold | Code::ProviderProbation
+                )
+            }),
             Outcome::Allow => self.reasons.first(),
         }
     }

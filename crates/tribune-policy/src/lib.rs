@@ -25,6 +25,8 @@ mod plan;
 mod reach;
 pub mod schema;
 mod stop;
+pub mod trust;
+pub mod vetting;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub use compile::{BUILTIN_FILE, PolicyMeta};
 pub use decision::{Code, Decision, Hold, Obligation, Outcome, Reason, Stage};
 pub use reach::Reachable;
 pub use stop::{CallScope, Stop, StopScope};
+pub use trust::TrustScores;
+pub use vetting::{VettingFacts, VettingStatus};
 
 use crate::index::{Member, PolicyIndex};
 use crate::schema::types;
@@ -104,6 +108,10 @@ pub struct Facts<'a> {
     pub stops: &'a [Stop],
     /// What the caller found out about the credential the call came with.
     pub credential: Credential<'a>,
+    /// The trust scores of the principal and of the tool's provider, at the decision's time.
+    pub trust: TrustScores,
+    /// The vetting of the tool's provider and whether the tool's description is quarantined.
+    pub vetting: VettingFacts,
 }
 
 /// The authentication stage's inputs: the caller verifies the credential (signature, expiry,
@@ -255,8 +263,8 @@ impl Snapshot {
                 .get(id.as_str())
                 .and_then(|t| bundle.providers.get(&t.provider))
                 .map_or(tribune_bundle::Destination::External, |p| p.destination);
-            let scan_arguments =
-                bundle.dlp.policy.acts_on_arguments() || bundle.dlp.restricts_flows_to(destination);
+            let scan_arguments = !bundle.dlp.detectors.is_empty()
+                && (bundle.dlp.policy.acts_on_arguments() || bundle.dlp.restricts_flows_to(destination));
             tools.insert(
                 id,
                 ToolEntry {
@@ -459,6 +467,9 @@ impl Snapshot {
                 format!("stopped by {}: {}", stop.by, stop.reason),
             ));
         }
+        // Stage: vetting. A quarantined tool or a provider whose vetting is rejected, expired
+        // or (when required) missing is denied; probation needs at least one approval.
+        let vetting_hold = vetting::gate(self.bundle.vetting, facts.vetting, tool)?;
         if !entry.validator.is_valid(request.arguments) {
             let why = entry
                 .validator
@@ -566,6 +577,10 @@ impl Snapshot {
         let rule = self.bundle.rule_for(class, tool.tier);
         let autonomy_approvals = rule.approvals.max(approvals_by_policy);
 
+        // Stage: trust. A principal or provider below `block_below` is denied; below
+        // `review_below` a write or irreversible call needs at least one approval.
+        let trust_hold = trust::gate(&self.bundle.trust, facts.trust, tool, &d.principal)?;
+
         // Stage: data governance. One scan of the arguments for flows and DLP actions; a hold
         // here needs at least one approval whatever the autonomy boundary allows.
         let dlp_hold = if entry.scan_arguments {
@@ -574,7 +589,7 @@ impl Snapshot {
         } else {
             None
         };
-        let approvals = if dlp_hold.is_some() {
+        let approvals = if dlp_hold.is_some() || trust_hold.is_some() || vetting_hold.is_some() {
             autonomy_approvals.max(1)
         } else {
             autonomy_approvals
@@ -627,6 +642,8 @@ impl Snapshot {
                 message,
             });
         }
+        d.reasons.extend(vetting_hold);
+        d.reasons.extend(trust_hold);
         d.reasons.extend(dlp_hold);
         d.decision = Outcome::Hold;
         d.approvals_required = approvals;

@@ -162,8 +162,12 @@ fn credential_caller(parts: &mut Parts, state: &AppState, token: &str) -> Result
 /// verifier that can check it).
 fn issued_by(token: &str, issuer: &str) -> bool {
     use base64::Engine as _;
-    let Some(payload) = token.split('.').nth(1) else { return false };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else { return false };
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
     #[derive(serde::Deserialize)]
     struct Iss {
         iss: Option<String>,

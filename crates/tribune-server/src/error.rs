@@ -112,15 +112,23 @@ impl ApiError {
             ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "missing_token"),
             ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
             ApiError::RevokedToken => (StatusCode::UNAUTHORIZED, "revoked_token"),
-            ApiError::Credential(E::Malformed(_) | E::Signing(_)) => (StatusCode::UNAUTHORIZED, "credential_malformed"),
+            ApiError::Credential(E::Malformed(_) | E::Signing(_)) => {
+                (StatusCode::UNAUTHORIZED, "credential_malformed")
+            }
             ApiError::Credential(E::BadSignature) => (StatusCode::UNAUTHORIZED, "credential_bad_signature"),
             ApiError::Credential(E::UnsupportedAlgorithm { .. }) => {
                 (StatusCode::UNAUTHORIZED, "credential_unsupported_algorithm")
             }
             ApiError::Credential(E::Expired { .. }) => (StatusCode::UNAUTHORIZED, "credential_expired"),
-            ApiError::Credential(E::NotYetValid { .. }) => (StatusCode::UNAUTHORIZED, "credential_not_yet_valid"),
-            ApiError::Credential(E::WrongAudience { .. }) => (StatusCode::UNAUTHORIZED, "credential_wrong_audience"),
-            ApiError::Credential(E::WrongIssuer { .. }) => (StatusCode::UNAUTHORIZED, "credential_wrong_issuer"),
+            ApiError::Credential(E::NotYetValid { .. }) => {
+                (StatusCode::UNAUTHORIZED, "credential_not_yet_valid")
+            }
+            ApiError::Credential(E::WrongAudience { .. }) => {
+                (StatusCode::UNAUTHORIZED, "credential_wrong_audience")
+            }
+            ApiError::Credential(E::WrongIssuer { .. }) => {
+                (StatusCode::UNAUTHORIZED, "credential_wrong_issuer")
+            }
             ApiError::Oidc(_) => (StatusCode::UNAUTHORIZED, "oidc_invalid"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),

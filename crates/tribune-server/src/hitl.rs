@@ -828,6 +828,10 @@ pub async fn vote(
         record_change(state, bundle, &record, &req, &actor, now).await?;
     }
     let outcome = result.map_err(approval_error)?;
+    // A human refused the call: the agent's trust score pays for it.
+    if verdict == Verdict::Deny {
+        crate::trust::approval_refused(state, &req.principal().to_string(), req.id().as_str(), now).await;
+    }
     let mut body = view(&req);
     if let Some(outcome) = outcome {
         body["outcome"] = serde_json::to_value(&outcome).map_err(internal)?;

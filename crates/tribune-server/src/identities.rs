@@ -14,7 +14,9 @@ use arc_swap::ArcSwap;
 use tribune_bundle::{Agent, Bundle, Id, Lifecycle, Service};
 use tribune_identity::{Claims, IdentityFacts, Issuer, Verifier};
 use tribune_policy::{Code, PrincipalKind};
-use tribune_store::{IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, Store, StoreError, SyncOutcome};
+use tribune_store::{
+    IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, Store, StoreError, SyncOutcome,
+};
 
 /// What the caller presented to authenticate as an agent or service.
 #[derive(Clone, Debug)]
@@ -143,7 +145,12 @@ pub fn registry_id(kind: PrincipalKind, name: &str) -> String {
 impl Identities {
     /// The subsystem, signing with `seed` as issuer `issuer`, verifying for `audience`, with
     /// the registry read from `store`.
-    pub async fn load(store: &Store, seed: [u8; 32], issuer: &str, audience: &str) -> Result<Identities, StoreError> {
+    pub async fn load(
+        store: &Store,
+        seed: [u8; 32],
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Identities, StoreError> {
         let issuer = Issuer::from_seed(seed, issuer);
         let verifier = issuer.verifier(audience);
         let identities = Identities {
@@ -217,7 +224,10 @@ impl Identities {
     /// Writes the last-use times gathered since the previous flush.
     pub async fn flush_last_used(&self, store: &Store) -> Result<(), StoreError> {
         let ids: Vec<String> = self.last_used.iter().map(|e| e.key().clone()).collect();
-        let batch: Vec<(String, i64)> = ids.into_iter().filter_map(|id| self.last_used.remove(&id)).collect();
+        let batch: Vec<(String, i64)> = ids
+            .into_iter()
+            .filter_map(|id| self.last_used.remove(&id))
+            .collect();
         if batch.is_empty() {
             return Ok(());
         }
@@ -258,10 +268,7 @@ impl Identities {
         match record.state {
             IdentityState::Active => {}
             IdentityState::Pending => {
-                return Some((
-                    Code::IdentityPending,
-                    format!("`{id}` awaits a human's approval"),
-                ));
+                return Some((Code::IdentityPending, format!("`{id}` awaits a human's approval")));
             }
             IdentityState::Suspended => {
                 return Some((
@@ -301,7 +308,11 @@ impl Identities {
                     .chain(&claims.anc)
                     .find(|jti| view.revoked.contains_key(jti.as_str()))
                 {
-                    let whose = if *jti == claims.jti { "the credential" } else { "a credential it was delegated from" };
+                    let whose = if *jti == claims.jti {
+                        "the credential"
+                    } else {
+                        "a credential it was delegated from"
+                    };
                     return Some((Code::CredentialRevoked, format!("{whose} (`{jti}`) was revoked")));
                 }
                 None
@@ -359,31 +370,44 @@ pub fn facts(record: &IdentityRecord) -> IdentityFacts {
 
 /// The identity records the bundle declares, as activation `bundle_hash` writes them.
 pub fn declared(bundle: &Bundle, now_ms: i64) -> Vec<IdentityRecord> {
-    let record = |kind: IdentityKind, id: &Id, class: Option<&Id>, owner: &Id, scopes: Option<&[Id]>| IdentityRecord {
-        id: format!("{}:{id}", kind.as_str()),
-        kind,
-        class: class.map(ToString::to_string),
-        owner: owner.to_string(),
-        scopes: scopes.unwrap_or_default().iter().map(ToString::to_string).collect(),
-        origin: IdentityOrigin::Bundle,
-        state: IdentityState::Active,
-        state_reason: None,
-        state_changed_at_ms: now_ms,
-        state_changed_by: None,
-        generation: 1,
-        created_at_ms: now_ms,
-        created_by: format!("bundle:{}", bundle.hash),
-        approved_at_ms: Some(now_ms),
-        approved_by: Some(format!("bundle:{}", bundle.hash)),
-        last_used_at_ms: None,
-        last_reviewed_at_ms: None,
-        reviewed_by: None,
-        secret_rotated_at_ms: now_ms,
-    };
+    let record =
+        |kind: IdentityKind, id: &Id, class: Option<&Id>, owner: &Id, scopes: Option<&[Id]>| IdentityRecord {
+            id: format!("{}:{id}", kind.as_str()),
+            kind,
+            class: class.map(ToString::to_string),
+            owner: owner.to_string(),
+            scopes: scopes
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            origin: IdentityOrigin::Bundle,
+            state: IdentityState::Active,
+            state_reason: None,
+            state_changed_at_ms: now_ms,
+            state_changed_by: None,
+            generation: 1,
+            created_at_ms: now_ms,
+            created_by: format!("bundle:{}", bundle.hash),
+            approved_at_ms: Some(now_ms),
+            approved_by: Some(format!("bundle:{}", bundle.hash)),
+            last_used_at_ms: None,
+            last_reviewed_at_ms: None,
+            reviewed_by: None,
+            secret_rotated_at_ms: now_ms,
+        };
     bundle
         .agents
         .values()
-        .map(|a| record(IdentityKind::Agent, &a.id, Some(&a.class), &a.owner, a.scopes.as_deref()))
+        .map(|a| {
+            record(
+                IdentityKind::Agent,
+                &a.id,
+                Some(&a.class),
+                &a.owner,
+                a.scopes.as_deref(),
+            )
+        })
         .chain(
             bundle
                 .services
@@ -394,7 +418,11 @@ pub fn declared(bundle: &Bundle, now_ms: i64) -> Vec<IdentityRecord> {
 }
 
 /// Writes the bundle's identities into the registry; returns the ones inserted or changed.
-pub async fn sync(store: &Store, bundle: &Bundle, now_ms: i64) -> Result<Vec<(String, SyncOutcome)>, StoreError> {
+pub async fn sync(
+    store: &Store,
+    bundle: &Bundle,
+    now_ms: i64,
+) -> Result<Vec<(String, SyncOutcome)>, StoreError> {
     let mut changed = Vec::new();
     for record in declared(bundle, now_ms) {
         let outcome = store.sync_bundle_identity(&record).await?;
@@ -410,8 +438,12 @@ pub async fn sync(store: &Store, bundle: &Bundle, now_ms: i64) -> Result<Vec<(St
 /// declares is left out (its calls are denied as unknown), and said so in the log.
 pub fn with_runtime(mut bundle: Bundle, view: &View) -> Bundle {
     for r in view.runtime() {
-        let Some((_, name)) = r.id.split_once(':') else { continue };
-        let (Ok(id), Ok(owner)) = (Id::parse(name), Id::parse(&r.owner)) else { continue };
+        let Some((_, name)) = r.id.split_once(':') else {
+            continue;
+        };
+        let (Ok(id), Ok(owner)) = (Id::parse(name), Id::parse(&r.owner)) else {
+            continue;
+        };
         let known = |t: &String| bundle.tools.contains_key(t.as_str());
         let scopes: Option<Vec<Id>> = if r.scopes.iter().all(known) {
             r.scopes.iter().map(|t| Id::parse(t).ok()).collect()
@@ -434,7 +466,9 @@ pub fn with_runtime(mut bundle: Bundle, view: &View) -> Bundle {
         };
         match r.kind {
             IdentityKind::Agent => {
-                let Some(class) = r.class.as_deref().and_then(|c| Id::parse(c).ok()) else { continue };
+                let Some(class) = r.class.as_deref().and_then(|c| Id::parse(c).ok()) else {
+                    continue;
+                };
                 if !bundle.classes.contains_key(class.as_str()) {
                     tracing::warn!(identity = %r.id, class = %class, "the runtime agent's class is no longer declared; its calls are denied");
                     continue;
@@ -501,7 +535,15 @@ pub async fn record_sync(
             _ => "identity_updated",
         };
         let details = serde_json::json!({ "identity": id, "origin": "bundle", "bundle_hash": bundle.hash });
-        let value = crate::ocsf::event(event, 3, &format!("{event}/{id}/{at_ms}"), "tribune", None, details, at_ms);
+        let value = crate::ocsf::event(
+            event,
+            3,
+            &format!("{event}/{id}/{at_ms}"),
+            "tribune",
+            None,
+            details,
+            at_ms,
+        );
         ledger
             .record_event("identity", value, at_ms, tribune_store::SideRecord::None)
             .await?;
@@ -540,7 +582,8 @@ pub async fn suspend_unreviewed(state: &crate::state::AppState, now_ms: i64) -> 
             .await?;
         if changed.is_some() {
             suspended += 1;
-            let details = serde_json::json!({ "identity": record.id, "reason": reason, "state": "suspended" });
+            let details =
+                serde_json::json!({ "identity": record.id, "reason": reason, "state": "suspended" });
             let value = crate::ocsf::event(
                 "identity_suspended",
                 3,
@@ -573,7 +616,9 @@ pub async fn poll(state: &crate::state::AppState, tick: u64) {
             }
         }
         Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "reading the identity registry failed; keeping the view this node has"),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the identity registry failed; keeping the view this node has")
+        }
     }
     if tick.is_multiple_of(LIFECYCLE_TICKS) {
         if let Err(e) = state.identities.flush_last_used(&state.store).await {

@@ -15,15 +15,18 @@ mod auth;
 mod error;
 mod hitl;
 mod identities;
+mod incidents;
 pub mod ledger;
 mod metrics;
 mod ocsf;
+mod providers;
 mod quota;
 mod retention;
 mod routes;
 mod state;
 mod stops;
 pub mod tokens;
+mod trust;
 mod webhooks;
 
 use std::future::Future;
@@ -72,6 +75,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/stops"),
     ("post", "/v1/stops"),
     ("post", "/v1/stops/{id}/resume"),
+    ("get", "/v1/providers"),
+    ("get", "/v1/providers/{id}"),
+    ("post", "/v1/providers/{id}/vet"),
+    ("post", "/v1/providers/{id}/pin"),
+    ("post", "/v1/providers/{id}/tools"),
+    ("get", "/v1/incidents"),
+    ("get", "/v1/incidents/{id}"),
+    ("post", "/v1/incidents/{id}/close"),
+    ("get", "/v1/trust"),
+    ("get", "/v1/trust/{subject}"),
+    ("get", "/v1/drills"),
+    ("post", "/v1/drills"),
     ("get", "/v1/identities"),
     ("post", "/v1/identities"),
     ("get", "/v1/identities/audit"),
@@ -122,6 +137,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/mfa/enroll", post(routes::approvals::enroll))
         .route("/v1/stops", get(routes::stops::list).post(routes::stops::create))
         .route("/v1/stops/{id}/resume", post(routes::stops::resume))
+        .route("/v1/providers", get(routes::providers::list))
+        .route("/v1/providers/{id}", get(routes::providers::show))
+        .route("/v1/providers/{id}/vet", post(routes::providers::vet))
+        .route("/v1/providers/{id}/pin", post(routes::providers::pin))
+        .route("/v1/providers/{id}/tools", post(routes::providers::report))
+        .route("/v1/incidents", get(routes::incidents::list))
+        .route("/v1/incidents/{id}", get(routes::incidents::get))
+        .route("/v1/incidents/{id}/close", post(routes::incidents::close))
+        .route("/v1/trust", get(routes::trust::list))
+        .route("/v1/trust/{subject}", get(routes::trust::get))
+        .route(
+            "/v1/drills",
+            get(routes::drills::list).post(routes::drills::create),
+        )
         .route(
             "/v1/identities",
             get(routes::identities::list).post(routes::identities::create),
@@ -130,8 +159,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/identities/{id}", get(routes::identities::get))
         .route("/v1/identities/{id}/approve", post(routes::identities::approve))
         .route("/v1/identities/{id}/suspend", post(routes::identities::suspend))
-        .route("/v1/identities/{id}/reinstate", post(routes::identities::reinstate))
-        .route("/v1/identities/{id}/decommission", post(routes::identities::decommission))
+        .route(
+            "/v1/identities/{id}/reinstate",
+            post(routes::identities::reinstate),
+        )
+        .route(
+            "/v1/identities/{id}/decommission",
+            post(routes::identities::decommission),
+        )
         .route("/v1/identities/{id}/rotate", post(routes::identities::rotate))
         .route("/v1/identities/{id}/review", post(routes::identities::review))
         .route("/v1/credentials", post(routes::identities::issue))
@@ -269,6 +304,8 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
     state.start_retention();
     state.start_hitl();
     state.start_stops();
+    state.start_incidents();
+    state.start_trust();
     if let Some(hook) = &state.snapshot().bundle().hitl.webhook
         && std::env::var_os(&hook.secret_env).is_none()
     {

@@ -36,6 +36,13 @@ pub struct AppState {
     pub stops: crate::stops::Stops,
     /// Agents' and services' identities and credentials.
     pub identities: crate::identities::Identities,
+    /// Trust scores of agents, services and providers.
+    pub trust: crate::trust::Trust,
+    trust_poller: std::sync::OnceLock<tokio::task::AbortHandle>,
+    /// Incident response: the detector of the bundle's triggers and its containment worker.
+    pub incidents: crate::incidents::Incidents,
+    /// Provider vettings and tool description pins.
+    pub providers: crate::providers::Providers,
     /// The active bundle as loaded, before runtime identities are added to it.
     base: ArcSwap<tribune_bundle::Bundle>,
     stop_poller: std::sync::OnceLock<tokio::task::AbortHandle>,
@@ -142,6 +149,9 @@ impl AppState {
         let metrics = Metrics::new();
         let hitl = crate::hitl::Hitl::new(&metrics.hitl);
         let stops = crate::stops::Stops::load(&store).await?;
+        let providers = crate::providers::Providers::load(&store).await?;
+        let trust = crate::trust::Trust::load(&store, &snapshot.bundle().trust, at).await?;
+        let incidents = crate::incidents::Incidents::new(metrics.hitl.webhook_deliveries.clone());
         Ok(Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             activated_at_ms: std::sync::atomic::AtomicI64::new(at),
@@ -155,6 +165,10 @@ impl AppState {
             quotas: QuotaWindows::default(),
             stops,
             identities,
+            trust,
+            trust_poller: std::sync::OnceLock::new(),
+            incidents,
+            providers,
             base: ArcSwap::new(base),
             stop_poller: std::sync::OnceLock::new(),
             metrics,
@@ -181,6 +195,19 @@ impl AppState {
         let _ = self
             .stop_poller
             .set(crate::stops::spawn_poller(Arc::downgrade(self)));
+    }
+
+    /// Starts the worker that contains the incidents the bundle's triggers open (once).
+    pub fn start_incidents(self: &Arc<Self>) {
+        self.incidents.start(Arc::downgrade(self));
+    }
+
+    /// Starts reading the trust events other replicas write, and writing this node's counted
+    /// allowed calls (once).
+    pub fn start_trust(self: &Arc<Self>) {
+        let _ = self
+            .trust_poller
+            .set(crate::trust::spawn_poller(Arc::downgrade(self)));
     }
 
     /// Starts the hourly retention job (once).
@@ -315,6 +342,9 @@ impl Drop for AppState {
             sweeper.abort();
         }
         if let Some(poller) = self.stop_poller.get() {
+            poller.abort();
+        }
+        if let Some(poller) = self.trust_poller.get() {
             poller.abort();
         }
     }

@@ -72,6 +72,9 @@ pub fn spawn_poller(state: std::sync::Weak<AppState>) -> tokio::task::AbortHandl
                 tracing::warn!(error = %e, "reading the stops in force failed; keeping the set this node has");
             }
             crate::identities::poll(&state, ticks).await;
+            if let Err(e) = state.providers.refresh(&state.store).await {
+                tracing::warn!(error = %e, "reading provider vettings failed; keeping the view this node has");
+            }
         }
     })
     .abort_handle()

@@ -1,5 +1,6 @@
 //! Webhook delivery: signed approval notifications POSTed to the bundle's `[hitl] webhook_url`
-//! in the background, so a chat bridge can page reviewers.
+//! in the background, so a chat bridge can page reviewers; incident notices go the same way
+//! (`crate::incidents`, to `[incidents] webhook_url` or, without one, `[hitl]`'s).
 //!
 //! Notifications queue on a bounded channel (a full queue drops the newest, with a warning and
 //! a metric: paging reviewers must never slow a decision down) and are delivered by a
@@ -30,11 +31,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// How long one attempt may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One notification to one webhook.
+/// One notification to one webhook: its type and id (for logs) and the exact body to sign.
 struct Delivery {
     url: String,
     secret_env: String,
-    notification: Notification,
+    kind: &'static str,
+    id: String,
+    body: Vec<u8>,
 }
 
 /// The sending side of the delivery queue.
@@ -80,27 +83,50 @@ impl Webhooks {
 
     /// Queues `notification` for `hook`; never waits.
     pub fn send(&self, hook: &tribune_bundle::Webhook, notification: Notification) {
+        let kind = match &notification.event {
+            tribune_approvals::webhook::Event::Created(_) => "approval.created",
+            tribune_approvals::webhook::Event::Resolved(_) => "approval.resolved",
+            tribune_approvals::webhook::Event::PoolSaturated(_) => "approval.pool_saturated",
+        };
+        match notification.body() {
+            Ok(body) => {
+                self.send_body(hook, kind, notification.id.as_str().to_owned(), body);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialize a webhook notification"),
+        }
+    }
+
+    /// Queues `body`, a notification of type `kind` with id `id` already serialized, for `hook`;
+    /// never waits. Incidents are announced this way. Returns whether it was queued (a full
+    /// queue drops it).
+    pub fn send_body(
+        &self,
+        hook: &tribune_bundle::Webhook,
+        kind: &'static str,
+        id: String,
+        body: Vec<u8>,
+    ) -> bool {
         let delivery = Delivery {
             url: hook.url.clone(),
             secret_env: hook.secret_env.clone(),
-            notification,
+            kind,
+            id,
+            body,
         };
         if self.queue.try_send(delivery).is_err() {
             tracing::warn!(url = %hook.url, "the webhook queue is full; a notification was dropped");
             self.deliveries
                 .get_or_create(&ResultLabels { result: "dropped" })
                 .inc();
+            return false;
         }
+        true
     }
 }
 
 /// Delivers one notification with retries; whether the receiver took it.
 async fn deliver(client: &reqwest::Client, d: &Delivery) -> bool {
-    let kind = match &d.notification.event {
-        tribune_approvals::webhook::Event::Created(_) => "approval.created",
-        tribune_approvals::webhook::Event::Resolved(_) => "approval.resolved",
-        tribune_approvals::webhook::Event::PoolSaturated(_) => "approval.pool_saturated",
-    };
+    let kind = d.kind;
     let key = match std::env::var(&d.secret_env) {
         Ok(secret) => match WebhookKey::new(secret.as_bytes()) {
             Ok(k) => k,
@@ -114,17 +140,11 @@ async fn deliver(client: &reqwest::Client, d: &Delivery) -> bool {
             return false;
         }
     };
-    let body = match d.notification.body() {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot serialize a webhook notification");
-            return false;
-        }
-    };
+    let body = &d.body;
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
         // Signed per attempt: the timestamp is part of what the receiver checks for freshness.
-        let signature = sign(&key, crate::state::now_ms().div_euclid(1000), &body);
+        let signature = sign(&key, crate::state::now_ms().div_euclid(1000), body);
         let sent = client
             .post(&d.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -134,7 +154,7 @@ async fn deliver(client: &reqwest::Client, d: &Delivery) -> bool {
             .await;
         match sent {
             Ok(r) if r.status().is_success() => {
-                tracing::debug!(url = %d.url, kind, id = %d.notification.id, attempt, "webhook delivered");
+                tracing::debug!(url = %d.url, kind, id = %d.id, attempt, "webhook delivered");
                 return true;
             }
             Ok(r) => {
@@ -147,6 +167,6 @@ async fn deliver(client: &reqwest::Client, d: &Delivery) -> bool {
             backoff *= 2;
         }
     }
-    tracing::error!(url = %d.url, kind, id = %d.notification.id, "webhook delivery failed after {ATTEMPTS} attempts");
+    tracing::error!(url = %d.url, kind, id = %d.id, "webhook delivery failed after {ATTEMPTS} attempts");
     false
 }

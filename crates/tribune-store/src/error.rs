@@ -33,10 +33,20 @@ pub enum Entity {
     MfaEnrollment,
     /// An emergency stop.
     Stop,
+    /// An emergency-stop drill.
+    Drill,
     /// A non-human identity (agent or service).
     Identity,
     /// A short-lived credential issued to an identity.
     Credential,
+    /// An event that moved a trust score.
+    TrustEvent,
+    /// An incident opened by a bundle trigger.
+    Incident,
+    /// A provider's vetting record.
+    Vetting,
+    /// A tool's pinned description.
+    ToolPin,
 }
 
 impl fmt::Display for Entity {
@@ -52,8 +62,13 @@ impl fmt::Display for Entity {
             Entity::Approval => "approval request",
             Entity::MfaEnrollment => "mfa enrolment",
             Entity::Stop => "stop",
+            Entity::Drill => "drill",
             Entity::Identity => "identity",
             Entity::Credential => "credential",
+            Entity::TrustEvent => "trust event",
+            Entity::Incident => "incident",
+            Entity::Vetting => "provider vetting",
+            Entity::ToolPin => "tool pin",
         })
     }
 }

@@ -12,6 +12,13 @@
 //!   compare-and-set updates) and TOTP enrolments (replay-proof step check-off).
 //! - [`records`](crate::TokenRecord): the records, as plain Rust values.
 //! - [`stops`](crate::StopRecord): emergency stops and their two-person resume.
+//! - [`trust`](crate::TrustEventRecord): the events that moved trust scores, and the band
+//!   each score was last recorded in (compare-and-set).
+//! - [`incidents`](crate::IncidentRecord): incidents opened by bundle triggers, at most one
+//!   open per trigger and subject, and who closed them.
+//! - [`providers`](crate::VettingRecord): provider vettings (history kept) and tool
+//!   description pins, quarantined when a different description is reported.
+//! - [`drills`](crate::DrillRecord): emergency-stop drills and the system resume of their stops.
 //! - [`identities`](crate::IdentityRecord): agents and services, their life states, and the
 //!   short-lived credentials issued to them (revocation cascades to delegated ones).
 //! - [`writer`](crate::BatchWriter): group commit.
@@ -20,12 +27,16 @@
 //!   integration tests of this and other crates.
 
 mod approvals;
+mod drills;
 mod error;
 mod identities;
+mod incidents;
 mod ledger;
+mod providers;
 mod records;
 mod stops;
 mod store;
+mod trust;
 mod writer;
 
 #[cfg(feature = "testing")]
@@ -34,18 +45,22 @@ pub mod testing;
 pub use approvals::{
     ApprovalFilter, ApprovalRecord, MfaEnrollmentRecord, QueueCounts, QueueProbe, QueueStats,
 };
+pub use drills::{DRILL_RESUMER, DrillRecord};
 pub use error::{Entity, StoreError};
 pub use identities::{
     CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, SyncOutcome,
     UnknownIdentityKind, UnknownIdentityOrigin, UnknownIdentityState,
 };
+pub use incidents::{CloseOutcome, IncidentCheckpoint, IncidentRecord, IncidentState};
 pub use ledger::{
     Appended, CheckpointRecord, EntryMeta, LedgerAppend, LedgerCommitter, LedgerEntryRecord, LedgerWriter,
     LegalHoldRecord, ReleaseStep, SideRecord,
 };
+pub use providers::{ToolPinRecord, VettingRecord};
 pub use records::{
     ActivationRecord, DecisionRecord, OutcomeRecord, TokenKind, TokenRecord, UnknownTokenKind,
 };
 pub use stops::StopRecord;
 pub use store::Store;
+pub use trust::{TrustBandRecord, TrustEventRecord};
 pub use writer::{BatchCommit, BatchWriter, DecisionCommitter, DecisionWriter, WriterStats};

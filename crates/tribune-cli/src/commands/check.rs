@@ -1,13 +1,23 @@
 //! `tribune check BUNDLE`: validate a bundle, report findings, and assess it against the
 //! mandates it declares (`[compliance] mandates`) and the OWASP agentic threats.
+//!
+//! With `--server`, it also reads runtime evidence from a running server: the emergency-stop
+//! drills (`GET /v1/drills`). A drill overdue against the bundle's `[drills] cadence_days` is an
+//! error finding there, and the mandates' "stop drill within its cadence" checks are assessed
+//! from it instead of being reported as not assessed. Without `--server` nothing is read.
 
 use std::path::PathBuf;
 
+use serde_json::Value;
 use tribune_bundle::{Bundle, Diagnostic, Severity};
-use tribune_compliance::{Assessment, Status};
+use tribune_compliance::{Assessment, DrillEvidence, Evidence, Status};
 use tribune_policy::Snapshot;
 
+use crate::client;
+use crate::commands::identity::rfc3339;
 use crate::exit;
+
+const DAY_MS: i64 = 86_400_000;
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -35,10 +45,62 @@ pub struct Args {
     /// `[compliance]` table (text output; JSON and SARIF always carry it).
     #[arg(long)]
     pub coverage: bool,
+    /// Also read runtime evidence from this running server: a stop drill overdue against
+    /// `[drills] cadence_days` is an error finding, and mandates' drill checks are assessed.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The bearer token for `--server`: an admin's, an auditor's or a stop-authority holder's.
+    #[arg(long, env = "TRIBUNE_TOKEN")]
+    pub token: Option<String>,
+}
+
+/// The drills a server reported (`GET /v1/drills`).
+struct Drills {
+    server: String,
+    last_passed_at_ms: Option<i64>,
+}
+
+/// Reads the drills from `server`.
+async fn read_drills(server: &str, token: Option<&str>) -> Result<Drills, String> {
+    let token = token.ok_or_else(|| {
+        "`--server` needs `--token TOKEN` (an admin's, an auditor's or a holder of stop authority's)"
+            .to_owned()
+    })?;
+    let body = client::get(server, "/v1/drills?limit=1", token)
+        .await
+        .map_err(|e| format!("cannot read the stop drills from `{server}`: {e}"))?;
+    Ok(Drills {
+        server: server.to_owned(),
+        last_passed_at_ms: body["last_passed_at_ms"].as_i64(),
+    })
+}
+
+/// The finding for a drill overdue against the bundle's `[drills] cadence_days`, if it is.
+fn drill_overdue(bundle: &Bundle, drills: &Drills, now_ms: i64) -> Option<Diagnostic> {
+    let cadence = bundle.drills.cadence_days.as_ref()?;
+    let days = cadence.value;
+    let server = &drills.server;
+    let example = bundle.drills.scopes.first().map_or("SCOPE", |s| s.value.as_str());
+    let message = match drills.last_passed_at_ms {
+        Some(at) if now_ms.saturating_sub(at) <= i64::from(days) * DAY_MS => return None,
+        Some(at) => format!(
+            "stop drill overdue: the last drill that passed on `{server}` was at {}, {} days ago; `[drills] cadence_days` requires one every {days} days (`tribune drill stop {example}`)",
+            rfc3339(at),
+            now_ms.saturating_sub(at) / DAY_MS
+        ),
+        None => format!(
+            "stop drill overdue: no drill has passed on `{server}`; `[drills] cadence_days` requires one every {days} days (`tribune drill stop {example}`)"
+        ),
+    };
+    Some(Diagnostic::error(
+        cadence.location.clone(),
+        "drill-overdue",
+        message,
+    ))
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> u8 {
+pub async fn run(args: Args) -> u8 {
     let catalog = match tribune_compliance::catalog() {
         Ok(c) => c,
         Err(e) => {
@@ -47,9 +109,28 @@ pub fn run(args: Args) -> u8 {
         }
     };
     let result = tribune_bundle::load_dir(&args.bundle).and_then(Snapshot::build);
-    let (diagnostics, schema, assessment) = match &result {
+    // Runtime evidence: only with `--server`, and only for a bundle that loaded.
+    let drills = match (&args.server, &result) {
+        (Some(server), Ok(_)) => match read_drills(server, args.token.as_deref()).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let now = tribune_server::now_ms();
+    let evidence = Evidence {
+        stop_drills: drills.as_ref().map(|d| DrillEvidence {
+            source: d.server.clone(),
+            last_passed: d.last_passed_at_ms.map(|at| (at, rfc3339(at))),
+            now_ms: now,
+        }),
+    };
+    let (mut diagnostics, schema, assessment) = match &result {
         Ok(s) => {
-            let assessment = tribune_compliance::assess(catalog, s.bundle());
+            let assessment = tribune_compliance::assess_with(catalog, s.bundle(), &evidence);
             let mut diagnostics = s.findings().to_vec();
             diagnostics.extend(assessment.diagnostics.iter().cloned());
             diagnostics.sort();
@@ -58,6 +139,21 @@ pub fn run(args: Args) -> u8 {
         Err(d) => (d.clone(), None, None),
     };
     let valid = !Bundle::has_errors(&diagnostics);
+    // A drill overdue is an error finding about the deployment, not an invalid bundle, so it
+    // is added once validity is settled. Overdue is judged against the cadence of the bundle
+    // being checked, from the drills the server recorded.
+    let mut runtime: Option<Value> = None;
+    if let (Ok(s), Some(d)) = (&result, &drills) {
+        let overdue = drill_overdue(s.bundle(), d, now);
+        runtime = Some(serde_json::json!({
+            "server": d.server,
+            "cadence_days": s.bundle().drills.cadence_days.as_ref().map(|c| c.value),
+            "last_passed_at_ms": d.last_passed_at_ms,
+            "overdue": overdue.is_some(),
+        }));
+        diagnostics.extend(overdue);
+        diagnostics.sort();
+    }
     let code = if !valid {
         exit::INVALID_BUNDLE
     } else if !diagnostics.is_empty() || assessment.as_ref().is_some_and(Assessment::has_error_gaps) {
@@ -68,7 +164,7 @@ pub fn run(args: Args) -> u8 {
     let bundle = result.as_ref().ok().map(|s| s.bundle().as_ref());
     match args.format {
         Format::Text => print_text(&args, &diagnostics, valid, bundle, assessment.as_ref()),
-        Format::Json => print_json(&diagnostics, valid, assessment.as_ref()),
+        Format::Json => print_json(&diagnostics, valid, assessment.as_ref(), runtime),
         Format::Sarif => {
             let log = tribune_compliance::sarif::log(
                 &args.bundle.display().to_string(),
@@ -116,6 +212,8 @@ fn print_text(
         .filter(|d| d.severity == Severity::Error)
         .count();
     let warnings = diagnostics.len() - errors;
+    // A valid bundle's findings include runtime ones (a drill overdue), which are errors.
+    let findings = if valid { diagnostics.len() } else { warnings };
     let mandates = if assessment.is_some_and(|a| !a.mandates.is_empty()) {
         let gap_errors = gaps.iter().filter(|d| d.severity == Severity::Error).count();
         format!(
@@ -126,9 +224,9 @@ fn print_text(
         String::new()
     };
     if valid {
-        println!("{dir}: valid; {warnings} finding(s){mandates}");
+        println!("{dir}: valid; {findings} finding(s){mandates}");
     } else {
-        println!("{dir}: invalid; {errors} error(s), {warnings} finding(s)");
+        println!("{dir}: invalid; {errors} error(s), {findings} finding(s)");
     }
 }
 
@@ -147,6 +245,7 @@ fn print_mandates(a: &Assessment) {
                     ": needs runtime evidence (`tribune report`): {}",
                     r.needs_evidence.join("; ")
                 ),
+                Status::Met if !r.observed.is_empty() => format!(": {}", r.observed.join("; ")),
                 _ => String::new(),
             };
             println!(
@@ -180,8 +279,16 @@ fn print_coverage(a: &Assessment) {
     println!();
 }
 
-fn print_json(diagnostics: &[Diagnostic], valid: bool, assessment: Option<&Assessment>) {
+fn print_json(
+    diagnostics: &[Diagnostic],
+    valid: bool,
+    assessment: Option<&Assessment>,
+    drills: Option<Value>,
+) {
     let mut body = serde_json::json!({ "valid": valid, "diagnostics": diagnostics });
+    if let Some(drills) = drills {
+        body["drills"] = drills;
+    }
     if let (Some(a), Ok(catalog)) = (assessment, tribune_compliance::catalog()) {
         body["mandates"] = serde_json::json!(a.mandates);
         body["coverage"] = serde_json::json!({

@@ -6,14 +6,18 @@ pub mod check;
 pub mod credential;
 pub mod decide;
 pub mod demo;
+pub mod drill;
 pub mod hold;
 pub mod identity;
+pub mod incidents;
 pub mod init;
 pub mod mcp;
 pub mod mfa;
+pub mod providers;
 pub mod serve;
 pub mod stop;
 pub mod token;
+pub mod trust;
 
 use tribune_bundle::Diagnostic;
 

@@ -5,9 +5,12 @@ mod approvals;
 mod check;
 mod compliance;
 mod decide;
+mod drills;
 mod identity;
+mod incidents;
 mod ledger;
 mod mcp;
+mod providers;
 mod serve;
 
 use std::path::{Path, PathBuf};

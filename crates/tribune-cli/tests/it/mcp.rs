@@ -596,6 +596,12 @@ async fn progress_of_an_allowed_call_reaches_the_agent() {
         "{}",
         text(&result)
     );
+    // Notifications travel apart from the response and are handled on their own task: the last
+    // may be handed to the client just after the result.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while recorder.progress.lock().unwrap().len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let progress = recorder.progress.lock().unwrap().clone();
     assert_eq!(progress.len(), 3, "{progress:?}");
     assert!(

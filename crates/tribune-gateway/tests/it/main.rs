@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod dlp;
+mod pins;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tribune_gateway::{Access, DecisionId, Error, Hold, HttpGovernor, Reason, Too
 fn grant(name: &str, access: Access, approvals: u32, mfa: bool) -> ToolGrant {
     ToolGrant {
         name: name.to_owned(),
+        provider: String::new(),
         tier: "read".to_owned(),
         access,
         approvals,
@@ -126,7 +128,7 @@ fn decisions_are_read_as_the_api_gives_them() {
 #[test]
 fn tool_lists_are_read_as_the_api_gives_them() {
     let body = json!({ "tools": [
-        { "name": "send_payment", "tier": "irreversible", "access": "approval", "approvals": 2, "mfa": true },
+        { "name": "send_payment", "provider": "bank", "tier": "irreversible", "access": "approval", "approvals": 2, "mfa": true },
         { "name": "search", "tier": "read", "access": "alone", "approvals": 0, "mfa": false },
     ]});
     assert_eq!(
@@ -134,6 +136,7 @@ fn tool_lists_are_read_as_the_api_gives_them() {
         vec![
             ToolGrant {
                 name: "send_payment".to_owned(),
+                provider: "bank".to_owned(),
                 tier: "irreversible".to_owned(),
                 access: Access::Approval,
                 approvals: 2,

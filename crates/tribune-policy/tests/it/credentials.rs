@@ -93,7 +93,10 @@ fn declared_agent_scopes_forbid_every_other_tool() {
         "[agents.support-bot]\nscopes = [\"update_ticket\"]\n",
         1,
     );
-    assert!(text.contains("scopes = [\"update_ticket\"]"), "the quickstart has no [agents.support-bot]");
+    assert!(
+        text.contains("scopes = [\"update_ticket\"]"),
+        "the quickstart has no [agents.support-bot]"
+    );
     std::fs::write(&manifest, text).unwrap();
     let s = Snapshot::build(tribune_bundle::load_dir(dir.path()).unwrap()).unwrap();
     let d = decide(&s, "support-bot", "search_docs", Credential::default());

@@ -1,13 +1,15 @@
 //! Integration tests of the decision point over real bundles.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod decisions;
-mod differential;
 mod credentials;
 mod data;
+mod decisions;
+mod differential;
 mod invalid;
 mod reach;
 mod stops;
+mod trust;
+mod vetting;
 
 use std::path::{Path, PathBuf};
 

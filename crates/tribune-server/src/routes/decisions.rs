@@ -123,6 +123,8 @@ async fn decide_once(
             refusal: refusal.as_ref().map(|(code, message)| (*code, message.as_str())),
         },
         stops: &stops,
+        trust: state.trust.scores(&snapshot, kind, &principal, &body.tool, now),
+        vetting: state.providers.facts(snapshot.bundle(), &body.tool, now),
         // A dry run sees the quota but does not spend it.
         calls_last_minute: snapshot.quota_limit(kind, &principal).map_or(0, |limit| {
             let key = format!("{}:{principal}", kind.as_str());
@@ -236,6 +238,20 @@ async fn decide_once(
         }
     };
     settled.announce(state, snapshot.bundle(), now);
+    // Trust events of the recorded decision; a hold that joined a request or a call that used
+    // an approval repeats an earlier one and is not counted again.
+    if !dry_run && let Some(id) = answer["id"].as_str() {
+        let repeat = matches!(
+            settled,
+            crate::hitl::Settled::Held { opened: None, .. } | crate::hitl::Settled::Used { .. }
+        );
+        let index = answer["ledger_index"].as_u64();
+        crate::trust::observe(state, &snapshot, &decision, id, index, repeat, now).await;
+    }
+    // Incident triggers see the decision only now that it is durable, and never change it.
+    if !dry_run && let (Some(id), Some(index)) = (answer["id"].as_str(), answer["ledger_index"].as_u64()) {
+        crate::incidents::observe(state, &snapshot, &decision, id, index);
+    }
     state
         .metrics
         .decisions

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use tribune_bundle::Id;
 use tribune_identity::{Claims, Delegation, Scopes};
 use tribune_policy::PrincipalKind;
-use tribune_store::{CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, TokenKind};
+use tribune_store::{
+    CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, TokenKind,
+};
 
 use super::{ApiJson, ApiPath as Path, log_event};
 use crate::auth::Caller;
@@ -102,20 +104,32 @@ fn require_manager(caller: &Caller, state: &AppState, r: &IdentityRecord) -> Res
 
 /// Makes a registry change visible to this node's decisions before it is answered.
 async fn publish(state: &AppState) -> Result<(), ApiError> {
-    let runtime_changed = state.identities.refresh(&state.store).await.map_err(unavailable)?;
+    let runtime_changed = state
+        .identities
+        .refresh(&state.store)
+        .await
+        .map_err(unavailable)?;
     if runtime_changed {
-        state
-            .rebuild_for_registry()
-            .await
-            .map_err(|e| ApiError::Internal(format!("rebuilding the snapshot for the registry failed: {e}")))?;
+        state.rebuild_for_registry().await.map_err(|e| {
+            ApiError::Internal(format!("rebuilding the snapshot for the registry failed: {e}"))
+        })?;
     }
     Ok(())
 }
 
 /// Revokes every registration secret of `r` but `keep`, returning how many.
-async fn revoke_secrets(state: &AppState, r: &IdentityRecord, keep: Option<&str>, at: i64) -> Result<usize, ApiError> {
-    let Some((kind, name)) = r.id.split_once(':') else { return Ok(0) };
-    let kind: TokenKind = kind.parse().map_err(|_| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
+async fn revoke_secrets(
+    state: &AppState,
+    r: &IdentityRecord,
+    keep: Option<&str>,
+    at: i64,
+) -> Result<usize, ApiError> {
+    let Some((kind, name)) = r.id.split_once(':') else {
+        return Ok(0);
+    };
+    let kind: TokenKind = kind
+        .parse()
+        .map_err(|_| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
     let tokens = state.store.list_tokens().await.map_err(unavailable)?;
     let mut revoked = 0;
     for t in tokens
@@ -132,11 +146,12 @@ async fn revoke_secrets(state: &AppState, r: &IdentityRecord, keep: Option<&str>
 
 /// A new registration secret for `r`.
 async fn new_secret(state: &AppState, r: &IdentityRecord, caller: &Caller) -> Result<Value, ApiError> {
-    let (kind, name) = r
-        .id
-        .split_once(':')
-        .ok_or_else(|| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
-    let kind: TokenKind = kind.parse().map_err(|_| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
+    let (kind, name) =
+        r.id.split_once(':')
+            .ok_or_else(|| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
+    let kind: TokenKind = kind
+        .parse()
+        .map_err(|_| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
     crate::routes::tokens::issue(
         &state.snapshot(),
         &state.store,
@@ -164,7 +179,10 @@ pub async fn audit(State(state): State<Arc<AppState>>, caller: Caller) -> Result
     let bundle = state.snapshot().bundle().clone();
     let records = state.store.identities().await.map_err(unavailable)?;
     let mut findings = Vec::new();
-    for r in records.iter().filter(|r| r.state != IdentityState::Decommissioned) {
+    for r in records
+        .iter()
+        .filter(|r| r.state != IdentityState::Decommissioned)
+    {
         for f in tribune_identity::audit(&facts(r), &to_policy(&lifecycle_of(r, &bundle)), now) {
             findings.push(json!({
                 "identity": r.id,
@@ -234,7 +252,9 @@ pub async fn create(
     };
     Id::parse(name).map_err(|e| ApiError::InvalidBody(format!("`id`: {e}")))?;
     if bundle.agents.contains_key(name) || bundle.services.contains_key(name) {
-        return Err(ApiError::Conflict(format!("`{name}` is already declared in the bundle")));
+        return Err(ApiError::Conflict(format!(
+            "`{name}` is already declared in the bundle"
+        )));
     }
     if !bundle.humans.contains_key(body.owner.as_str()) {
         return Err(ApiError::InvalidBody(format!(
@@ -245,7 +265,9 @@ pub async fn create(
     let class = match (kind, &body.class) {
         (IdentityKind::Agent, Some(c)) if bundle.classes.contains_key(c.as_str()) => Some(c.clone()),
         (IdentityKind::Agent, Some(c)) => {
-            return Err(ApiError::InvalidBody(format!("class `{c}` is not declared in the bundle")));
+            return Err(ApiError::InvalidBody(format!(
+                "class `{c}` is not declared in the bundle"
+            )));
         }
         (IdentityKind::Agent, None) => {
             return Err(ApiError::InvalidBody("an agent needs a `class`".to_owned()));
@@ -257,11 +279,18 @@ pub async fn create(
     };
     if kind == IdentityKind::Service && body.scopes.is_empty() {
         return Err(ApiError::InvalidBody(
-            "a service needs `scopes`: the tools it may call (a service without scopes may call none)".to_owned(),
+            "a service needs `scopes`: the tools it may call (a service without scopes may call none)"
+                .to_owned(),
         ));
     }
-    if let Some(t) = body.scopes.iter().find(|t| !bundle.tools.contains_key(t.as_str())) {
-        return Err(ApiError::InvalidBody(format!("scope `{t}` is not a tool declared in the bundle")));
+    if let Some(t) = body
+        .scopes
+        .iter()
+        .find(|t| !bundle.tools.contains_key(t.as_str()))
+    {
+        return Err(ApiError::InvalidBody(format!(
+            "scope `{t}` is not a tool declared in the bundle"
+        )));
     }
     let now = now_ms();
     let pending = bundle.identities.require_approval;
@@ -272,7 +301,11 @@ pub async fn create(
         owner: body.owner.clone(),
         scopes: body.scopes.clone(),
         origin: IdentityOrigin::Runtime,
-        state: if pending { IdentityState::Pending } else { IdentityState::Active },
+        state: if pending {
+            IdentityState::Pending
+        } else {
+            IdentityState::Active
+        },
         state_reason: None,
         state_changed_at_ms: now,
         state_changed_by: Some(caller.actor()),
@@ -287,7 +320,9 @@ pub async fn create(
         secret_rotated_at_ms: now,
     };
     state.store.insert_identity(&r).await.map_err(|e| match e {
-        tribune_store::StoreError::Conflict { .. } => ApiError::Conflict(format!("identity `{}` already exists", r.id)),
+        tribune_store::StoreError::Conflict { .. } => {
+            ApiError::Conflict(format!("identity `{}` already exists", r.id))
+        }
         e => unavailable(e),
     })?;
     log_event(
@@ -361,10 +396,16 @@ pub async fn approve(
 ) -> Result<Json<Value>, ApiError> {
     let r = record(&state, &id).await?;
     if !matches!(caller, Caller::Human(_)) || !caller.is_admin(&state) {
-        return Err(ApiError::Forbidden("approving an identity needs a human with the `admin` role".to_owned()));
+        return Err(ApiError::Forbidden(
+            "approving an identity needs a human with the `admin` role".to_owned(),
+        ));
     }
     if r.created_by == caller.actor() {
-        return Err(ApiError::Forbidden(format!("`{}` created `{}`, so someone else must approve it", caller.actor(), r.id)));
+        return Err(ApiError::Forbidden(format!(
+            "`{}` created `{}`, so someone else must approve it",
+            caller.actor(),
+            r.id
+        )));
     }
     let now = now_ms();
     let approved = state
@@ -373,7 +414,15 @@ pub async fn approve(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| ApiError::Conflict(format!("`{}` is {}, not pending", r.id, r.state)))?;
-    log_event(&state, &caller, "identity", "identity_approved", &r.id, json!({ "identity": r.id })).await?;
+    log_event(
+        &state,
+        &caller,
+        "identity",
+        "identity_approved",
+        &r.id,
+        json!({ "identity": r.id }),
+    )
+    .await?;
     publish(&state).await?;
     Ok(Json(identity_json(&approved, &state, now)))
 }
@@ -389,7 +438,16 @@ pub async fn suspend(
     require_manager(&caller, &state, &r)?;
     let reason = reason_of(&body)?;
     let from = [IdentityState::Active, IdentityState::Pending];
-    let changed = transition(&state, &caller, &r, &from, IdentityState::Suspended, reason, "identity_suspended").await?;
+    let changed = transition(
+        &state,
+        &caller,
+        &r,
+        &from,
+        IdentityState::Suspended,
+        reason,
+        "identity_suspended",
+    )
+    .await?;
     publish(&state).await?;
     Ok(Json(identity_json(&changed, &state, now_ms())))
 }
@@ -427,8 +485,21 @@ pub async fn decommission(
     let r = record(&state, &id).await?;
     require_manager(&caller, &state, &r)?;
     let reason = reason_of(&body)?;
-    let from = [IdentityState::Pending, IdentityState::Active, IdentityState::Suspended];
-    let changed = transition(&state, &caller, &r, &from, IdentityState::Decommissioned, reason, "identity_decommissioned").await?;
+    let from = [
+        IdentityState::Pending,
+        IdentityState::Active,
+        IdentityState::Suspended,
+    ];
+    let changed = transition(
+        &state,
+        &caller,
+        &r,
+        &from,
+        IdentityState::Decommissioned,
+        reason,
+        "identity_decommissioned",
+    )
+    .await?;
     let now = now_ms();
     let credentials = state
         .store
@@ -493,7 +564,15 @@ pub async fn review(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| ApiError::Conflict(format!("`{}` is decommissioned", r.id)))?;
-    log_event(&state, &caller, "identity", "identity_reviewed", &r.id, json!({ "identity": r.id })).await?;
+    log_event(
+        &state,
+        &caller,
+        "identity",
+        "identity_reviewed",
+        &r.id,
+        json!({ "identity": r.id }),
+    )
+    .await?;
     if reviewed.state == IdentityState::Suspended
         && reviewed.state_reason.as_deref() == Some(crate::identities::REVIEW_LAPSED)
     {
@@ -529,7 +608,9 @@ fn principal_of(caller: &Caller) -> Result<(PrincipalKind, &str), ApiError> {
     match caller {
         Caller::Agent(id) => Ok((PrincipalKind::Agent, id)),
         Caller::Service(id) => Ok((PrincipalKind::Service, id)),
-        _ => Err(ApiError::Forbidden("only an agent or a service holds credentials".to_owned())),
+        _ => Err(ApiError::Forbidden(
+            "only an agent or a service holds credentials".to_owned(),
+        )),
     }
 }
 
@@ -547,14 +628,26 @@ fn ttl_of(state: &AppState, asked: Option<u64>) -> Result<i64, ApiError> {
 }
 
 /// Refuses the call when the registry refuses the identity or what it presented.
-fn admit(state: &AppState, kind: PrincipalKind, name: &str, presented: &Presented, now: i64) -> Result<(), ApiError> {
+fn admit(
+    state: &AppState,
+    kind: PrincipalKind,
+    name: &str,
+    presented: &Presented,
+    now: i64,
+) -> Result<(), ApiError> {
     let snapshot = state.snapshot();
-    match state.identities.refusal(kind, name, Some(presented), snapshot.bundle(), now) {
+    match state
+        .identities
+        .refusal(kind, name, Some(presented), snapshot.bundle(), now)
+    {
         // Asking for a credential is how a secret is used when only credentials are accepted.
         Some((tribune_policy::Code::CredentialRequired, _)) | None => Ok(()),
         Some((code, message)) => Err(ApiError::Forbidden(format!(
             "{message} ({})",
-            serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            serde_json::to_value(code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
         ))),
     }
 }
@@ -579,7 +672,11 @@ async fn mint(state: &AppState, claims: &Claims, parent: Option<&Claims>) -> Res
         revoked_at_ms: None,
         revoked_reason: None,
     };
-    state.store.insert_credential(&record).await.map_err(unavailable)?;
+    state
+        .store
+        .insert_credential(&record)
+        .await
+        .map_err(unavailable)?;
     Ok(json!({
         "credential": token,
         "jti": claims.jti,
@@ -623,7 +720,9 @@ pub async fn issue(
     };
     let id = registry_id(kind, name);
     let view = state.identities.view();
-    let r = view.get(&id).ok_or_else(|| ApiError::Forbidden(format!("`{id}` is not in the identity registry")))?;
+    let r = view
+        .get(&id)
+        .ok_or_else(|| ApiError::Forbidden(format!("`{id}` is not in the identity registry")))?;
     let now_secs = now / 1000;
     let claims = Claims {
         iss: ISSUER.to_owned(),
@@ -678,11 +777,18 @@ pub async fn delegate(
     let (kind, name) = principal_of(&caller)?;
     let Some(axum::Extension(Presented::Credential(parent))) = presented else {
         return Err(ApiError::Forbidden(
-            "delegation needs a short-lived credential (`POST /v1/credentials`), not a registration secret".to_owned(),
+            "delegation needs a short-lived credential (`POST /v1/credentials`), not a registration secret"
+                .to_owned(),
         ));
     };
     let now = now_ms();
-    admit(&state, kind, name, &Presented::Credential(Arc::clone(&parent)), now)?;
+    admit(
+        &state,
+        kind,
+        name,
+        &Presented::Credential(Arc::clone(&parent)),
+        now,
+    )?;
     let scopes = body
         .scopes
         .as_ref()

@@ -4,11 +4,15 @@ pub mod approvals;
 pub mod audit;
 pub mod bundle;
 pub mod decisions;
+pub mod drills;
 pub mod health;
 pub mod identities;
+pub mod incidents;
+pub mod providers;
 pub mod stops;
 pub mod tokens;
 pub mod tools;
+pub mod trust;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};

@@ -57,8 +57,8 @@ fn stop_json(r: &StopRecord) -> Value {
     })
 }
 
-/// The caller as a human with stop authority, with a fresh TOTP code checked off.
-async fn stop_authority(
+/// The caller as a human with stop authority, with a fresh TOTP code checked off (drills too).
+pub(crate) async fn stop_authority(
     state: &AppState,
     caller: &Caller,
     code: Option<&str>,

@@ -72,6 +72,7 @@ pub async fn list(
             let tool = bundle.tools.get(r.tool.as_str());
             json!({
                 "name": r.tool,
+                "provider": tool.map(|t| t.provider.to_string()),
                 "tier": r.tier.as_str(),
                 "classification": tool.map(|t| t.classification.name.clone()),
                 "access": if r.approvals == 0 { "alone" } else { "approval" },

@@ -110,8 +110,8 @@ async fn concurrent_decisions_are_all_recorded(backend: Backend) {
     let issued = entries.iter().filter(|e| e["event_class"] == "identity").count();
     assert_eq!(
         issued,
-        1 + 1 + 1 + 10,
-        "bootstrap, the bundle's agent entering the identity registry, the harness's agent token and 10 more"
+        1 + 2 + 1 + 10,
+        "bootstrap, the bundle's two agents (support-bot, canary) entering the identity registry, the harness's agent token and 10 more"
     );
     Arc::into_inner(s).unwrap().stop().await;
 }

@@ -46,7 +46,14 @@ fn denied_at_authenticate(d: &Value, code: &str) {
     assert_eq!(reason(d), ("authenticate".to_owned(), code.to_owned()), "{d:#}");
 }
 
-fn claims(sub: &str, aud: &str, iat: i64, exp: i64, scopes: &[&str], generation: u32) -> tribune_identity::Claims {
+fn claims(
+    sub: &str,
+    aud: &str,
+    iat: i64,
+    exp: i64,
+    scopes: &[&str],
+    generation: u32,
+) -> tribune_identity::Claims {
     tribune_identity::Claims {
         iss: "tribune".to_owned(),
         sub: sub.to_owned(),
@@ -73,7 +80,11 @@ fn now_secs() -> i64 {
 async fn a_credential_decides_within_its_scopes(backend: Backend) {
     let s = TestServer::start(backend).await;
     // The JWK Set is public and holds the key credentials verify with.
-    let jwks = s.send(Req::new("GET", "/v1/credentials/jwks")).await.expect(200).body;
+    let jwks = s
+        .send(Req::new("GET", "/v1/credentials/jwks"))
+        .await
+        .expect(200)
+        .body;
     assert_eq!(jwks["keys"][0]["kty"], "OKP");
     assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
     assert_eq!(jwks["keys"][0]["kid"], s.credential_issuer().kid());
@@ -94,10 +105,20 @@ async fn a_credential_decides_within_its_scopes(backend: Backend) {
         .post("/v1/credentials", &s.agent, json!({ "scopes": ["no_such_tool"] }))
         .await
         .expect_error(403, "forbidden");
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("outside its scopes"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside its scopes")
+    );
     // Without scopes, it covers everything the agent reaches, and its lifetime is the default.
     let c = credential(&s, json!({})).await;
-    let scopes: Vec<&str> = c["scopes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let scopes: Vec<&str> = c["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(scopes.contains(&SEARCH) && scopes.contains(&UPDATE), "{c:#}");
     let lifetime = c["expires_at_ms"].as_i64().unwrap() / 1000 - now_secs();
     assert!((3590..=3600).contains(&lifetime), "{lifetime}");
@@ -108,7 +129,9 @@ async fn a_credential_decides_within_its_scopes(backend: Backend) {
     s.post("/v1/credentials", c["credential"].as_str().unwrap(), json!({}))
         .await
         .expect_error(403, "forbidden");
-    s.post("/v1/credentials", ADMIN, json!({})).await.expect_error(403, "forbidden");
+    s.post("/v1/credentials", ADMIN, json!({}))
+        .await
+        .expect_error(403, "forbidden");
     s.stop().await;
 }
 
@@ -120,9 +143,15 @@ async fn every_bad_credential_is_refused_with_its_own_reason(backend: Backend) {
     let good = credential(&s, json!({ "scopes": [SEARCH] })).await;
     let good = good["credential"].as_str().unwrap().to_owned();
 
-    let expired = issuer.issue(&claims(&sub, "tribune", now - 7200, now - 3600, &[SEARCH], 1)).unwrap();
-    let future = issuer.issue(&claims(&sub, "tribune", now + 3600, now + 7200, &[SEARCH], 1)).unwrap();
-    let elsewhere = issuer.issue(&claims(&sub, "other-deployment", now, now + 600, &[SEARCH], 1)).unwrap();
+    let expired = issuer
+        .issue(&claims(&sub, "tribune", now - 7200, now - 3600, &[SEARCH], 1))
+        .unwrap();
+    let future = issuer
+        .issue(&claims(&sub, "tribune", now + 3600, now + 7200, &[SEARCH], 1))
+        .unwrap();
+    let elsewhere = issuer
+        .issue(&claims(&sub, "other-deployment", now, now + 600, &[SEARCH], 1))
+        .unwrap();
     let stranger = tribune_identity::Issuer::from_seed([9; 32], "tribune")
         .issue(&claims(&sub, "tribune", now, now + 600, &[SEARCH], 1))
         .unwrap();
@@ -157,31 +186,55 @@ async fn revocation_and_rotation_cut_off_the_next_decision(backend: Backend) {
     let id = format!("agent:{AGENT}");
     let a = credential(&s, json!({ "scopes": [SEARCH] })).await;
     let b = credential(&s, json!({ "scopes": [SEARCH] })).await;
-    let (a_token, b_token) = (a["credential"].as_str().unwrap(), b["credential"].as_str().unwrap());
+    let (a_token, b_token) = (
+        a["credential"].as_str().unwrap(),
+        b["credential"].as_str().unwrap(),
+    );
     // Both verified once, so both are in the verifier's cache.
     for t in [a_token, b_token] {
         assert_eq!(s.decide(t, search()).await.expect(200).body["decision"], "allow");
     }
     let jti = a["jti"].as_str().unwrap();
     let r = s
-        .post(&format!("/v1/credentials/{jti}/revoke"), ADMIN, json!({ "reason": "leaked in a log" }))
+        .post(
+            &format!("/v1/credentials/{jti}/revoke"),
+            ADMIN,
+            json!({ "reason": "leaked in a log" }),
+        )
         .await
         .expect(200);
     assert_eq!(r.body["revoked"], 1);
     let d = s.decide(a_token, search()).await.expect(200).body;
     denied_at_authenticate(&d, "credential_revoked");
-    assert_eq!(s.decide(b_token, search()).await.expect(200).body["decision"], "allow");
+    assert_eq!(
+        s.decide(b_token, search()).await.expect(200).body["decision"],
+        "allow"
+    );
 
     // Rotation: a new secret; the old secret and every credential issued under it stop working.
     let old_secret = s.agent.clone();
-    let rotated = s.post(&format!("/v1/identities/{id}/rotate"), ADMIN, json!({})).await.expect(200).body;
+    let rotated = s
+        .post(&format!("/v1/identities/{id}/rotate"), ADMIN, json!({}))
+        .await
+        .expect(200)
+        .body;
     assert_eq!(rotated["generation"], 2);
     let new_secret = rotated["secret"].as_str().unwrap().to_owned();
     let d = s.decide(b_token, search()).await.expect(200).body;
     denied_at_authenticate(&d, "credential_rotated");
-    s.decide(&old_secret, search()).await.expect_error(401, "revoked_token");
-    let fresh = s.post("/v1/credentials", &new_secret, json!({ "scopes": [SEARCH] })).await.expect(201).body;
-    let d = s.decide(fresh["credential"].as_str().unwrap(), search()).await.expect(200).body;
+    s.decide(&old_secret, search())
+        .await
+        .expect_error(401, "revoked_token");
+    let fresh = s
+        .post("/v1/credentials", &new_secret, json!({ "scopes": [SEARCH] }))
+        .await
+        .expect(201)
+        .body;
+    let d = s
+        .decide(fresh["credential"].as_str().unwrap(), search())
+        .await
+        .expect(200)
+        .body;
     assert_eq!(d["decision"], "allow", "{d:#}");
 
     // Each step is in the ledger.
@@ -197,23 +250,45 @@ async fn decommission_cuts_off_a_cached_credential(backend: Backend) {
     let id = format!("agent:{AGENT}");
     let c = credential(&s, json!({})).await;
     let token = c["credential"].as_str().unwrap();
-    assert_eq!(s.decide(token, search()).await.expect(200).body["decision"], "allow");
-    assert_eq!(s.decide(token, search()).await.expect(200).body["decision"], "allow");
+    assert_eq!(
+        s.decide(token, search()).await.expect(200).body["decision"],
+        "allow"
+    );
+    assert_eq!(
+        s.decide(token, search()).await.expect(200).body["decision"],
+        "allow"
+    );
 
     // Suspension first: refused, then reinstated.
-    s.post(&format!("/v1/identities/{id}/suspend"), ADMIN, json!({ "reason": "odd traffic" }))
-        .await
-        .expect(200);
+    s.post(
+        &format!("/v1/identities/{id}/suspend"),
+        ADMIN,
+        json!({ "reason": "odd traffic" }),
+    )
+    .await
+    .expect(200);
     let d = s.decide(token, search()).await.expect(200).body;
     denied_at_authenticate(&d, "identity_suspended");
-    assert_eq!(d["reasons"][0]["message"], format!("`{id}` is suspended: odd traffic"));
+    assert_eq!(
+        d["reasons"][0]["message"],
+        format!("`{id}` is suspended: odd traffic")
+    );
     let d = s.decide(&s.agent, search()).await.expect(200).body;
     denied_at_authenticate(&d, "identity_suspended");
-    s.post(&format!("/v1/identities/{id}/reinstate"), ADMIN, json!({})).await.expect(200);
-    assert_eq!(s.decide(token, search()).await.expect(200).body["decision"], "allow");
+    s.post(&format!("/v1/identities/{id}/reinstate"), ADMIN, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(
+        s.decide(token, search()).await.expect(200).body["decision"],
+        "allow"
+    );
 
     let r = s
-        .post(&format!("/v1/identities/{id}/decommission"), ADMIN, json!({ "reason": "retired" }))
+        .post(
+            &format!("/v1/identities/{id}/decommission"),
+            ADMIN,
+            json!({ "reason": "retired" }),
+        )
         .await
         .expect(200)
         .body;
@@ -222,13 +297,25 @@ async fn decommission_cuts_off_a_cached_credential(backend: Backend) {
     assert_eq!(r["revoked_secrets"], 1);
     let d = s.decide(token, search()).await.expect(200).body;
     denied_at_authenticate(&d, "identity_decommissioned");
-    s.decide(&s.agent, search()).await.expect_error(401, "revoked_token");
+    s.decide(&s.agent, search())
+        .await
+        .expect_error(401, "revoked_token");
     // Decommissioned is terminal.
     s.post(&format!("/v1/identities/{id}/reinstate"), ADMIN, json!({}))
         .await
         .expect_error(409, "conflict");
-    let shown = s.get(&format!("/v1/identities/{id}"), ADMIN).await.expect(200).body;
-    assert!(shown["credentials"].as_array().unwrap().iter().all(|c| c["revoked_reason"] == "decommissioned"));
+    let shown = s
+        .get(&format!("/v1/identities/{id}"), ADMIN)
+        .await
+        .expect(200)
+        .body;
+    assert!(
+        shown["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["revoked_reason"] == "decommissioned")
+    );
     s.stop().await;
 }
 
@@ -252,7 +339,10 @@ async fn delegation_is_narrower_and_shows_its_chain(backend: Backend) {
     let child_token = child["credential"].as_str().unwrap();
     let d = s.decide(child_token, search()).await.expect(200).body;
     assert_eq!(d["decision"], "allow", "{d:#}");
-    assert_eq!(d["credential"]["chain"], json!([format!("agent:{AGENT}"), "researcher"]));
+    assert_eq!(
+        d["credential"]["chain"],
+        json!([format!("agent:{AGENT}"), "researcher"])
+    );
     let d = s.decide(child_token, update()).await.expect(200).body;
     denied_at_authenticate(&d, "out_of_scope");
     // Wider than the parent: refused. From a secret: refused.
@@ -268,7 +358,10 @@ async fn delegation_is_narrower_and_shows_its_chain(backend: Backend) {
         .expect_error(403, "forbidden");
     // Revoking the parent revokes the child, even though the child was never revoked itself.
     let jti = parent["jti"].as_str().unwrap();
-    let r = s.post(&format!("/v1/credentials/{jti}/revoke"), ADMIN, json!({})).await.expect(200);
+    let r = s
+        .post(&format!("/v1/credentials/{jti}/revoke"), ADMIN, json!({}))
+        .await
+        .expect(200);
     assert_eq!(r.body["revoked"], 2);
     let d = s.decide(child_token, search()).await.expect(200).body;
     denied_at_authenticate(&d, "credential_revoked");
@@ -284,20 +377,36 @@ async fn runtime_identities_follow_the_bundle_rules(backend: Backend) {
     .await;
     // Refused: undeclared owner, class, tool; a declared id; no class for an agent.
     for (body, code) in [
-        (json!({ "id": "agent:helper", "owner": "nobody", "class": "support" }), "invalid_body"),
-        (json!({ "id": "agent:helper", "owner": "alice", "class": "nope" }), "invalid_body"),
-        (json!({ "id": "agent:helper", "owner": "alice", "class": "support", "scopes": ["nope"] }), "invalid_body"),
+        (
+            json!({ "id": "agent:helper", "owner": "nobody", "class": "support" }),
+            "invalid_body",
+        ),
+        (
+            json!({ "id": "agent:helper", "owner": "alice", "class": "nope" }),
+            "invalid_body",
+        ),
+        (
+            json!({ "id": "agent:helper", "owner": "alice", "class": "support", "scopes": ["nope"] }),
+            "invalid_body",
+        ),
         (json!({ "id": "agent:helper", "owner": "alice" }), "invalid_body"),
-        (json!({ "id": format!("agent:{AGENT}"), "owner": "alice", "class": "support" }), "conflict"),
+        (
+            json!({ "id": format!("agent:{AGENT}"), "owner": "alice", "class": "support" }),
+            "conflict",
+        ),
         (json!({ "id": "robot:helper", "owner": "alice" }), "invalid_body"),
     ] {
         let r = s.post("/v1/identities", ADMIN, body.clone()).await;
         assert_eq!(r.code(), Some(code), "{body}: {:#}", r.body);
     }
     // An agent may not register identities.
-    s.post("/v1/identities", &s.agent, json!({ "id": "agent:x", "owner": "alice", "class": "support" }))
-        .await
-        .expect_error(403, "forbidden");
+    s.post(
+        "/v1/identities",
+        &s.agent,
+        json!({ "id": "agent:x", "owner": "alice", "class": "support" }),
+    )
+    .await
+    .expect_error(403, "forbidden");
     let created = s
         .post(
             "/v1/identities",
@@ -311,7 +420,9 @@ async fn runtime_identities_follow_the_bundle_rules(backend: Backend) {
     assert_eq!(created["origin"], "runtime");
     let secret = created["secret"].as_str().unwrap().to_owned();
     // Pending: no credential, and decisions are refused.
-    s.post("/v1/credentials", &secret, json!({})).await.expect_error(403, "forbidden");
+    s.post("/v1/credentials", &secret, json!({}))
+        .await
+        .expect_error(403, "forbidden");
     let d = s.decide(&secret, search()).await.expect(200).body;
     denied_at_authenticate(&d, "identity_pending");
     // The admin token cannot approve (a human must), and neither can the creator.
@@ -324,20 +435,40 @@ async fn runtime_identities_follow_the_bundle_rules(backend: Backend) {
         .await
         .expect_error(403, "forbidden");
     let alice = s.token("human", Some("alice")).await;
-    let approved = s.post("/v1/identities/agent:helper/approve", &alice, json!({})).await.expect(200).body;
+    let approved = s
+        .post("/v1/identities/agent:helper/approve", &alice, json!({}))
+        .await
+        .expect(200)
+        .body;
     assert_eq!(approved["state"], "active");
     assert_eq!(approved["approved_by"], "human:alice");
     // Now it is an agent like a declared one, held to its class and its scopes.
-    let c = s.post("/v1/credentials", &secret, json!({})).await.expect(201).body;
+    let c = s
+        .post("/v1/credentials", &secret, json!({}))
+        .await
+        .expect(201)
+        .body;
     assert_eq!(c["scopes"], json!([SEARCH]));
-    let d = s.decide(c["credential"].as_str().unwrap(), search()).await.expect(200).body;
+    let d = s
+        .decide(c["credential"].as_str().unwrap(), search())
+        .await
+        .expect(200)
+        .body;
     assert_eq!(d["decision"], "allow", "{d:#}");
     let d = s.decide(&secret, update()).await.expect(200).body;
     assert_eq!(d["decision"], "deny", "{d:#}");
     assert_eq!(d["reasons"][0]["rule"], "builtin:scope:helper", "{d:#}");
     let listed = s.get("/v1/identities", ADMIN).await.expect(200).body;
-    let ids: Vec<&str> = listed["identities"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"agent:helper") && ids.contains(&format!("agent:{AGENT}").as_str()), "{ids:?}");
+    let ids: Vec<&str> = listed["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"agent:helper") && ids.contains(&format!("agent:{AGENT}").as_str()),
+        "{ids:?}"
+    );
     s.stop().await;
 }
 
@@ -345,13 +476,21 @@ async fn require_credentials_refuses_registration_secrets(backend: Backend) {
     let s = TestServer::start_with(backend, |dir| {
         let path = dir.join("tribune.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, format!("{text}\n[identities]\nrequire_credentials = true\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("{text}\n[identities]\nrequire_credentials = true\n"),
+        )
+        .unwrap();
     })
     .await;
     let d = s.decide(&s.agent, search()).await.expect(200).body;
     denied_at_authenticate(&d, "credential_required");
     let c = credential(&s, json!({})).await;
-    let d = s.decide(c["credential"].as_str().unwrap(), search()).await.expect(200).body;
+    let d = s
+        .decide(c["credential"].as_str().unwrap(), search())
+        .await
+        .expect(200)
+        .body;
     assert_eq!(d["decision"], "allow", "{d:#}");
     s.stop().await;
 }
@@ -386,7 +525,9 @@ async fn lapsed_rotation_and_review_are_enforced(backend: Backend) {
         assert!(started.elapsed().as_secs() < 5, "{d:#}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    s.post("/v1/credentials", &s.agent, json!({})).await.expect_error(403, "forbidden");
+    s.post("/v1/credentials", &s.agent, json!({}))
+        .await
+        .expect_error(403, "forbidden");
     // The audit says so.
     let audit = s.get("/v1/identities/audit", ADMIN).await.expect(200).body;
     let kinds: Vec<&str> = audit["findings"]
@@ -398,36 +539,66 @@ async fn lapsed_rotation_and_review_are_enforced(backend: Backend) {
         .collect();
     assert_eq!(kinds, ["rotation_expired"], "{audit:#}");
     // Rotating gives a working secret again.
-    let rotated = s.post(&format!("/v1/identities/{id}/rotate"), ADMIN, json!({})).await.expect(200).body;
+    let rotated = s
+        .post(&format!("/v1/identities/{id}/rotate"), ADMIN, json!({}))
+        .await
+        .expect(200)
+        .body;
     let secret = rotated["secret"].as_str().unwrap().to_owned();
-    assert_eq!(s.decide(&secret, search()).await.expect(200).body["decision"], "allow");
+    assert_eq!(
+        s.decide(&secret, search()).await.expect(200).body["decision"],
+        "allow"
+    );
     // The credential from before the rotation is refused.
-    denied_at_authenticate(&s.decide(&token, search()).await.expect(200).body, "credential_rotated");
+    denied_at_authenticate(
+        &s.decide(&token, search()).await.expect(200).body,
+        "credential_rotated",
+    );
 
     // Never reviewed, created 101 days ago (90 + 10 days of grace have passed): the lifecycle
     // pass (every 15 s) suspends it, on the record.
-    s.execute_raw("UPDATE identities SET created_at_ms = created_at_ms - 8726400000").await;
+    s.execute_raw("UPDATE identities SET created_at_ms = created_at_ms - 8726400000")
+        .await;
     let started = std::time::Instant::now();
     loop {
         let d = s.decide(&secret, search()).await.expect(200).body;
         if d["reasons"][0]["code"] == "identity_suspended" {
-            assert_eq!(d["reasons"][0]["message"], format!("`{id}` is suspended: review overdue past its grace period"));
+            assert_eq!(
+                d["reasons"][0]["message"],
+                format!("`{id}` is suspended: review overdue past its grace period")
+            );
             break;
         }
         assert!(started.elapsed().as_secs() < 30, "not suspended: {d:#}");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    assert!(identity_events(&s).await.iter().any(|e| e == "identity_suspended"));
+    assert!(
+        identity_events(&s)
+            .await
+            .iter()
+            .any(|e| e == "identity_suspended")
+    );
     // A review lifts a suspension for a lapsed review.
-    let reviewed = s.post(&format!("/v1/identities/{id}/review"), ADMIN, json!({})).await.expect(200).body;
+    let reviewed = s
+        .post(&format!("/v1/identities/{id}/review"), ADMIN, json!({}))
+        .await
+        .expect(200)
+        .body;
     assert_eq!(reviewed["state"], "active");
-    assert_eq!(s.decide(&secret, search()).await.expect(200).body["decision"], "allow");
+    assert_eq!(
+        s.decide(&secret, search()).await.expect(200).body["decision"],
+        "allow"
+    );
     s.stop().await;
 }
 
 /// The event names of the ledger's identity entries, oldest first.
 async fn identity_events(s: &TestServer) -> Vec<String> {
-    let page = s.get("/v1/audit/entries?limit=1000", ADMIN).await.expect(200).body;
+    let page = s
+        .get("/v1/audit/entries?limit=1000", ADMIN)
+        .await
+        .expect(200)
+        .body;
     page["entries"]
         .as_array()
         .unwrap()
@@ -442,7 +613,9 @@ async fn identity_events(s: &TestServer) -> Vec<String> {
 
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }
 
 fn base64_encode(b: &[u8]) -> String {

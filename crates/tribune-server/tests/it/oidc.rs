@@ -12,10 +12,17 @@ const SEED: [u8; 32] = [42; 32];
 
 fn id_token(seed: [u8; 32], claims: Value) -> String {
     use ed25519_dalek::pkcs8::EncodePrivateKey;
-    let der = ed25519_dalek::SigningKey::from_bytes(&seed).to_pkcs8_der().unwrap();
+    let der = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .to_pkcs8_der()
+        .unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(tribune_identity::Issuer::from_seed(seed, IDP).kid().to_owned());
-    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+    )
+    .unwrap()
 }
 
 fn claims(email: &str, aud: &str, exp_in: i64) -> Value {
@@ -48,16 +55,24 @@ async fn an_id_token_acts_as_the_human_it_names(backend: Backend) {
     assert!(listed["identities"].as_array().is_some_and(|a| !a.is_empty()));
     // alice holds the bundle's `admin` role: she may register an identity, carol may not.
     let created = s
-        .post("/v1/identities", &alice, json!({ "id": "agent:made-by-alice", "owner": "alice", "class": "support" }))
+        .post(
+            "/v1/identities",
+            &alice,
+            json!({ "id": "agent:made-by-alice", "owner": "alice", "class": "support" }),
+        )
         .await
         .expect(201)
         .body;
     assert_eq!(created["created_by"], "human:alice");
     let carol = id_token(SEED, claims("carol", "tribune-console", 300));
     s.get("/v1/identities", &carol).await.expect(200);
-    s.post("/v1/identities", &carol, json!({ "id": "agent:x", "owner": "alice", "class": "support" }))
-        .await
-        .expect_error(403, "forbidden");
+    s.post(
+        "/v1/identities",
+        &carol,
+        json!({ "id": "agent:x", "owner": "alice", "class": "support" }),
+    )
+    .await
+    .expect_error(403, "forbidden");
 
     for token in [
         // Another audience, expired, an unknown human, a key the provider does not have.
@@ -66,7 +81,9 @@ async fn an_id_token_acts_as_the_human_it_names(backend: Backend) {
         id_token(SEED, claims("mallory@example.com", "tribune-console", 300)),
         id_token([1; 32], claims("alice@example.com", "tribune-console", 300)),
     ] {
-        s.get("/v1/identities", &token).await.expect_error(401, "oidc_invalid");
+        s.get("/v1/identities", &token)
+            .await
+            .expect_error(401, "oidc_invalid");
     }
     // Personal and admin tokens still work alongside.
     s.get("/v1/identities", ADMIN).await.expect(200);

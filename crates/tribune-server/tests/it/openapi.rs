@@ -300,7 +300,13 @@ fn each_documented_error_response_has_the_status_of_its_codes() {
 #[test]
 fn every_operation_documents_auth_and_body_failures() {
     // The endpoints that take no token: probes, metrics, this document and the credential keys.
-    let public = ["/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/credentials/jwks"];
+    let public = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/openapi.json",
+        "/v1/credentials/jwks",
+    ];
     for (method, path) in ROUTES {
         let op = operation(method, path);
         assert!(

@@ -37,7 +37,7 @@ async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
     let original = active(&s).await;
     assert_eq!(
         original["declares"],
-        json!({ "humans": 3, "agent_classes": 1, "agents": 1, "services": 0, "providers": 2, "tools": 3, "policy_files": 1 })
+        json!({ "humans": 3, "agent_classes": 1, "agents": 2, "services": 0, "providers": 2, "tools": 3, "policy_files": 1 })
     );
     assert_eq!(original["deployment"], "example.com/quickstart");
     insta::assert_json_snapshot!("bundle", redact(&original));
@@ -260,7 +260,8 @@ async fn an_agent_removed_from_the_bundle_is_an_unknown_principal(backend: Backe
     });
     assert_eq!(
         s.reload(&mut admins).await.expect(200).body["declares"]["agents"],
-        0
+        1,
+        "the canary stays"
     );
     // The token still authenticates, but the agent is no longer declared: a recorded deny.
     let refused = s

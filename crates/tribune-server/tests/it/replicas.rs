@@ -22,7 +22,10 @@ async fn until_denied(s: &TestServer, token: &str, code: &str) -> Duration {
             return started.elapsed();
         }
         assert_eq!(d["decision"], "allow", "{d:#}");
-        assert!(started.elapsed() < Duration::from_secs(5), "the replica never enforced `{code}`");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the replica never enforced `{code}`"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -30,10 +33,17 @@ async fn until_denied(s: &TestServer, token: &str, code: &str) -> Duration {
 async fn changes_on_one_replica_reach_the_other_within_a_second(backend: Backend) {
     let a = TestServer::start(backend).await;
     let b = a.replica().await;
-    let credential = a.post("/v1/credentials", &a.agent, json!({})).await.expect(201).body;
+    let credential = a
+        .post("/v1/credentials", &a.agent, json!({}))
+        .await
+        .expect(201)
+        .body;
     let credential = credential["credential"].as_str().unwrap().to_owned();
     // B verifies A's credential (they share the key) and caches it.
-    assert_eq!(b.decide(&credential, search()).await.expect(200).body["decision"], "allow");
+    assert_eq!(
+        b.decide(&credential, search()).await.expect(200).body["decision"],
+        "allow"
+    );
 
     let mut alice = a.enrol("alice").await;
     let code = alice.fresh_code().await;
@@ -47,27 +57,44 @@ async fn changes_on_one_replica_reach_the_other_within_a_second(backend: Backend
         .expect(201)
         .body;
     let took = until_denied(&b, &b.agent, "stopped").await;
-    assert!(took < Duration::from_secs(1), "stop reached the replica in {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "stop reached the replica in {took:?}"
+    );
     // Resume (two holders) on A; B allows again.
     let mut bob = a.enrol("bob").await;
     for who in [&mut alice, &mut bob] {
         let code = who.fresh_code().await;
-        a.post(&format!("/v1/stops/{}/resume", stop["id"].as_str().unwrap()), &who.token, json!({ "mfa_code": code }))
-            .await
-            .expect(200);
+        a.post(
+            &format!("/v1/stops/{}/resume", stop["id"].as_str().unwrap()),
+            &who.token,
+            json!({ "mfa_code": code }),
+        )
+        .await
+        .expect(200);
     }
     let started = Instant::now();
     while b.decide(&credential, search()).await.expect(200).body["decision"] != "allow" {
-        assert!(started.elapsed() < Duration::from_secs(5), "the resume never reached the replica");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the resume never reached the replica"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
     // A suspension on A: B refuses the cached credential within a second.
-    a.post(&format!("/v1/identities/agent:{AGENT}/suspend"), ADMIN, json!({ "reason": "replica test" }))
-        .await
-        .expect(200);
+    a.post(
+        &format!("/v1/identities/agent:{AGENT}/suspend"),
+        ADMIN,
+        json!({ "reason": "replica test" }),
+    )
+    .await
+    .expect(200);
     let took = until_denied(&b, &credential, "identity_suspended").await;
-    assert!(took < Duration::from_secs(1), "suspension reached the replica in {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "suspension reached the replica in {took:?}"
+    );
     b.stop().await;
     a.stop().await;
 }

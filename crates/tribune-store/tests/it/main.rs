@@ -48,8 +48,10 @@ mod approvals;
 mod connect;
 mod decisions;
 mod identities;
+mod incidents;
 mod ledger;
 mod outcomes;
+mod providers;
 mod tokens;
 mod writer;
 
