@@ -148,13 +148,17 @@ pub(crate) fn gate(
     if !trust.enforced {
         return Ok(None);
     }
-    let provider = format!("provider `{}`", tool.provider);
-    let subjects = [
-        (scores.principal, principal.to_owned()),
-        (scores.provider, provider),
-    ];
-    for (score, who) in &subjects {
-        if let Some(s) = *score
+    // Named only when a threshold trips: the common case allocates nothing.
+    let who = |principal_side: bool| {
+        if principal_side {
+            principal.to_owned()
+        } else {
+            format!("provider `{}`", tool.provider)
+        }
+    };
+    let subjects = [(scores.principal, true), (scores.provider, false)];
+    for &(score, side) in &subjects {
+        if let Some(s) = score
             && s < trust.block_below
         {
             return Err((
@@ -162,7 +166,8 @@ pub(crate) fn gate(
                 Code::TrustBlocked,
                 Some("trust:block".to_owned()),
                 format!(
-                    "the trust score of {who} is {s}, below `[trust] block_below` ({})",
+                    "the trust score of {} is {s}, below `[trust] block_below` ({})",
+                    who(side),
                     trust.block_below
                 ),
             ));
@@ -171,8 +176,8 @@ pub(crate) fn gate(
     if tool.tier < Tier::Write {
         return Ok(None);
     }
-    for (score, who) in &subjects {
-        if let Some(s) = *score
+    for &(score, side) in &subjects {
+        if let Some(s) = score
             && s < trust.review_below
         {
             return Ok(Some(Reason {
@@ -180,9 +185,11 @@ pub(crate) fn gate(
                 code: Code::TrustReview,
                 rule: Some("trust:review".to_owned()),
                 message: format!(
-                    "the trust score of {who} is {s}, below `[trust] review_below` ({}), so its `{}` \
+                    "the trust score of {} is {s}, below `[trust] review_below` ({}), so its `{}` \
                      calls need a human's approval",
-                    trust.review_below, tool.tier
+                    who(side),
+                    trust.review_below,
+                    tool.tier
                 ),
             }));
         }

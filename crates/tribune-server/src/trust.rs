@@ -235,6 +235,10 @@ impl Trust {
     ) -> TrustScores {
         let bundle = snapshot.bundle();
         let trust = &bundle.trust;
+        if !trust.enforced {
+            // The gate is off: no lock and no allocation on the decision path.
+            return TrustScores::default();
+        }
         let provider = bundle.tools.get(tool).map(|t| format!("provider:{}", t.provider));
         let inner = self.lock();
         TrustScores {
