@@ -139,6 +139,27 @@ impl ProviderKind {
     }
 }
 
+/// How Tribune reaches an MCP server provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McpTransport {
+    /// A local process on stdio, which `tribune mcp wrap` runs next to the agent.
+    Stdio,
+    /// A remote server over Streamable HTTP at the provider's `url`, which `tribune serve`
+    /// fronts at `/mcp/{provider}`.
+    StreamableHttp,
+}
+
+impl McpTransport {
+    /// The snake_case name used in bundles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            McpTransport::Stdio => "stdio",
+            McpTransport::StreamableHttp => "streamable_http",
+        }
+    }
+}
+
 /// Where data sent to a provider ends up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
-use crate::ids::{Classification, Destination, EventClass, Id, ProviderKind, Tier};
+use crate::ids::{Classification, Destination, EventClass, Id, McpTransport, ProviderKind, Tier};
 use crate::input::ArgRecord;
 
 /// A loaded, valid governance bundle. Immutable once built.
@@ -54,10 +54,14 @@ pub struct Bundle {
     pub trust: Trust,
     /// Emergency-stop drills: their cadence and the scopes that may be drilled (`[drills]`).
     pub drills: Drills,
+    /// The red-team program: how often the red-team suite must pass (`[redteam]`).
+    pub redteam: Redteam,
     /// Incident response: the triggers that open an incident and the containment each runs.
     pub incidents: Incidents,
     /// Third-party due diligence (`[vetting]`).
     pub vetting: Vetting,
+    /// The taint memory's bounds (`[taint]`); which tools are untrusted is on each tool.
+    pub taint: Taint,
     /// The manifest, `tribune.toml`.
     pub manifest: SourceFile,
     /// `policies/*.cedar`, sorted by path.
@@ -72,6 +76,33 @@ pub struct Bundle {
 pub struct Vetting {
     /// Whether calls to tools of a provider with no vetting record are denied.
     pub required: bool,
+}
+
+/// The `[taint]` table: the bounds of the memory of values seen in untrusted tools' results
+/// (the server keeps it, per session). Applies only when some tool is untrusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taint {
+    /// The most values remembered per session; older ones are forgotten first.
+    pub max_values: NonZeroU32,
+    /// The most sessions remembered at once.
+    pub max_sessions: NonZeroU32,
+    /// Seconds a remembered value stays tainting after it was last seen.
+    pub ttl_secs: NonZeroU32,
+}
+
+impl Taint {
+    /// The defaults: 1,024 values per session, 10,000 sessions, a day.
+    pub const DEFAULT: Taint = Taint {
+        max_values: nz(1024),
+        max_sessions: nz(10_000),
+        ttl_secs: nz(86_400),
+    };
+}
+
+impl Default for Taint {
+    fn default() -> Taint {
+        Taint::DEFAULT
+    }
 }
 
 /// The `[hitl]` table: how long approval requests and approvals live, how much reviewers may
@@ -368,6 +399,16 @@ impl Drills {
     pub fn allows(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s.value == scope)
     }
+}
+
+/// The `[redteam]` table: how often a red-team run (`tribune redteam run --server`) must pass
+/// on the running system. An overdue run is a finding of `tribune check --server`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Redteam {
+    /// Days within which a red-team run must have passed, if the deployment commits to a cadence.
+    pub cadence_days: Option<Located<u32>>,
+    /// Where the table is declared (`None`: the bundle has none).
+    pub location: Option<Location>,
 }
 
 /// The `[incidents]` table: declared triggers, each opening an incident and running its
@@ -745,12 +786,28 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Whether data sent to it leaves the deployment (default: external).
     pub destination: Destination,
-    /// Where it is reached.
+    /// How an MCP server is reached, if the bundle says (`transport`).
+    pub transport: Option<McpTransport>,
+    /// Where it is reached: for `transport = "streamable_http"` an `http://` URL (checked),
+    /// otherwise free text.
     pub url: Option<String>,
     /// Free text.
     pub description: Option<String>,
+    /// Whether its tools' results are untrusted content (unless a tool says otherwise).
+    pub untrusted: bool,
     /// Where it is declared.
     pub location: Location,
+}
+
+impl Provider {
+    /// The upstream URL of an MCP server reached over Streamable HTTP, which `tribune serve`
+    /// fronts at `/mcp/{provider}`; `None` for every other provider.
+    pub fn streamable_http_url(&self) -> Option<&str> {
+        match (self.kind, self.transport) {
+            (ProviderKind::McpServer, Some(McpTransport::StreamableHttp)) => self.url.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// A tool an agent may call.
@@ -772,11 +829,20 @@ pub struct Tool {
     pub input_schema: Value,
     /// The Cedar-visible part of `input_schema`.
     pub input: ArgRecord,
+    /// Whether its results are untrusted content (web pages, e-mail bodies, shared
+    /// documents): values in them taint later calls' arguments in the same session. The
+    /// tool's own `untrusted`, else its provider's.
+    pub untrusted: bool,
     /// Where it is declared.
     pub location: Location,
 }
 
 impl Bundle {
+    /// Whether any tool's results are untrusted, so the server tracks taint at all.
+    pub fn tracks_taint(&self) -> bool {
+        self.tools.values().any(|t| t.untrusted)
+    }
+
     /// Whether `diagnostics` contains an error.
     pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
         diagnostics.iter().any(|d| d.severity == crate::Severity::Error)

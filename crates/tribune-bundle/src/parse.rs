@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
-use crate::ids::{Classification, Destination, Id, Tier};
+use crate::ids::{Classification, Destination, Id, McpTransport, ProviderKind, Tier};
 use crate::input::record_from_schema;
 use crate::model::*;
 use crate::raw::*;
@@ -164,7 +164,9 @@ impl Cx<'_> {
         let dlp = self.dlp(raw.dlp.as_ref(), &classifications);
         let compliance = self.compliance(raw.compliance.as_ref());
         let trust = self.trust(raw.trust.as_ref());
+        let taint = self.taint(raw.taint.as_ref());
         let drills = self.drills(raw.drills.as_ref(), &raw);
+        let redteam = self.redteam(raw.redteam.as_ref());
         let incidents = self.incidents(raw.incidents.as_ref(), &raw, &classifications, &hitl);
         let hash = bundle_hash(sources);
         let version = deployment.1.unwrap_or_else(|| hash.chars().take(12).collect());
@@ -193,11 +195,13 @@ impl Cx<'_> {
             identities,
             oidc,
             drills,
+            redteam,
             trust,
             incidents,
             vetting: Vetting {
                 required: raw.vetting.as_ref().is_some_and(|v| v.required),
             },
+            taint,
             manifest: sources.manifest.clone(),
             policy_files: sources.policy_files.clone(),
             findings: Vec::new(),
@@ -428,6 +432,40 @@ impl Cx<'_> {
             }
         };
         hitl
+    }
+
+    /// The `[taint]` table: each bound between 1 and its maximum.
+    fn taint(&mut self, raw: Option<&Spanned<RawTaint>>) -> Taint {
+        let mut taint = Taint::DEFAULT;
+        let Some(table) = raw else { return taint };
+        let r = table.get_ref();
+        let limits: [(&Option<Spanned<u32>>, &str, u32, &mut std::num::NonZeroU32); 3] = [
+            (&r.max_values, "max_values", 65_536, &mut taint.max_values),
+            (
+                &r.max_sessions,
+                "max_sessions",
+                1_000_000,
+                &mut taint.max_sessions,
+            ),
+            (&r.ttl_secs, "ttl_secs", 30 * 86_400, &mut taint.ttl_secs),
+        ];
+        let mut errors = Vec::new();
+        for (value, key, max, slot) in limits {
+            let Some(v) = value else { continue };
+            match std::num::NonZeroU32::new(*v.get_ref()) {
+                Some(n) if n.get() <= max => *slot = n,
+                _ => errors.push((
+                    v.span(),
+                    format!("`[taint] {key}` must be between 1 and {max}, not {}", v.get_ref()),
+                )),
+            }
+        }
+        for (span, message) in errors {
+            let location = self.file.locate(&span);
+            self.diagnostics
+                .push(Diagnostic::error(location, "bad-value", message));
+        }
+        taint
     }
 
     /// The `[trust]` table. Without it the defaults apply, not enforced (`Trust::enforced`):
@@ -820,6 +858,32 @@ impl Cx<'_> {
             cadence_days,
             scopes,
             target_ms,
+            location: Some(self.at(table)),
+        }
+    }
+
+    /// The `[redteam]` table: a cadence in days.
+    fn redteam(&mut self, raw: Option<&Spanned<RawRedteam>>) -> Redteam {
+        let Some(table) = raw else {
+            return Redteam::default();
+        };
+        let cadence_days = match &table.get_ref().cadence_days {
+            Some(v) if (1..=366).contains(v.get_ref()) => Some(Located {
+                value: *v.get_ref(),
+                location: self.at(v),
+            }),
+            Some(v) => {
+                let message = format!(
+                    "`[redteam] cadence_days` must be between 1 and 366, not {}",
+                    v.get_ref()
+                );
+                self.error(v, "bad-value", message);
+                None
+            }
+            None => None,
+        };
+        Redteam {
+            cadence_days,
             location: Some(self.at(table)),
         }
     }
@@ -1554,20 +1618,74 @@ impl Cx<'_> {
         out
     }
 
+    /// `transport` is for MCP servers, and Streamable HTTP needs an `http://` `url` to reach.
+    fn provider_transport(&mut self, key: &Spanned<String>, p: &RawProvider) {
+        let Some(transport) = &p.transport else {
+            return;
+        };
+        let kind = *p.kind.get_ref();
+        if kind != ProviderKind::McpServer {
+            self.error(
+                transport,
+                "bad-value",
+                format!(
+                    "provider `{}` is `{}`; `transport` is only for `kind = \"mcp_server\"`",
+                    key.get_ref(),
+                    kind.as_str()
+                ),
+            );
+            return;
+        }
+        if *transport.get_ref() != McpTransport::StreamableHttp {
+            return;
+        }
+        let Some(url) = &p.url else {
+            self.error(
+                key,
+                "missing-key",
+                format!(
+                    "provider `{}` is reached over Streamable HTTP but has no `url`",
+                    key.get_ref()
+                ),
+            );
+            return;
+        };
+        let u = url.get_ref();
+        let host = u
+            .strip_prefix("http://")
+            .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+        let ok = host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
+            && u.len() <= 2048
+            && u.chars().all(|c| c.is_ascii_graphic());
+        if !ok {
+            let message = if u.starts_with("https://") {
+                format!(
+                    "MCP server url `{u}`: https is not supported yet; point it at a local TLS proxy over `http://`"
+                )
+            } else {
+                format!("MCP server url `{u}` must be `http://HOST[:PORT]/PATH`")
+            };
+            self.error(url, "bad-value", message);
+        }
+    }
+
     fn providers(&mut self, raw: &Table<RawProvider>) -> BTreeMap<Id, Provider> {
         let mut out = BTreeMap::new();
         for (key, p) in raw {
             let Some(id) = self.id(key) else { continue };
             let p = p.get_ref();
             let location = self.at(key);
+            self.provider_transport(key, p);
             out.insert(
                 id.clone(),
                 Provider {
                     id,
                     kind: *p.kind.get_ref(),
                     destination: p.destination.unwrap_or(Destination::External),
-                    url: p.url.clone(),
+                    transport: p.transport.as_ref().map(|t| *t.get_ref()),
+                    url: p.url.as_ref().map(|u| u.get_ref().clone()),
                     description: p.description.clone(),
+                    untrusted: p.untrusted,
                     location,
                 },
             );
@@ -1644,6 +1762,12 @@ impl Cx<'_> {
                         description: t.description.clone(),
                         input_schema,
                         input,
+                        untrusted: t.untrusted.unwrap_or_else(|| {
+                            raw.providers
+                                .iter()
+                                .find(|(k, _)| k.get_ref() == t.provider.get_ref())
+                                .is_some_and(|(_, p)| p.get_ref().untrusted)
+                        }),
                         location,
                     },
                 );
@@ -1703,6 +1827,16 @@ impl Cx<'_> {
             if !used.iter().any(|c| c.as_str() == key.get_ref()) {
                 self.warn(key, "unused", format!("class `{}` has no agents", key.get_ref()));
             }
+        }
+        if let Some(table) = &raw.taint
+            && !bundle.tracks_taint()
+        {
+            self.warn(
+                table,
+                "unused",
+                "`[taint]` is set but no tool or provider is `untrusted`, so nothing is remembered"
+                    .to_owned(),
+            );
         }
     }
 }

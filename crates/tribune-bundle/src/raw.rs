@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::ids::{Destination, EventClass, ProviderKind, Tier};
+use crate::ids::{Destination, EventClass, McpTransport, ProviderKind, Tier};
 
 pub(crate) type Table<T> = BTreeMap<Spanned<String>, Spanned<T>>;
 
@@ -53,9 +53,26 @@ pub(crate) struct RawBundle {
     #[serde(default)]
     pub drills: Option<Spanned<RawDrills>>,
     #[serde(default)]
+    pub redteam: Option<Spanned<RawRedteam>>,
+    #[serde(default)]
     pub incidents: Option<Spanned<RawIncidents>>,
     #[serde(default)]
     pub vetting: Option<RawVetting>,
+    #[serde(default)]
+    pub taint: Option<Spanned<RawTaint>>,
+}
+
+/// `[taint]`: how much of untrusted tools' results the server remembers per session, and for
+/// how long.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTaint {
+    #[serde(default)]
+    pub max_values: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_sessions: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub ttl_secs: Option<Spanned<u32>>,
 }
 
 /// `[vetting]`: whether every provider needs a current vetting record before its tools run.
@@ -76,6 +93,14 @@ pub(crate) struct RawDrills {
     pub target_ms: Option<Spanned<u32>>,
     #[serde(default)]
     pub scopes: Vec<Spanned<String>>,
+}
+
+/// `[redteam]`: how often the red-team suite must pass.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedteam {
+    #[serde(default)]
+    pub cadence_days: Option<Spanned<u32>>,
 }
 
 /// `[incidents]`: the triggers that open an incident, and where incidents are announced.
@@ -419,9 +444,13 @@ pub(crate) struct RawProvider {
     #[serde(default)]
     pub destination: Option<Destination>,
     #[serde(default)]
-    pub url: Option<String>,
+    pub transport: Option<Spanned<McpTransport>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
     #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
+    pub untrusted: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -437,4 +466,6 @@ pub(crate) struct RawTool {
     pub description: Option<String>,
     #[serde(default)]
     pub input_schema: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    pub untrusted: Option<bool>,
 }

@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod evidence;
 mod exit;
 
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ enum Command {
     Init(commands::init::Args),
     /// Validate a bundle and report findings (exit 0 clean, 1 findings, 2 invalid bundle).
     Check(commands::check::Args),
+    /// Write the compliance assessment as HTML, Markdown, JSON or OSCAL (exit codes as `check`).
+    Report(commands::report::Args),
     /// Run the control plane: decision API, records, metrics.
     Serve(commands::serve::Args),
     /// Decide one tool call, offline against a bundle or through a running server.
@@ -95,6 +98,11 @@ enum Command {
     },
     /// List the emergency-stop drills and whether one is overdue (exit 1 when it is).
     Drills(commands::drill::ListArgs),
+    /// The red-team program: replay adversarial scenario suites offline or on a live server.
+    Redteam {
+        #[command(subcommand)]
+        command: commands::redteam::Command,
+    },
     /// Start an in-process server and walk an agent through a read, a write and an irreversible call.
     Demo(commands::demo::Args),
 }
@@ -118,6 +126,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Init(args) => commands::init::run(args),
             Command::Check(args) => commands::check::run(args).await,
+            Command::Report(args) => commands::report::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Decide(args) => commands::decide::run(args).await,
             Command::Token { command } => commands::token::run(command).await,
@@ -137,6 +146,7 @@ fn main() -> ExitCode {
             Command::Incidents { command } => commands::incidents::run(command).await,
             Command::Drill { command } => commands::drill::run(command).await,
             Command::Drills(args) => commands::drill::list(args).await,
+            Command::Redteam { command } => commands::redteam::run(command).await,
         }
     });
     ExitCode::from(code)

@@ -130,6 +130,12 @@ pub enum Check {
     },
     /// Identities created at run time need a human's approval (`[identities] require_approval`).
     IdentityApprovalRequired,
+    /// `[redteam] cadence_days` is declared and at most `max_days`: the deployment commits to
+    /// replaying adversarial scenarios on a schedule.
+    RedteamCadenceDeclared {
+        /// The longest allowed cadence.
+        max_days: u32,
+    },
     /// Evidence: the ledger verifies against its signed checkpoints.
     LedgerVerifies,
     /// Evidence: the declared activity review happened within its interval.
@@ -141,6 +147,11 @@ pub enum Check {
     },
     /// Evidence: no identity is past its review.
     IdentitiesReviewed,
+    /// Evidence: a red-team run (`tribune redteam run --server`) passed within `days`.
+    RedteamWithin {
+        /// The red-team cadence, in days.
+        days: u32,
+    },
 }
 
 fn one() -> u32 {
@@ -220,11 +231,109 @@ pub(crate) struct Cx<'a> {
 pub struct Evidence {
     /// Emergency-stop drills, for `stop_drill_within`.
     pub stop_drills: Option<DrillEvidence>,
+    /// The ledger, verified against its signed checkpoints, for `ledger_verifies`.
+    pub ledger: Option<LedgerEvidence>,
+    /// The agent and service identities a server holds, for `identities_reviewed`.
+    pub identities: Option<IdentityEvidence>,
+    /// Red-team runs, for `redteam_within`.
+    pub redteam: Option<RedteamEvidence>,
+    /// Activity reviews, for `activity_reviewed`.
+    pub reviews: Option<ReviewEvidence>,
 }
 
 impl Evidence {
     /// No runtime evidence: what a static run has.
-    pub const NONE: Evidence = Evidence { stop_drills: None };
+    pub const NONE: Evidence = Evidence {
+        stop_drills: None,
+        ledger: None,
+        identities: None,
+        redteam: None,
+        reviews: None,
+    };
+}
+
+/// The activity reviews a server recorded (`tribune audit review`), as of `now_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReviewEvidence {
+    /// Where they were read (the server's url).
+    pub source: String,
+    /// The latest review, if any: when it was recorded (milliseconds since the Unix epoch),
+    /// that time as the caller prints it, who reviewed, and the size of the signed checkpoint
+    /// it rests on.
+    pub last: Option<LastReview>,
+    /// When the evidence was read (milliseconds since the Unix epoch; this crate reads no clock).
+    pub now_ms: i64,
+}
+
+/// The latest activity review.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastReview {
+    /// When it was recorded (milliseconds since the Unix epoch).
+    pub at_ms: i64,
+    /// That time as the caller prints it.
+    pub at: String,
+    /// Who reviewed (`human:ID`).
+    pub by: String,
+    /// The size of the signed checkpoint the reviewer verified the ledger against.
+    pub checkpoint_size: u64,
+}
+
+impl ReviewEvidence {
+    /// Whether the ledger's activity was reviewed within `days`: `Ok` with what shows it,
+    /// `Err` with the gap.
+    fn within(&self, days: u32) -> Result<String, String> {
+        let source = &self.source;
+        let Some(last) = &self.last else {
+            return Err(format!(
+                "no activity review is recorded (reviews read from `{source}`); the ledger's activity must be reviewed at least every {days} days (`tribune audit review`)"
+            ));
+        };
+        let ago = self.now_ms.saturating_sub(last.at_ms).max(0) / DAY_MS;
+        let (at, by, size) = (&last.at, &last.by, last.checkpoint_size);
+        if self.now_ms.saturating_sub(last.at_ms) <= i64::from(days) * DAY_MS {
+            Ok(format!(
+                "{by} reviewed the ledger's activity at {at} ({ago} day(s) ago, within {days}), up to the signed checkpoint of {size} entries (read from `{source}`)"
+            ))
+        } else {
+            Err(format!(
+                "the last activity review was at {at} by {by}, {ago} days ago (read from `{source}`); the ledger's activity must be reviewed at least every {days} days"
+            ))
+        }
+    }
+}
+
+/// The red-team runs a server recorded, as of `now_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedteamEvidence {
+    /// Where they were read (the server's url).
+    pub source: String,
+    /// The latest run that passed, if any did: when it ran (milliseconds since the Unix epoch),
+    /// and that time as the caller prints it.
+    pub last_passed: Option<(i64, String)>,
+    /// When the evidence was read (milliseconds since the Unix epoch; this crate reads no clock).
+    pub now_ms: i64,
+}
+
+impl RedteamEvidence {
+    /// Whether a red-team run passed within `days`: `Ok` with what shows it, `Err` with the gap.
+    fn within(&self, days: u32) -> Result<String, String> {
+        let source = &self.source;
+        let Some((at_ms, at)) = &self.last_passed else {
+            return Err(format!(
+                "no red-team run has passed (runs read from `{source}`); one must pass at least every {days} days (`tribune redteam run --server URL`)"
+            ));
+        };
+        let ago = self.now_ms.saturating_sub(*at_ms).max(0) / DAY_MS;
+        if self.now_ms.saturating_sub(*at_ms) <= i64::from(days) * DAY_MS {
+            Ok(format!(
+                "a red-team run passed at {at} ({ago} day(s) ago, within {days}; read from `{source}`)"
+            ))
+        } else {
+            Err(format!(
+                "the last red-team run that passed was at {at}, {ago} days ago (read from `{source}`); one must pass at least every {days} days"
+            ))
+        }
+    }
 }
 
 /// The emergency-stop drills a server recorded, as of `now_ms`.
@@ -263,6 +372,213 @@ impl DrillEvidence {
     }
 }
 
+/// The ledger a server holds, verified by the caller against its signed checkpoints (every
+/// payload against its leaf hash, the tree against each checkpoint's root, each checkpoint's
+/// signature and its consistency with the one before), as `tribune audit verify` does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerEvidence {
+    /// Where it was read (the server's url).
+    pub source: String,
+    /// The key the checkpoints were verified with, in signed-note verifier format.
+    pub key: String,
+    /// Whether the caller supplied the key (`--ledger-key`) rather than taking the one the
+    /// server publishes.
+    pub key_pinned: bool,
+    /// What the verification found.
+    pub verification: LedgerVerification,
+}
+
+/// The outcome of verifying a ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum LedgerVerification {
+    /// Every entry and checkpoint verified.
+    Verified(VerifiedLedger),
+    /// The ledger has no signed checkpoint, so nothing in it is proven.
+    Unsigned {
+        /// Entries in the log.
+        entries: u64,
+    },
+    /// Verification failed.
+    Failed {
+        /// Why, naming the first bad entry where the verifier could.
+        reason: String,
+    },
+}
+
+/// What a successful verification established.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifiedLedger {
+    /// Entries in the log.
+    pub entries: u64,
+    /// Entries whose payload retention deleted (their leaf hashes still verified).
+    pub pruned: u64,
+    /// Signed checkpoints verified.
+    pub checkpoints: u64,
+    /// The newest verified checkpoint: entries `0..size` rest on it.
+    pub checkpoint: CheckpointEvidence,
+}
+
+/// One signed checkpoint, as the evidence names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckpointEvidence {
+    /// The log's origin line.
+    pub origin: String,
+    /// The tree size it signs.
+    pub size: u64,
+    /// The root hash it signs (base64, as in the note).
+    pub root: String,
+    /// When the server signed it (milliseconds since the Unix epoch, as the server recorded
+    /// it: the note itself carries no time), and that time as the caller prints it.
+    pub signed_at: Option<(i64, String)>,
+}
+
+/// The agent and service identities a server holds, as of `now_ms`, judged here against the
+/// review terms of the bundle being assessed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IdentityEvidence {
+    /// Where they were read (the server's url).
+    pub source: String,
+    /// Every identity that is not decommissioned.
+    pub identities: Vec<IdentityReview>,
+    /// When the evidence was read (milliseconds since the Unix epoch).
+    pub now_ms: i64,
+}
+
+/// What a review audit needs to know about one identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IdentityReview {
+    /// The registry id, e.g. `agent:summariser-1`.
+    pub id: String,
+    /// Its agent class, whose lifecycle terms apply instead of `[identities]`'.
+    pub class: Option<String>,
+    /// When it was created (milliseconds since the Unix epoch).
+    pub created_at_ms: i64,
+    /// When it was last reviewed, if ever, and that time as the caller prints it.
+    pub last_reviewed: Option<(i64, String)>,
+}
+
+impl LedgerEvidence {
+    /// Whether the ledger verified: `Ok` with what shows it, `Err` with the gap.
+    fn verifies(&self) -> Result<String, String> {
+        let source = &self.source;
+        match &self.verification {
+            LedgerVerification::Verified(v) => {
+                let c = &v.checkpoint;
+                let at = c
+                    .signed_at
+                    .as_ref()
+                    .map(|(_, at)| format!(", signed at {at}"))
+                    .unwrap_or_default();
+                let key = if self.key_pinned {
+                    "the pinned verifier key"
+                } else {
+                    "the verifier key the server publishes (not pinned)"
+                };
+                Ok(format!(
+                    "the ledger verified: {} entries ({} pruned), {} signed checkpoint(s); entries 0..{} rest on checkpoint `{}` size {} root {}{at}, checked with {key} `{}` (read from `{source}`)",
+                    v.entries,
+                    v.pruned,
+                    v.checkpoints,
+                    c.size,
+                    c.origin,
+                    c.size,
+                    c.root,
+                    key_name(&self.key)
+                ))
+            }
+            LedgerVerification::Unsigned { entries } => Err(format!(
+                "the ledger on `{source}` has {entries} entries and no signed checkpoint, so none of them is proven"
+            )),
+            LedgerVerification::Failed { reason } => Err(format!(
+                "the ledger on `{source}` does not verify against its signed checkpoints: {reason}"
+            )),
+        }
+    }
+}
+
+/// The key's name: a verifier key is `name+hash+key`.
+fn key_name(key: &str) -> &str {
+    key.split('+').next().unwrap_or(key)
+}
+
+impl IdentityEvidence {
+    /// Whether every identity is within its review term (grace included): `Ok` with what
+    /// shows it, `Err` with a gap for each that is not.
+    fn reviewed(&self, bundle: &Bundle) -> Result<String, Vec<String>> {
+        let source = &self.source;
+        let mut gaps = Vec::new();
+        let (mut reviewed, mut in_grace) = (0usize, Vec::new());
+        let mut last: Option<&(i64, String)> = None;
+        for identity in &self.identities {
+            let terms = identity
+                .class
+                .as_deref()
+                .and_then(|c| bundle.classes.get(c))
+                .map_or(&bundle.identities.lifecycle, |c| &c.lifecycle);
+            let Some(days) = terms.review_days else {
+                gaps.push(format!(
+                    "identity `{}` (read from `{source}`) has no review term (`review_days`), so nothing shows it was ever reviewed",
+                    identity.id
+                ));
+                continue;
+            };
+            let policy = tribune_identity::Lifecycle {
+                review_days: Some(days),
+                review_grace_days: terms.review_grace_days,
+                ..tribune_identity::Lifecycle::default()
+            };
+            let facts = tribune_identity::IdentityFacts {
+                id: identity.id.clone(),
+                created_at_ms: identity.created_at_ms,
+                secret_rotated_at_ms: identity.created_at_ms,
+                last_used_at_ms: None,
+                last_reviewed_at_ms: identity.last_reviewed.as_ref().map(|(at, _)| *at),
+            };
+            if let Some((at, _)) = &identity.last_reviewed {
+                reviewed += 1;
+                if last.is_none_or(|(l, _)| at > l) {
+                    last = identity.last_reviewed.as_ref();
+                }
+            }
+            let since = match &identity.last_reviewed {
+                Some((_, at)) => format!("last reviewed at {at}"),
+                None => "never reviewed since it was created".to_owned(),
+            };
+            for f in tribune_identity::audit(&facts, &policy, self.now_ms) {
+                let ago = self.now_ms.saturating_sub(f.due_at_ms).max(0) / DAY_MS;
+                match f.kind {
+                    tribune_identity::FindingKind::ReviewExpired => gaps.push(format!(
+                        "identity `{}` is past its review and its grace: due {ago} day(s) ago ({since}; review every {days} days, {} days' grace; read from `{source}`)",
+                        identity.id, terms.review_grace_days
+                    )),
+                    tribune_identity::FindingKind::ReviewOverdue => in_grace.push(identity.id.as_str()),
+                    _ => {}
+                }
+            }
+        }
+        if !gaps.is_empty() {
+            return Err(gaps);
+        }
+        let n = self.identities.len();
+        let last = last.map_or(String::new(), |(_, at)| format!("; latest review at {at}"));
+        let grace = if in_grace.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; in their grace period, to be reviewed now: `{}`",
+                in_grace.join("`, `")
+            )
+        };
+        Ok(format!(
+            "{n} agent or service identit{} within {} review term{}; {reviewed} reviewed at least once{last}{grace} (read from `{source}`)",
+            if n == 1 { "y is" } else { "ies are" },
+            if n == 1 { "its" } else { "their" },
+            if n == 1 { "" } else { "s" },
+        ))
+    }
+}
+
 impl Cx<'_> {
     fn at_anchor(&self, message: String) -> Gap {
         Gap {
@@ -279,7 +595,8 @@ impl Check {
             Check::LedgerVerifies
             | Check::ActivityReviewed
             | Check::StopDrillWithin { .. }
-            | Check::IdentitiesReviewed => Kind::Evidence,
+            | Check::IdentitiesReviewed
+            | Check::RedteamWithin { .. } => Kind::Evidence,
             _ => Kind::Static,
         }
     }
@@ -296,8 +613,16 @@ impl Check {
     /// What the runtime evidence in `cx` shows for this check when it is met (for the report),
     /// if the check read any.
     pub(crate) fn evidence_shown(&self, cx: &Cx<'_>) -> Option<String> {
-        match (self, &cx.evidence.stop_drills) {
-            (Check::StopDrillWithin { days }, Some(drills)) => drills.within(*days).ok(),
+        let e = cx.evidence;
+        match self {
+            Check::StopDrillWithin { days } => e.stop_drills.as_ref()?.within(*days).ok(),
+            Check::LedgerVerifies => e.ledger.as_ref()?.verifies().ok(),
+            Check::IdentitiesReviewed => e.identities.as_ref()?.reviewed(cx.bundle).ok(),
+            Check::RedteamWithin { days } => e.redteam.as_ref()?.within(*days).ok(),
+            Check::ActivityReviewed => {
+                let days = cx.bundle.compliance.activity_review_days.as_ref()?.value;
+                e.reviews.as_ref()?.within(days).ok()
+            }
             _ => None,
         }
     }
@@ -387,15 +712,43 @@ impl Check {
                     )]
                 }
             }
-            Check::LedgerVerifies => {
-                return Outcome::NotAssessed(
-                    "the ledger verifies against its signed checkpoints (`tribune audit verify`)",
-                );
-            }
+            Check::RedteamCadenceDeclared { max_days } => match &cx.bundle.redteam.cadence_days {
+                None => vec![cx.at_anchor(format!(
+                    "`[redteam] cadence_days` is not declared: nothing commits this deployment to replaying adversarial scenarios (`tribune redteam run`) at least every {max_days} days"
+                ))],
+                Some(cadence) if cadence.value > *max_days => vec![Gap {
+                    location: cadence.location.clone(),
+                    message: format!(
+                        "red-team runs are due every {} days (`[redteam] cadence_days`); at most {max_days} are allowed",
+                        cadence.value
+                    ),
+                }],
+                Some(_) => Vec::new(),
+            },
+            Check::LedgerVerifies => match &cx.evidence.ledger {
+                None => {
+                    return Outcome::NotAssessed(
+                        "the ledger verifies against its signed checkpoints (`tribune audit verify`)",
+                    );
+                }
+                Some(ledger) => ledger.verifies().err().map(|gap| cx.at_anchor(gap)).into_iter().collect(),
+            },
             Check::ActivityReviewed => {
-                return Outcome::NotAssessed(
-                    "the ledger's activity was reviewed within `[compliance] activity_review_days`",
-                );
+                const WHAT: &str = "the ledger's activity was reviewed within `[compliance] activity_review_days` (`tribune audit review`)";
+                match (&cx.evidence.reviews, &cx.bundle.compliance.activity_review_days) {
+                    // Without a declared interval no review can be on time; the static
+                    // `activity_review_declared` check reports the missing declaration.
+                    (None, _) | (_, None) => return Outcome::NotAssessed(WHAT),
+                    (Some(reviews), Some(days)) => reviews
+                        .within(days.value)
+                        .err()
+                        .map(|gap| Gap {
+                            location: days.location.clone(),
+                            message: gap,
+                        })
+                        .into_iter()
+                        .collect(),
+                }
             }
             Check::StopDrillWithin { days } => match &cx.evidence.stop_drills {
                 None => {
@@ -403,9 +756,17 @@ impl Check {
                 }
                 Some(drills) => drills.within(*days).err().map(|gap| cx.at_anchor(gap)).into_iter().collect(),
             },
-            Check::IdentitiesReviewed => {
-                return Outcome::NotAssessed("no agent or service identity is past its review");
-            }
+            Check::RedteamWithin { days } => match &cx.evidence.redteam {
+                None => return Outcome::NotAssessed("a red-team run passed within its cadence"),
+                Some(runs) => runs.within(*days).err().map(|gap| cx.at_anchor(gap)).into_iter().collect(),
+            },
+            Check::IdentitiesReviewed => match &cx.evidence.identities {
+                None => return Outcome::NotAssessed("no agent or service identity is past its review"),
+                Some(identities) => match identities.reviewed(cx.bundle) {
+                    Ok(_) => Vec::new(),
+                    Err(gaps) => gaps.into_iter().map(|g| cx.at_anchor(g)).collect(),
+                },
+            },
         };
         if gaps.is_empty() {
             Outcome::Met

@@ -8,7 +8,8 @@
 //! ([`coverage`]). Static checks read the bundle only; evidence checks (the ledger verifies, a
 //! drill happened, no identity is past its review) are reported as not assessed until runtime
 //! evidence is supplied ([`assess_with`] and an [`Evidence`] the caller read, e.g. the drills
-//! from a server for `tribune check --server`). Pure: no IO, no clock.
+//! from a server for `tribune check --server`, and the ledger it verified and the identities
+//! for `tribune report --server`). Pure: no IO, no clock.
 
 mod check;
 pub mod coverage;
@@ -20,7 +21,11 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use tribune_bundle::{Bundle, Diagnostic, Location};
 
-pub use check::{Check, DrillEvidence, Evidence, Gap, Inventory, Kind, Outcome, Who};
+pub use check::{Check, DrillEvidence, Evidence, Gap, Inventory, Kind, Outcome, RedteamEvidence, Who};
+pub use check::{
+    CheckpointEvidence, IdentityEvidence, IdentityReview, LastReview, LedgerEvidence, LedgerVerification,
+    ReviewEvidence, VerifiedLedger,
+};
 pub use coverage::{Coverage, ThreatCoverage, ThreatModel};
 pub use pack::{LoadError, Pack, PackSeverity, Requirement, parse_pack};
 

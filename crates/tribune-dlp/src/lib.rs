@@ -39,6 +39,7 @@ mod json;
 mod policy;
 mod scan;
 mod screen;
+pub mod taint;
 pub mod validate;
 
 pub use detector::{Builtin, DataClass, Detector, DetectorId};

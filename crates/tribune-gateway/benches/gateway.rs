@@ -1,12 +1,21 @@
 //! What the gateway adds to a `tools/call`: the reference "everything" MCP server (npm, in
-//! `tests/peers`) called directly by an rmcp client, against the same server behind the gateway
-//! core with the `HttpGovernor` asking a real Tribune server (in process, SQLite in a temporary
-//! directory, every decision and outcome durable before it is answered).
+//! `tests/peers`) called directly by an rmcp client, against the same server behind the gateway,
+//! with a real Tribune server in process (SQLite in a temporary directory, every decision and
+//! outcome durable before it is answered), on both transports:
+//!
+//! - stdio: the server as a child process; through the gateway core with the `HttpGovernor`
+//!   asking Tribune over HTTP (what `tribune mcp wrap` runs);
+//! - Streamable HTTP: the server listening on loopback; through Tribune's `/mcp/everything`,
+//!   which decides in process (what `tribune serve` runs).
 //!
 //! Before criterion runs, single calls are timed with `Instant` for p50/p90/p99, and a fixed
-//! number of concurrent callers measure throughput. `cargo bench -p tribune-gateway --bench
-//! gateway`; set `TRIBUNE_BENCH_NO_CRITERION=1` for the percentiles and throughput only.
-//! Figures go to BENCHMARKS.md.
+//! number of concurrent callers on one MCP session measure throughput. Then the stdio
+//! gateway's added time is taken apart: each step the governor takes for a call (`decide`,
+//! `outcome`), a bare authenticated round trip to Tribune that writes nothing, and one durable
+//! ledger append without HTTP, each timed alone. `cargo bench -p tribune-gateway --bench
+//! gateway`; set `TRIBUNE_BENCH_NO_CRITERION=1` for the percentiles, throughput and breakdown
+//! only, and `TRIBUNE_BENCH_TRANSPORT=stdio` (or `streamable-http`) for one transport. Figures
+//! go to BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -15,13 +24,14 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use rmcp::ServiceExt as _;
-use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::TokioChildProcess;
+use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::json;
-use tribune_gateway::HttpGovernor;
-use tribune_server::{Config, Database};
-use tribune_store::TokenKind;
+use tribune_gateway::{Call, CallReport, CallStatus, Governor as _, HttpGovernor, Verdict};
+use tribune_server::{AppState, Config, Database};
+use tribune_store::{SideRecord, TokenKind};
 
 /// Calls timed one at a time, per path.
 const CALLS: usize = 2_000;
@@ -54,6 +64,8 @@ owner = "alice"
 [providers.everything]
 kind = "mcp_server"
 destination = "internal"
+transport = "streamable_http"
+url = "{url}"
 
 [tools.echo]
 provider = "everything"
@@ -88,11 +100,40 @@ fn client_info() -> ClientConfig {
     ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench", "0"))
 }
 
-/// A Tribune server in process and an agent token for it.
-async fn tribune(dir: &std::path::Path) -> (String, String) {
+/// The everything server over Streamable HTTP on a free loopback port, and its url, once it
+/// listens.
+async fn everything_http() -> (tokio::process::Child, String) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("node")
+        .arg(path)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return (child, format!("http://127.0.0.1:{port}/mcp"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the everything server did not listen on {port}");
+}
+
+/// A Tribune server in process (fronting the everything server at `upstream`), its url, and an
+/// agent token for it.
+async fn tribune(dir: &std::path::Path, upstream: &str) -> (Arc<AppState>, String, String) {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(bundle.join("policies")).unwrap();
-    std::fs::write(bundle.join("tribune.toml"), MANIFEST).unwrap();
+    std::fs::write(bundle.join("tribune.toml"), MANIFEST.replace("{url}", upstream)).unwrap();
     std::fs::write(bundle.join("policies/bench.cedar"), POLICY).unwrap();
     let config = Config {
         bundle_dir: bundle,
@@ -113,12 +154,28 @@ async fn tribune(dir: &std::path::Path) -> (String, String) {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tribune_server::serve(listener, state, std::future::pending()));
-    (url, token)
+    tokio::spawn(tribune_server::serve(listener, Arc::clone(&state), std::future::pending()));
+    (state, url, token)
 }
 
 async fn direct() -> Client {
     client_info().serve(everything()).await.unwrap()
+}
+
+/// An rmcp client over Streamable HTTP at `url` (with `token`), on 2025-11-25 (one session).
+async fn over_http(url: &str, token: Option<&str>) -> Client {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    client_info()
+        .with_protocol_version(ProtocolVersion::V_2025_11_25)
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(config),
+            ClientLifecycleMode::Initialize,
+        )
+        .await
+        .unwrap()
 }
 
 async fn through_gateway(url: &str, token: &str) -> Client {
@@ -135,7 +192,7 @@ async fn through_gateway(url: &str, token: &str) -> Client {
     client_info().serve(agent_end).await.unwrap()
 }
 
-async fn echo(client: &Client) {
+async fn echo(client: &Client) -> rmcp::model::CallToolResult {
     let result = client
         .call_tool(
             CallToolRequestParams::new("echo")
@@ -144,6 +201,7 @@ async fn echo(client: &Client) {
         .await
         .unwrap();
     assert_ne!(result.is_error, Some(true), "{result:?}");
+    result
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -186,21 +244,109 @@ async fn throughput(client: &Arc<Client>) -> f64 {
     total as f64 / THROUGHPUT_RUN.as_secs_f64()
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (url, token) = runtime.block_on(tribune(dir.path()));
-    let direct = Arc::new(runtime.block_on(direct()));
-    let gateway = Arc::new(runtime.block_on(through_gateway(&url, &token)));
+/// Times `step` `CALLS` times after 100 warm-up runs; sorted.
+async fn timed<F: AsyncFnMut()>(mut step: F) -> Vec<Duration> {
+    for _ in 0..100 {
+        step().await;
+    }
+    let mut times = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        step().await;
+        times.push(started.elapsed());
+    }
+    times.sort_unstable();
+    times
+}
 
-    let d = runtime.block_on(latencies(&direct));
-    let g = runtime.block_on(latencies(&gateway));
-    println!("tools/call echo, {CALLS} sequential calls each:");
+/// Where the stdio gateway's added time goes: each step of a governed call timed alone,
+/// sequentially, against the same Tribune server the gateway path asks.
+async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Client) {
+    let governor = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
+    let arguments = json!({ "message": "bench" }).as_object().unwrap().clone();
+    let call = Call {
+        tool: "echo",
+        arguments: &arguments,
+        session: "bench-breakdown",
+    };
+    let result = echo(direct).await;
+    let decide = async || match governor.decide(call).await.unwrap() {
+        Verdict::Allow { decision } => decision,
+        other => panic!("{other:?}"),
+    };
+    let report = CallReport {
+        tool: "echo",
+        status: CallStatus::Succeeded,
+        result: Some(&result),
+        error: None,
+        duration: Duration::from_micros(150),
+    };
+
+    // GET /v1/tools: HTTP, authentication and a small answer; nothing is written.
+    let bare = timed(async || {
+        governor.tools().await.unwrap();
+    })
+    .await;
+    // POST /v1/decisions: the decision and its durable ledger append.
+    let decisions = timed(async || {
+        decide().await;
+    })
+    .await;
+    // POST /v1/decisions/{id}/outcome: screening and the outcome's durable ledger append.
+    let mut ids = Vec::with_capacity(CALLS + 100);
+    for _ in 0..CALLS + 100 {
+        ids.push(decide().await);
+    }
+    let mut ids = ids.into_iter();
+    let outcomes = timed(async || {
+        governor
+            .outcome(&ids.next().unwrap(), report)
+            .await
+            .unwrap();
+    })
+    .await;
+    // One ledger append through the group-commit writer, in process: the durable write alone.
+    let appends = timed(async || {
+        state
+            .ledger
+            .record_event(
+                "bench",
+                json!({ "bench": true }),
+                tribune_server::now_ms(),
+                SideRecord::None,
+            )
+            .await
+            .unwrap();
+    })
+    .await;
+    let direct_calls = timed(async || {
+        echo(direct).await;
+    })
+    .await;
+
+    println!("stdio gateway, its steps timed alone ({CALLS} sequential each):");
+    println!("  step                                  p50        p90        p99");
+    for (name, t) in [
+        ("tools/call echo, direct", &direct_calls),
+        ("GET /v1/tools (auth, no write)", &bare),
+        ("decide (POST /v1/decisions)", &decisions),
+        ("outcome (POST .../outcome)", &outcomes),
+        ("ledger append in process", &appends),
+    ] {
+        println!(
+            "  {name:<36} {:>9.3?} {:>9.3?} {:>9.3?}",
+            percentile(t, 0.5),
+            percentile(t, 0.9),
+            percentile(t, 0.99)
+        );
+    }
+}
+
+/// Percentiles of the direct and gateway paths of one transport, and the added p50.
+fn report(transport: &str, direct: &[Duration], gateway: &[Duration]) {
+    println!("{transport}: tools/call echo, {CALLS} sequential calls each:");
     println!("  path     p50        p90        p99");
-    for (name, t) in [("direct", &d), ("gateway", &g)] {
+    for (name, t) in [("direct", direct), ("gateway", gateway)] {
         println!(
             "  {name:<8} {:>9.3?} {:>9.3?} {:>9.3?}",
             percentile(t, 0.5),
@@ -210,22 +356,58 @@ fn main() {
     }
     println!(
         "  added at p50: {:.3?}",
-        percentile(&g, 0.5).saturating_sub(percentile(&d, 0.5))
+        percentile(gateway, 0.5).saturating_sub(percentile(direct, 0.5))
     );
-    let dt = runtime.block_on(throughput(&direct));
-    let gt = runtime.block_on(throughput(&gateway));
-    println!(
-        "throughput, {CALLERS} concurrent callers for {THROUGHPUT_RUN:?}: direct {dt:.0} calls/s, gateway {gt:.0} calls/s ({:.2}x)",
-        gt / dt
-    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_upstream, upstream) = runtime.block_on(everything_http());
+    let (state, url, token) = runtime.block_on(tribune(dir.path(), &upstream));
+    let only = std::env::var("TRIBUNE_BENCH_TRANSPORT").ok();
+    let mut paths = vec![
+        (
+            "stdio",
+            Arc::new(runtime.block_on(direct())),
+            Arc::new(runtime.block_on(through_gateway(&url, &token))),
+        ),
+        (
+            "streamable-http",
+            Arc::new(runtime.block_on(over_http(&upstream, None))),
+            Arc::new(runtime.block_on(over_http(&format!("{url}/mcp/everything"), Some(&token)))),
+        ),
+    ];
+    paths.retain(|(transport, _, _)| only.as_deref().is_none_or(|o| o == *transport));
+
+    // Side by side: the direct and gateway paths of a transport run one right after the other.
+    for (transport, direct, gateway) in &paths {
+        let d = runtime.block_on(latencies(direct));
+        let g = runtime.block_on(latencies(gateway));
+        report(transport, &d, &g);
+        let dt = runtime.block_on(throughput(direct));
+        let gt = runtime.block_on(throughput(gateway));
+        println!(
+            "{transport}: throughput, {CALLERS} concurrent callers for {THROUGHPUT_RUN:?}: direct {dt:.0} calls/s, gateway {gt:.0} calls/s ({:.2}x)",
+            gt / dt
+        );
+        if *transport == "stdio" {
+            runtime.block_on(breakdown(&state, &url, &token, direct));
+        }
+    }
 
     if std::env::var_os("TRIBUNE_BENCH_NO_CRITERION").is_some() {
         return;
     }
     let mut c = Criterion::default().configure_from_args();
-    let mut group = c.benchmark_group("tools_call_echo");
-    group.bench_function("direct", |b| b.to_async(&runtime).iter(|| echo(&direct)));
-    group.bench_function("gateway", |b| b.to_async(&runtime).iter(|| echo(&gateway)));
-    group.finish();
+    for (transport, direct, gateway) in &paths {
+        let mut group = c.benchmark_group(format!("tools_call_echo/{transport}"));
+        group.bench_function("direct", |b| b.to_async(&runtime).iter(|| echo(direct)));
+        group.bench_function("gateway", |b| b.to_async(&runtime).iter(|| echo(gateway)));
+        group.finish();
+    }
     c.final_summary();
 }

@@ -21,12 +21,13 @@ use rmcp::model::{
     ClientCapabilities, ClientConfig, ClientRequest, CompleteRequest, CompleteRequestParams, CompleteResult,
     ContentBlock, CreateMessageRequestParams, CreateMessageResult, CustomNotification, CustomRequest,
     CustomResult, ElicitRequestParams, ElicitResult, GetPromptRequest, GetPromptRequestParams,
-    GetPromptResponse, Implementation, ListPromptsRequest, ListPromptsResult, ListResourceTemplatesRequest,
-    ListResourceTemplatesResult, ListResourcesRequest, ListResourcesResult, ListRootsResult, ListToolsResult,
-    LoggingMessageNotificationParam, MetaObject, PaginatedRequestParams, ProgressNotificationParam,
-    ProgressToken, ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse,
-    ResourceUpdatedNotificationParam, ServerConfig, ServerResult, SetLevelRequest, SetLevelRequestParams,
-    SubscribeRequest, SubscribeRequestParams, Tool, UnsubscribeRequest, UnsubscribeRequestParams,
+    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult, ListPromptsRequest,
+    ListPromptsResult, ListResourceTemplatesRequest, ListResourceTemplatesResult, ListResourcesRequest,
+    ListResourcesResult, ListRootsResult, ListToolsResult, LoggingMessageNotificationParam, MetaObject,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequest,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam, ServerConfig,
+    ServerResult, SetLevelRequest, SetLevelRequestParams, SubscribeRequest, SubscribeRequestParams, Tool,
+    UnsubscribeRequest, UnsubscribeRequestParams,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt as _, NotificationContext, Peer, PeerRequestOptions,
@@ -117,12 +118,12 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let backend = child.service().clone();
-    let gateway = Gateway::new(governor, child.peer().clone(), session, backend.progress.clone());
+    let gateway = Gateway::new(governor, child.peer().clone(), session, &backend, None);
     let running = gateway
         .serve(agent)
         .await
         .map_err(|e| Error::AgentHandshake(e.to_string()))?;
-    // Set once: one gateway per child connection.
+    // Set once: one gateway per child connection (`initialize` may have set it already).
     let _ = backend.agent.set(running.peer().clone());
     let agent_ct = running.cancellation_token();
     let child_ct = child.cancellation_token();
@@ -156,12 +157,31 @@ where
     }
 }
 
+/// A gateway for one agent session whose transport the caller runs — rmcp's Streamable HTTP
+/// server starts one per MCP session (or per request, on the sessionless 2026-07-28) — in
+/// front of the connected `child`. It learns the agent's peer from `initialize`, so the
+/// server's requests and notifications reach the agent; dropping it (the session ended)
+/// closes `child`.
+pub fn session<G: Governor>(
+    governor: G,
+    child: RunningService<RoleClient, Backend>,
+    session: String,
+) -> Gateway<G> {
+    let backend = child.service().clone();
+    let peer = child.peer().clone();
+    Gateway::new(governor, peer, session, &backend, Some(child))
+}
+
 /// The MCP server facing the agent.
 pub struct Gateway<G> {
     governor: G,
     child: Peer<RoleClient>,
     session: String,
     progress: ProgressRoutes,
+    /// Where the server's requests and notifications go (the backend's).
+    agent: Arc<OnceLock<Peer<RoleServer>>>,
+    /// The server connection, when this gateway owns it ([`session`]): dropped with it.
+    _owned: Option<RunningService<RoleClient, Backend>>,
 }
 
 impl<G> std::fmt::Debug for Gateway<G> {
@@ -196,12 +216,20 @@ impl<G: Governor> Gateway<G> {
         Ok(hidden)
     }
 
-    fn new(governor: G, child: Peer<RoleClient>, session: String, progress: ProgressRoutes) -> Gateway<G> {
+    fn new(
+        governor: G,
+        child: Peer<RoleClient>,
+        session: String,
+        backend: &Backend,
+        owned: Option<RunningService<RoleClient, Backend>>,
+    ) -> Gateway<G> {
         Gateway {
             governor,
             child,
             session,
-            progress,
+            progress: backend.progress.clone(),
+            agent: backend.agent.clone(),
+            _owned: owned,
         }
     }
 
@@ -348,6 +376,18 @@ impl<G: Governor> ServerHandler for Gateway<G> {
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        // A transport the gateway does not run itself (Streamable HTTP) hands over the agent's
+        // peer only here; set once, so the stdio path's own setting is the same peer.
+        let _ = self.agent.set(context.peer.clone());
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
     }
 
     async fn list_tools(

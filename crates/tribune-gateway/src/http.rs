@@ -101,13 +101,7 @@ impl Governor for HttpGovernor {
 
     async fn decide(&self, call: Call<'_>) -> Result<Verdict, Error> {
         let url = format!("{}/v1/decisions", self.base);
-        let wait_ms = u64::try_from(self.hold_wait.as_millis()).unwrap_or(u64::MAX);
-        let body = json!({
-            "tool": call.tool,
-            "arguments": call.arguments,
-            "session": call.session,
-            "wait_ms": wait_ms,
-        });
+        let body = decide_body(&call, self.hold_wait);
         let (status, answer) = self
             .send(
                 self.http
@@ -143,33 +137,7 @@ impl Governor for HttpGovernor {
 
     async fn outcome(&self, decision: &DecisionId, report: CallReport<'_>) -> Result<Release, Error> {
         let url = format!("{}/v1/decisions/{}/outcome", self.base, decision.0);
-        let mut summary = report.summary();
-        if summary.chars().count() > SUMMARY_LIMIT {
-            summary = summary.chars().take(SUMMARY_LIMIT).collect();
-        }
-        let mut body = json!({
-            "status": match report.status {
-                CallStatus::Succeeded => "succeeded",
-                CallStatus::Failed => "failed",
-            },
-            "summary": summary,
-            "duration_ms": u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
-        });
-        // The server screens the result with the bundle's DLP and says what to release.
-        let sent = match report.result.map(serde_json::to_value) {
-            None => Sent::Nothing,
-            Some(Err(e)) => Sent::Unsendable(format!("the result cannot be serialized: {e}")),
-            Some(Ok(result)) => match serde_json::to_vec(&result).map(|b| b.len()) {
-                Ok(size) if size <= RESULT_LIMIT => {
-                    body["result"] = result;
-                    Sent::Result
-                }
-                Ok(size) => Sent::Unsendable(format!(
-                    "the result is {size} bytes, more than the {RESULT_LIMIT} Tribune screens"
-                )),
-                Err(e) => Sent::Unsendable(format!("the result cannot be serialized: {e}")),
-            },
-        };
+        let (body, sent) = outcome_body(&report, RESULT_LIMIT);
         let (status, answer) = self
             .send(self.http.post(&url).json(&body).timeout(self.timeout), &url)
             .await?;
@@ -178,6 +146,50 @@ impl Governor for HttpGovernor {
         }
         parse_release(&answer, &sent).map_err(|what| Error::BadAnswer { url, what })
     }
+}
+
+/// The body of `POST /v1/decisions` for `call`, waiting up to `hold_wait` for a held call's
+/// approval. The server's in-process governor decides the same body, so both paths agree.
+pub fn decide_body(call: &Call<'_>, hold_wait: Duration) -> Value {
+    json!({
+        "tool": call.tool,
+        "arguments": call.arguments,
+        "session": call.session,
+        "wait_ms": u64::try_from(hold_wait.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// The body of `POST /v1/decisions/{id}/outcome` for `report`, with the result to screen when
+/// it serializes to at most `limit` bytes, and what of the result it carries.
+pub fn outcome_body(report: &CallReport<'_>, limit: usize) -> (Value, Sent) {
+    let mut summary = report.summary();
+    if summary.chars().count() > SUMMARY_LIMIT {
+        summary = summary.chars().take(SUMMARY_LIMIT).collect();
+    }
+    let mut body = json!({
+        "status": match report.status {
+            CallStatus::Succeeded => "succeeded",
+            CallStatus::Failed => "failed",
+        },
+        "summary": summary,
+        "duration_ms": u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+    });
+    // The server screens the result with the bundle's DLP and says what to release.
+    let sent = match report.result.map(serde_json::to_value) {
+        None => Sent::Nothing,
+        Some(Err(e)) => Sent::Unsendable(format!("the result cannot be serialized: {e}")),
+        Some(Ok(result)) => match serde_json::to_vec(&result).map(|b| b.len()) {
+            Ok(size) if size <= limit => {
+                body["result"] = result;
+                Sent::Result
+            }
+            Ok(size) => Sent::Unsendable(format!(
+                "the result is {size} bytes, more than the {limit} Tribune screens"
+            )),
+            Err(e) => Sent::Unsendable(format!("the result cannot be serialized: {e}")),
+        },
+    };
+    (body, sent)
 }
 
 /// What the outcome report carried of the result.
@@ -193,7 +205,8 @@ pub enum Sent {
 
 /// Reads the answer to `POST /v1/decisions/{id}/outcome` as what the agent gets: `release` is
 /// `pass`, `redacted` (with the redacted `result`) or `withheld` (with the classes and
-/// detectors under `dlp.classes`). An answer without `release` comes from a server that does
+/// detectors under `dlp.classes`, or, for an untrusted tool's result the taint memory could not
+/// take, why under `taint.withheld`). An answer without `release` comes from a server that does
 /// not screen results: the result goes out as it is.
 pub fn parse_release(answer: &Value, sent: &Sent) -> Result<Release, String> {
     let release = match answer.get("release") {
@@ -227,6 +240,15 @@ pub fn parse_release(answer: &Value, sent: &Sent) -> Result<Release, String> {
     match (release, sent) {
         // Nothing came back from the tool, so there is nothing to release or withhold.
         (_, Sent::Nothing) | ("pass", _) => Ok(Release::AsIs),
+        // An untrusted tool's result the server's taint memory could not take.
+        ("withheld", _) if answer["taint"]["withheld"].is_string() => {
+            Ok(Release::Withheld(Withheld::Unscreened(
+                answer["taint"]["withheld"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )))
+        }
         ("withheld", Sent::Unsendable(why)) => Ok(Release::Withheld(Withheld::Unscreened(why.clone()))),
         ("withheld", Sent::Result) => {
             let (classes, detectors) = acting(&["deny", "hold"]);

@@ -2,23 +2,26 @@
 //! `tools/call` between them governed by Tribune.
 //!
 //! The core ([`gateway`]) is independent of how the two sides are carried and of how decisions
-//! are reached: it takes any rmcp transport for each side and any [`Governor`]. Today
+//! are reached: it takes any rmcp transport for each side and any [`Governor`].
 //! `tribune mcp wrap` runs it over stdio in front of a local child process with the
-//! [`HttpGovernor`]; the same core is meant to run inside `tribune serve` in front of remote
-//! Streamable HTTP servers with an in-process governor.
+//! [`HttpGovernor`]; `tribune serve` runs it at `/mcp/{provider}` in front of remote
+//! Streamable HTTP servers ([`connect_remote`], one [`session`] per MCP session) with a
+//! governor that decides in process.
 
 pub mod gateway;
 pub mod governor;
 pub mod http;
 pub mod stdio;
+pub mod streamable;
 
-pub use gateway::{Gateway, connect_child, serve};
+pub use gateway::{Gateway, connect_child, serve, session};
 pub use governor::{
     Access, Call, CallReport, CallStatus, DecisionId, Governor, Hold, Reason, Release, ToolGrant, Verdict,
     Withheld,
 };
 pub use http::HttpGovernor;
 pub use stdio::{WrapOptions, wrap};
+pub use streamable::connect_remote;
 
 /// Every way the gateway can fail.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,9 @@
 //! prints p50/p90/p99/p99.9, and `breakdown` prints what each step of `decide` costs.
 //!
 //! `cargo bench -p tribune-policy --bench decide`; figures go to BENCHMARKS.md. Set
-//! `TRIBUNE_BENCH_NO_CRITERION=1` to print only the percentiles and the breakdown.
+//! `TRIBUNE_BENCH_NO_CRITERION=1` to print only the percentiles and the breakdown, or
+//! `TRIBUNE_BENCH_DECIDE_ONLY=N` to make only N `decide` calls (to count instructions under
+//! callgrind).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/support/synth.rs"]
@@ -104,7 +106,7 @@ fn setup() -> Setup {
         );
     }
     println!("request set: {SET} requests; outcomes: {outcomes:?}");
-    let mut sum = [0usize; 5];
+    let mut sum = [0usize; 7];
     for r in &requests {
         let p = snapshot.plan_size(&r.as_request()).unwrap();
         for (s, v) in sum.iter_mut().zip([
@@ -113,6 +115,8 @@ fn setup() -> Setup {
             p.static_permits,
             p.eval_forbids,
             p.eval_permits,
+            p.compiled_forbids,
+            p.compiled_permits,
         ]) {
             *s += v;
         }
@@ -120,13 +124,16 @@ fn setup() -> Setup {
     let avg = |i: usize| sum[i] as f64 / SET as f64;
     println!(
         "plans (mean per request): {:.1} candidates = {:.1} static forbids + {:.1} static permits + \
-         {:.1} forbids and {:.1} permits for Cedar + {:.1} dropped",
+         {:.1} conditional forbids and {:.1} conditional permits + {:.1} dropped; of the conditional \
+         ones, {:.1} forbids and {:.1} permits compiled (the rest for Cedar)",
         avg(0),
         avg(1),
         avg(2),
         avg(3),
         avg(4),
-        avg(0) - avg(1) - avg(2) - avg(3) - avg(4)
+        avg(0) - avg(1) - avg(2) - avg(3) - avg(4),
+        avg(5),
+        avg(6)
     );
     Setup {
         snapshot,
@@ -257,9 +264,29 @@ fn criterion_benches(c: &mut Criterion, s: &Setup) {
     group.finish();
 }
 
+/// Only `n` decide calls over the (warm) request set, for instruction counts under callgrind
+/// (`--toggle-collect='*decide_only*'`), where the rest would take too long.
+#[inline(never)]
+fn decide_only(s: &Setup, n: usize) {
+    let facts = Facts::default();
+    for i in 0..n {
+        black_box(
+            s.snapshot
+                .decide(black_box(&s.requests[i % SET].as_request()), &facts, NOW),
+        );
+    }
+}
+
 fn main() {
     let bench_mode = std::env::args().any(|a| a == "--bench");
     let s = setup();
+    if let Some(n) = std::env::var("TRIBUNE_BENCH_DECIDE_ONLY")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        decide_only(&s, n);
+        return;
+    }
     if bench_mode {
         percentiles(&s);
         breakdown(&s);

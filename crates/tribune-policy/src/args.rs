@@ -92,7 +92,7 @@ fn check(value: &Value, ty: &ArgType, path: &str) -> Result<(), String> {
             .as_i64()
             .map(|_| ())
             .ok_or_else(|| format!("`{path}` must be a 64-bit integer")),
-        (ArgType::Decimal, Value::Number(n)) => decimal_literal(n, path).map(|_| ()),
+        (ArgType::Decimal, Value::Number(n)) => decimal_check(n, path),
         (ArgType::Set(item), Value::Array(items)) => items.iter().try_for_each(|v| check(v, item, path)),
         (ArgType::Record(r), Value::Object(map)) => {
             for (name, field) in &r.fields {
@@ -125,17 +125,43 @@ fn expected(ty: &ArgType) -> &'static str {
 /// Numbers that do not fit are refused rather than rounded: a policy must see the real value.
 pub fn decimal_literal(n: &serde_json::Number, path: &str) -> Result<String, String> {
     if let Some(i) = n.as_i64() {
-        return if i.unsigned_abs() <= 922_337_203_685_477 {
+        return if i.unsigned_abs() <= MAX_WHOLE {
             Ok(format!("{i}.0"))
         } else {
             Err(format!("`{path}` is outside the range policies can compare"))
         };
     }
     let text = n.to_string();
+    let (whole, frac) = decimal_parts(&text, path)?;
+    Ok(format!("{whole}.{frac}"))
+}
+
+/// What [`decimal_literal`] refuses, with the same message, without allocating unless it
+/// refuses.
+fn decimal_check(n: &serde_json::Number, path: &str) -> Result<(), String> {
+    if n.is_i64() {
+        return decimal_literal(n, path).map(|_| ());
+    }
+    let mut text = StackText::default();
+    if std::fmt::Write::write_fmt(&mut text, format_args!("{n}")).is_err() {
+        return decimal_literal(n, path).map(|_| ());
+    }
+    match text.as_str() {
+        Some(t) => decimal_parts(t, path).map(|_| ()),
+        None => decimal_literal(n, path).map(|_| ()),
+    }
+}
+
+/// The largest whole number `decimal_literal` accepts from an integer.
+const MAX_WHOLE: u64 = 922_337_203_685_477;
+
+/// The whole and fractional digits of a non-integer number's text, checked as
+/// [`decimal_literal`] checks them.
+fn decimal_parts<'t>(text: &'t str, path: &str) -> Result<(&'t str, &'t str), String> {
     if text.contains(['e', 'E']) {
         return Err(format!("`{path}` has no exact four-digit decimal form"));
     }
-    let (whole, frac) = text.split_once('.').unwrap_or((text.as_str(), "0"));
+    let (whole, frac) = text.split_once('.').unwrap_or((text, "0"));
     if frac.len() > 4 {
         return Err(format!(
             "`{path}` has more than four fractional digits, which policies cannot compare exactly"
@@ -145,7 +171,92 @@ pub fn decimal_literal(n: &serde_json::Number, path: &str) -> Result<String, Str
     if whole_abs.len() > 15 || whole_abs.parse::<u64>().map_or(true, |w| w > 922_337_203_685_476) {
         return Err(format!("`{path}` is outside the range policies can compare"));
     }
-    Ok(format!("{whole}.{frac}"))
+    Ok((whole, frac))
+}
+
+/// The Cedar decimal (times 10^4) that `decimal_literal`'s text denotes, computed without
+/// allocating; `None` where `decimal_literal` refuses the number (or in a case this does not
+/// model, which the caller hands to Cedar).
+pub fn decimal_scaled(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return if i.unsigned_abs() <= MAX_WHOLE {
+            i.checked_mul(10_000)
+        } else {
+            None
+        };
+    }
+    let mut text = StackText::default();
+    std::fmt::Write::write_fmt(&mut text, format_args!("{n}")).ok()?;
+    let (whole, frac) = decimal_parts(text.as_str()?, "").ok()?;
+    crate::eval::decimal_value(whole, frac)
+}
+
+/// A number's text, on the stack (JSON numbers print in well under 64 bytes).
+struct StackText {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.bytes.get(..self.len)?).ok()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(std::fmt::Error)?;
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// What [`record_only`] refuses, with the same errors in the same order, building nothing.
+pub fn check_record(value: &Value, record: &ArgRecord) -> Result<(), String> {
+    let Value::Object(map) = value else {
+        return Err(format!("`{}` must be an object", display("")));
+    };
+    for (name, field) in &record.fields {
+        match map.get(name) {
+            Some(v) => check(v, &field.ty, name)?,
+            None if field.required => {
+                return Err(format!("`{}` is missing required `{name}`", display("")));
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// What [`request_context`] refuses, with the same errors, building nothing.
+pub fn check_request_context(
+    value: Option<&serde_json::Map<String, Value>>,
+    declared: &std::collections::BTreeMap<String, ContextType>,
+) -> Result<(), String> {
+    for (name, v) in value.into_iter().flatten() {
+        let ty = declared
+            .get(name)
+            .ok_or_else(|| format!("context attribute `{name}` is not declared in the bundle"))?;
+        match (ty, v) {
+            (ContextType::String, Value::String(_)) | (ContextType::Bool, Value::Bool(_)) => {}
+            (ContextType::Long, Value::Number(n)) if n.is_i64() => {}
+            _ => return Err(format!("context attribute `{name}` must be a {ty:?}").to_lowercase()),
+        }
+    }
+    Ok(())
 }
 
 /// Converts caller-supplied request context to the `RequestContext` record the bundle declares.
@@ -192,5 +303,29 @@ mod tests {
         assert!(dec(serde_json::json!(0.00001)).is_err());
         assert!(dec(serde_json::json!(1e300)).is_err());
         assert!(dec(serde_json::json!(i64::MAX)).is_err());
+    }
+
+    #[test]
+    fn scaled_decimals_are_the_literals_cedar_parses() {
+        for v in [
+            serde_json::json!(500),
+            serde_json::json!(-12.5),
+            serde_json::json!(0.0001),
+            serde_json::json!(-0.5),
+            serde_json::json!(100.0001),
+            serde_json::json!(922_337_203_685_477_i64),
+            serde_json::json!(-922_337_203_685_477_i64),
+            serde_json::json!(922_337_203_685_476.5),
+            serde_json::json!(0.00001),
+            serde_json::json!(1e300),
+            serde_json::json!(i64::MAX),
+            serde_json::json!(u64::MAX),
+        ] {
+            let Value::Number(n) = &v else { continue };
+            let via_text = decimal_literal(n, "x")
+                .ok()
+                .and_then(|t| crate::eval::parse_decimal(&t));
+            assert_eq!(decimal_scaled(n), via_text, "{v}");
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! RFC 8785 (JCS) canonical JSON of a `serde_json::Value`, written straight into a hasher.
+//! RFC 8785 (JCS) canonical JSON of a `serde_json::Value`, written to any `io::Write`.
 //!
 //! `serde_json_canonicalizer` serializes any `Serialize` value, so it cannot know an object's
 //! keys before it has written them: it buffers every member of every object and re-parses each

@@ -27,6 +27,9 @@ pub struct PolicyMeta {
     pub mfa: bool,
     /// Permit or forbid.
     pub effect: Effect,
+    /// The policy id as Cedar displays it (escaped), for reasons: formatted once here rather
+    /// than on every decision.
+    pub name: String,
     /// Where the policy is written.
     pub location: Location,
 }
@@ -228,6 +231,7 @@ fn policy_meta(
         }
     };
     Some(PolicyMeta {
+        name: PolicyId::new(id).to_string(),
         reason: policy.annotation("reason").map(str::to_owned),
         approvals,
         mfa,

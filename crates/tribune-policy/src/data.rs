@@ -9,7 +9,7 @@ use serde_json::Value;
 use tribune_bundle::{Destination, Dlp, Provider, Tool};
 use tribune_dlp::{Action, DataClass, Direction, JsonFinding};
 
-use crate::decision::{Code, Reason, Stage};
+use crate::decision::{Code, Reason, Stage, TaintSource, Tainted};
 
 /// The longest pointer a reason shows; longer ones are cut (keys can be long).
 const POINTER_SHOWN: usize = 128;
@@ -92,6 +92,43 @@ pub(crate) fn govern(
             }))
         }
     }
+}
+
+/// The reason that names the tainted arguments and where their values came from, if any are.
+/// It changes nothing by itself: policies decide with `context.tainted`.
+pub(crate) fn tainted(taint: &[Tainted]) -> Option<Reason> {
+    let first = taint.first()?;
+    let mut arguments: Vec<&str> = taint.iter().map(|t| t.argument.as_str()).collect();
+    arguments.sort_unstable();
+    arguments.dedup();
+    let names = arguments
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut pointer: String = first.pointer.chars().take(POINTER_SHOWN).collect();
+    if pointer.len() < first.pointer.len() {
+        pointer.push('…');
+    }
+    let from = match &first.source {
+        TaintSource::Result { tool, decision } => {
+            format!("seen in the result of untrusted tool `{tool}` (decision `{decision}`)")
+        }
+        TaintSource::Unknown { why } => format!("that the taint memory cannot vouch for: {why}"),
+    };
+    let more = match taint.len() - 1 {
+        0 => String::new(),
+        n => format!(", and {n} more tainted value(s)"),
+    };
+    Some(Reason {
+        stage: Stage::DataGovernance,
+        code: Code::TaintedArguments,
+        rule: Some("context.tainted".to_owned()),
+        message: format!(
+            "tainted argument(s) {names}: `{pointer}` carries a value of kind `{}` {from}{more}",
+            first.kind
+        ),
+    })
 }
 
 /// `found by `ssn` at `/patient/ssn``, and how many more findings of `class` there are.

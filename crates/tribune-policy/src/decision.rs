@@ -125,6 +125,10 @@ pub enum Code {
     ProviderProbation,
     /// The tool's description differs from its pin and was not approved again.
     ToolQuarantined,
+    /// Arguments carry values seen in an untrusted tool's result in the same session (or the
+    /// taint memory could not vouch for them); policies read them as `context.tainted`. This
+    /// reason only says so: what it does to the call is the policies' to decide.
+    TaintedArguments,
     /// An internal failure; the decision fails closed.
     InternalError,
 }
@@ -141,6 +145,41 @@ pub struct Reason {
     pub rule: Option<String>,
     /// A lowercase sentence for people.
     pub message: String,
+}
+
+/// An argument of the call that carries a value first seen in an untrusted tool's result in
+/// the same session (indirect prompt injection), as the server's taint memory found it. It
+/// names the kind of value, where it is and where it came from, never the value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tainted {
+    /// The top-level argument (what `context.tainted` holds).
+    pub argument: String,
+    /// Where in it, as a JSON pointer.
+    pub pointer: String,
+    /// The kind of value (`iban`, `email`, `url`, `identifier`, ...).
+    pub kind: String,
+    /// Where the value came from.
+    #[serde(flatten)]
+    pub source: TaintSource,
+}
+
+/// Where a tainted argument's value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum TaintSource {
+    /// Seen in the result of a call to `tool`, decided as `decision`.
+    Result {
+        /// The untrusted tool.
+        tool: String,
+        /// The id of that call's decision.
+        decision: String,
+    },
+    /// The taint memory cannot vouch that the value is clean (it forgot values of the
+    /// session, or an untrusted result was not reported): it counts as tainted (fail closed).
+    Unknown {
+        /// Why, for people.
+        why: String,
+    },
 }
 
 /// Something the caller must do along with an allowed call.
@@ -191,6 +230,9 @@ pub struct Decision {
     pub classification: Option<Id>,
     /// SHA-256 (hex) of the arguments in RFC 8785 canonical JSON: approvals bind to it.
     pub arguments_hash: String,
+    /// The arguments that carry values from untrusted tools' results (`context.tainted`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tainted: Vec<Tainted>,
     /// The hash of the bundle that decided.
     pub bundle: String,
     /// When, in milliseconds since the Unix epoch.
@@ -224,6 +266,7 @@ impl Decision {
             tier: None,
             classification: None,
             arguments_hash: String::new(),
+            tainted: Vec::new(),
             bundle,
             decided_at_ms: now_ms,
         }

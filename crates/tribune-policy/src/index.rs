@@ -26,6 +26,7 @@ use cedar_policy::{
 };
 use dashmap::DashMap;
 
+use crate::eval::{Condition, EntityTable};
 use crate::plan::{Fold, Plan, Reads, ToolFacts, fold};
 
 /// A principal scope, in a hashable form.
@@ -64,6 +65,8 @@ pub struct PolicyIndex {
     folds: Vec<Vec<Fold>>,
     /// Per policy: the arguments its conditions can read.
     reads: HashMap<PolicyId, Reads>,
+    /// Per policy with conditions the evaluator mirrors: its compiled conditions (`eval`).
+    compiled: HashMap<PolicyId, Arc<Condition>>,
     /// Per (tool, group), at `tool * groups + group`; sized by `seal`.
     plans: Vec<OnceLock<Arc<Plan>>>,
 }
@@ -121,15 +124,22 @@ impl PolicyIndex {
             cache: DashMap::new(),
             folds: Vec::new(),
             reads: HashMap::new(),
+            compiled: HashMap::new(),
             plans: Vec::new(),
         }
     }
 
-    /// Classifies every tool's candidates (`plan::fold`); `tools` is in tool-index order.
-    pub fn fold(&mut self, tools: &[ToolFacts<'_>]) {
+    /// Classifies every tool's candidates (`plan::fold`) and compiles every condition the
+    /// evaluator mirrors (`eval`); `tools` is in tool-index order.
+    pub fn fold(&mut self, tools: &[ToolFacts<'_>], table: &EntityTable) {
         let mut json: HashMap<PolicyId, Option<serde_json::Value>> = HashMap::new();
         for policy in self.set.policies() {
             let j = policy.to_json().ok();
+            if policy.has_non_scope_constraint()
+                && let Some(condition) = j.as_ref().and_then(|j| Condition::compile(j, table))
+            {
+                self.compiled.insert(policy.id().clone(), condition);
+            }
             let reads = j.as_ref().map_or_else(
                 || Reads {
                     all: true,
@@ -195,7 +205,7 @@ impl PolicyIndex {
                     .reads
                     .get(id)
                     .ok_or_else(|| format!("policy `{id}` was not folded"))?;
-                plan.add(policy, *fold, reads)?;
+                plan.add(policy, *fold, reads, self.compiled.get(id))?;
             }
         }
         // Two threads may build the same plan; both are equal, the first one stays.

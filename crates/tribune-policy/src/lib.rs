@@ -20,6 +20,7 @@ mod compile;
 mod data;
 mod decision;
 mod entities;
+mod eval;
 mod index;
 mod plan;
 mod reach;
@@ -39,7 +40,7 @@ use sha2::{Digest, Sha256};
 use tribune_bundle::{Bundle, Diagnostic, Id, Location};
 
 pub use compile::{BUILTIN_FILE, PolicyMeta};
-pub use decision::{Code, Decision, Hold, Obligation, Outcome, Reason, Stage};
+pub use decision::{Code, Decision, Hold, Obligation, Outcome, Reason, Stage, TaintSource, Tainted};
 pub use reach::Reachable;
 pub use stop::{CallScope, Stop, StopScope};
 pub use trust::TrustScores;
@@ -97,6 +98,10 @@ pub struct PlanSize {
     pub eval_forbids: usize,
     /// Permits Cedar evaluates per request when no forbid settled the decision.
     pub eval_permits: usize,
+    /// Of `eval_forbids`, those evaluated by their compiled conditions rather than Cedar.
+    pub compiled_forbids: usize,
+    /// Of `eval_permits`, those evaluated by their compiled conditions rather than Cedar.
+    pub compiled_permits: usize,
 }
 
 /// Runtime facts the caller gathers before deciding; `decide` itself keeps no state.
@@ -112,6 +117,9 @@ pub struct Facts<'a> {
     pub trust: TrustScores,
     /// The vetting of the tool's provider and whether the tool's description is quarantined.
     pub vetting: VettingFacts,
+    /// The arguments that carry values from untrusted tools' results in this session, as the
+    /// caller's taint memory found them: policies read their names as `context.tainted`.
+    pub taint: &'a [Tainted],
 }
 
 /// The authentication stage's inputs: the caller verifies the credential (signature, expiry,
@@ -131,6 +139,9 @@ struct ToolEntry {
     index: u32,
     action: EntityUid,
     resource: EntityUid,
+    /// The action and the resource in the entity table (`eval`).
+    action_id: Option<u32>,
+    resource_id: Option<u32>,
     validator: jsonschema::Validator,
     /// Whether the data-governance stage must scan this tool's arguments: some DLP action is
     /// other than `allow`, or some class may not go where this tool sends (`[dlp.flows]`).
@@ -140,6 +151,8 @@ struct ToolEntry {
 
 struct PrincipalEntry {
     uid: EntityUid,
+    /// The principal in the entity table (`eval`).
+    entity: Option<u32>,
     group: u32,
     class: Option<Id>,
 }
@@ -150,6 +163,7 @@ pub struct Snapshot {
     schema: Schema,
     schema_text: String,
     entities: Entities,
+    table: eval::EntityTable,
     index: PolicyIndex,
     meta: HashMap<PolicyId, PolicyMeta>,
     tools: HashMap<String, ToolEntry>,
@@ -244,6 +258,7 @@ impl Snapshot {
             })
             .collect();
         let mut index = PolicyIndex::new(compiled.set, &members);
+        let table = eval::EntityTable::new(&entities);
         {
             let facts: Vec<plan::ToolFacts<'_>> = tool_meta
                 .iter()
@@ -254,7 +269,7 @@ impl Snapshot {
                     entities: &entities,
                 })
                 .collect();
-            index.fold(&facts);
+            index.fold(&facts, &table);
         }
         let mut tools = HashMap::new();
         for (i, (id, action, resource, validator)) in tool_meta.into_iter().enumerate() {
@@ -269,6 +284,8 @@ impl Snapshot {
                 id,
                 ToolEntry {
                     index: i as u32,
+                    action_id: table.id(&action),
+                    resource_id: table.id(&resource),
                     action,
                     resource,
                     validator,
@@ -292,6 +309,7 @@ impl Snapshot {
             agents.insert(
                 agent.id.to_string(),
                 PrincipalEntry {
+                    entity: table.id(&uid),
                     uid,
                     group,
                     class: Some(agent.class.clone()),
@@ -313,6 +331,7 @@ impl Snapshot {
             services.insert(
                 service.id.to_string(),
                 PrincipalEntry {
+                    entity: table.id(&uid),
                     uid,
                     group,
                     class: None,
@@ -327,6 +346,7 @@ impl Snapshot {
             schema,
             schema_text,
             entities,
+            table,
             index,
             meta: compiled.meta,
             tools,
@@ -388,6 +408,7 @@ impl Snapshot {
             tier: tool.map(|t| t.tier),
             classification: tool.map(|t| t.classification.name.clone()),
             arguments_hash: String::new(),
+            tainted: facts.taint.to_vec(),
             bundle: self.bundle.hash.clone(),
             decided_at_ms: now_ms,
         };
@@ -500,20 +521,51 @@ impl Snapshot {
                     .index
                     .plan(entry.index, principal.group)
                     .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
-                let cedar_request = to_cedar_reading(
-                    &self.bundle,
-                    principal,
-                    tool,
-                    entry,
-                    request,
-                    now_ms,
-                    &plan.reads,
-                    plan.needs_cedar(),
-                )?;
-                plan.verdict(cedar_request.as_ref(), &self.entities)?
+                // Every argument and context attribute is checked whatever the policies read,
+                // so a request is refused for the same reasons on every path.
+                args::check_record(request.arguments, &tool.input)
+                    .map_err(|e| (Stage::Request, Code::InvalidArguments, None, e))?;
+                args::check_request_context(request.context, &self.bundle.context)
+                    .map_err(|e| (Stage::Request, Code::InvalidContext, None, e))?;
+                let empty = serde_json::Map::new();
+                let env = eval::Env {
+                    table: &self.table,
+                    principal: principal.entity,
+                    action: entry.action_id,
+                    resource: entry.resource_id,
+                    arguments: request.arguments.as_object().unwrap_or(&empty),
+                    input: &tool.input,
+                    session: request.session.unwrap_or_default(),
+                    time: time_parts(now_ms),
+                    request: request.context,
+                    declared: &self.bundle.context,
+                };
+                let mut cedar = |reads: &plan::Reads| {
+                    to_cedar_reading(
+                        &self.bundle,
+                        principal,
+                        tool,
+                        entry,
+                        request,
+                        now_ms,
+                        reads,
+                        true,
+                        facts.taint,
+                    )?
+                    .ok_or_else(|| {
+                        (
+                            Stage::Internal,
+                            Code::InternalError,
+                            None,
+                            "no Cedar request was built".to_owned(),
+                        )
+                    })
+                };
+                plan.verdict(&env, &mut cedar, &self.entities)?
             }
             Path::Candidates => {
-                let cedar_request = to_cedar(&self.bundle, principal, tool, entry, request, now_ms)?;
+                let cedar_request =
+                    to_cedar(&self.bundle, principal, tool, entry, request, now_ms, facts.taint)?;
                 let candidates = self
                     .index
                     .candidates(entry.index, principal.group)
@@ -542,7 +594,7 @@ impl Snapshot {
                 d.reasons.push(Reason {
                     stage: Stage::Policy,
                     code: Code::Forbidden,
-                    rule: Some(id.to_string()),
+                    rule: Some(self.policy_name(id)),
                     message,
                 });
             }
@@ -564,11 +616,12 @@ impl Snapshot {
             let meta = self.meta.get(id);
             approvals_by_policy = approvals_by_policy.max(meta.and_then(|m| m.approvals).unwrap_or(0));
             mfa_by_policy |= meta.is_some_and(|m| m.mfa);
+            let name = self.policy_name(id);
             d.reasons.push(Reason {
                 stage: Stage::Policy,
                 code: Code::Permitted,
-                rule: Some(id.to_string()),
-                message: format!("permitted by policy `{id}`"),
+                message: format!("permitted by policy `{name}`"),
+                rule: Some(name),
             });
         }
 
@@ -589,6 +642,9 @@ impl Snapshot {
         } else {
             None
         };
+        // Taint: the policies have read `context.tainted`; this reason only says which
+        // arguments carried what, from where, after the reasons that settle the decision.
+        let taint_reason = data::tainted(facts.taint);
         let approvals = if dlp_hold.is_some() || trust_hold.is_some() || vetting_hold.is_some() {
             autonomy_approvals.max(1)
         } else {
@@ -613,6 +669,7 @@ impl Snapshot {
 
         if approvals == 0 {
             d.decision = Outcome::Allow;
+            d.reasons.extend(taint_reason);
             d.obligations.push(Obligation::ReportOutcome);
             return Ok(());
         }
@@ -645,6 +702,7 @@ impl Snapshot {
         d.reasons.extend(vetting_hold);
         d.reasons.extend(trust_hold);
         d.reasons.extend(dlp_hold);
+        d.reasons.extend(taint_reason);
         d.decision = Outcome::Hold;
         d.approvals_required = approvals;
         d.mfa_required = mfa;
@@ -666,7 +724,7 @@ impl Snapshot {
         let principal = principals.get(request.principal)?;
         let tool = self.bundle.tools.get(request.tool)?;
         let entry = self.tools.get(request.tool)?;
-        let r = to_cedar(&self.bundle, principal, tool, entry, request, now_ms).ok()?;
+        let r = to_cedar(&self.bundle, principal, tool, entry, request, now_ms, &[]).ok()?;
         Some((r, entry.index, principal.group))
     }
 
@@ -698,12 +756,22 @@ impl Snapshot {
             static_permits: plan.permits.len(),
             eval_forbids: plan.eval_forbids.num_of_policies(),
             eval_permits: plan.eval_permits.num_of_policies(),
+            compiled_forbids: plan.compiled_forbids.len(),
+            compiled_permits: plan.compiled_permits.len(),
         })
     }
 
     /// Cedar's response over every policy, unindexed.
     pub fn raw_response(&self, request: &cedar_policy::Request) -> cedar_policy::Response {
         Authorizer::new().is_authorized(request, self.index.all(), &self.entities)
+    }
+
+    /// `id` as Cedar displays it (`PolicyId`'s `Display` escapes each character), from the
+    /// metadata where it was formatted once.
+    fn policy_name(&self, id: &PolicyId) -> String {
+        self.meta
+            .get(id)
+            .map_or_else(|| id.to_string(), |m| m.name.clone())
     }
 
     /// The schema, for validating requests in tests.
@@ -771,12 +839,16 @@ fn to_cedar(
     entry: &ToolEntry,
     request: &Request<'_>,
     now_ms: i64,
+    tainted: &[Tainted],
 ) -> Result<cedar_policy::Request, Denial> {
     let all = plan::Reads {
         all: true,
         ..plan::Reads::default()
     };
-    to_cedar_reading(bundle, principal, tool, entry, request, now_ms, &all, true)?.ok_or_else(|| {
+    to_cedar_reading(
+        bundle, principal, tool, entry, request, now_ms, &all, true, tainted,
+    )?
+    .ok_or_else(|| {
         (
             Stage::Internal,
             Code::InternalError,
@@ -788,7 +860,8 @@ fn to_cedar(
 
 /// [`to_cedar`] with `context.input` holding only the arguments in `reads`, and no request at
 /// all unless `needed`. Either way every argument and context attribute is checked, so a
-/// request is refused for the same reasons whatever the policies read.
+/// request is refused for the same reasons whatever the policies read. `context.tainted` is
+/// always built whole: the plan prunes only `context.input`.
 #[allow(clippy::too_many_arguments)]
 fn to_cedar_reading(
     bundle: &Bundle,
@@ -799,6 +872,7 @@ fn to_cedar_reading(
     now_ms: i64,
     reads: &plan::Reads,
     needed: bool,
+    tainted: &[Tainted],
 ) -> Result<Option<cedar_policy::Request>, Denial> {
     let keep = |name: &str| needed && reads.wants(name);
     let input = args::record_only(request.arguments, &tool.input, &keep)
@@ -808,7 +882,7 @@ fn to_cedar_reading(
     if !needed {
         return Ok(None);
     }
-    let context = cedar_context(input, request.session, request_context, now_ms)
+    let context = cedar_context(input, request.session, request_context, tainted, now_ms)
         .map_err(|e| (Stage::Internal, Code::InternalError, None, e))?;
     cedar_policy::Request::new(
         principal.uid.clone(),
@@ -840,21 +914,14 @@ fn cedar_context(
     input: RestrictedExpression,
     session: Option<&str>,
     request: RestrictedExpression,
+    tainted: &[Tainted],
     now_ms: i64,
 ) -> Result<Context, String> {
-    let secs = now_ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
+    let [unix, hour, weekday] = time_parts(now_ms);
     let time = RestrictedExpression::new_record([
-        ("unix".to_owned(), RestrictedExpression::new_long(secs)),
-        (
-            "hour".to_owned(),
-            RestrictedExpression::new_long(secs.rem_euclid(86_400) / 3600),
-        ),
-        // 1970-01-01 was a Thursday; ISO weekday 1 = Monday.
-        (
-            "weekday".to_owned(),
-            RestrictedExpression::new_long((days + 3).rem_euclid(7) + 1),
-        ),
+        ("unix".to_owned(), RestrictedExpression::new_long(unix)),
+        ("hour".to_owned(), RestrictedExpression::new_long(hour)),
+        ("weekday".to_owned(), RestrictedExpression::new_long(weekday)),
     ])
     .map_err(|e| e.to_string())?;
     Context::from_pairs([
@@ -865,24 +932,34 @@ fn cedar_context(
         ),
         ("time".to_owned(), time),
         ("request".to_owned(), request),
+        (
+            "tainted".to_owned(),
+            RestrictedExpression::new_set(
+                tainted
+                    .iter()
+                    .map(|t| t.argument.as_str())
+                    .collect::<BTreeSet<&str>>()
+                    .into_iter()
+                    .map(|a| RestrictedExpression::new_string(a.to_owned())),
+            ),
+        ),
     ])
     .map_err(|e| e.to_string())
 }
 
+/// `context.time`: seconds since the epoch, hour of the day (UTC), ISO weekday.
+fn time_parts(now_ms: i64) -> [i64; 3] {
+    let secs = now_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    // 1970-01-01 was a Thursday; ISO weekday 1 = Monday.
+    [secs, secs.rem_euclid(86_400) / 3600, (days + 3).rem_euclid(7) + 1]
+}
+
 /// SHA-256 (hex) of `arguments` in RFC 8785 canonical JSON.
 pub fn arguments_hash(arguments: &Value) -> Result<String, String> {
-    // The canonical text goes straight into the hasher, never into a buffer of its own.
-    struct Hashing(Sha256);
-    impl std::io::Write for Hashing {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut hashing = Hashing(Sha256::new());
-    canonical::write(arguments, &mut hashing)?;
-    Ok(hex::encode(hashing.0.finalize()))
+    // Tool arguments are small: the canonical text is gathered into one buffer (one
+    // allocation) and hashed in one call, rather than fed to the hasher a few bytes at a time.
+    let mut buffer = Vec::with_capacity(512);
+    canonical::write(arguments, &mut buffer)?;
+    Ok(hex::encode(Sha256::digest(&buffer)))
 }

@@ -15,21 +15,27 @@
 //!   A policy whose every clause reads only `resource`, `action` and literals is evaluated whole
 //!   at plan time: satisfied means static, false means left out, an error keeps it for Cedar.
 //!
-//! Everything else is evaluated by Cedar per request, in two sets: the forbids first, and the
-//! permits only when no forbid matched or failed, since a forbid settles the decision and
-//! permits then change neither it nor its reasons. `Reads` says which arguments those
-//! policies can read, so the decision point converts only those (see `args::record_only`).
+//! Everything else is evaluated per request, in two sets: the forbids first, and the permits
+//! only when no forbid matched or failed, since a forbid settles the decision and permits then
+//! change neither it nor its reasons. A policy whose conditions `eval` compiles is evaluated
+//! by them, over the request's JSON; the others by Cedar, and `Reads` says which arguments
+//! those can read, so the decision point converts only those (see `args::record_only`) and
+//! builds no Cedar request at all when every policy is compiled. Should a compiled condition
+//! meet a value it does not model (`eval::Fault::Unsupported`), Cedar evaluates every
+//! conditional policy of the plan instead.
 //! INVARIANT(plan-equivalence): the plan's outcome — the decision, the determining policies
 //! and the erroring forbids — is Cedar's over the full policy set; the differential test
 //! (`tests/it/differential.rs`) checks `decide` against `Snapshot::decide_reference`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use cedar_policy::{Authorizer, Context, Effect, Entities, EntityUid, Policy, PolicyId, PolicySet};
 use serde_json::{Value, json};
 use tribune_bundle::input::ArgRecord;
 
-use crate::{Code, Denial, Stage, Verdict};
+use crate::eval::{Condition, Env, Fault};
+use crate::{Denial, Verdict};
 
 /// Which top-level arguments (`context.input.*`) a set of policies can read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -263,29 +269,62 @@ pub struct Plan {
     pub forbids: Vec<PolicyId>,
     /// Permits satisfied by every request, sorted.
     pub permits: Vec<PolicyId>,
-    /// Forbids Cedar evaluates per request.
+    /// Every forbid evaluated per request (compiled or not): what Cedar evaluates when the
+    /// compiled evaluator meets a case it does not model.
     pub eval_forbids: PolicySet,
-    /// Permits Cedar evaluates per request, when no forbid settled the decision.
+    /// Every permit evaluated per request, likewise.
     pub eval_permits: PolicySet,
-    /// The arguments `eval_forbids` and `eval_permits` can read.
+    /// Forbids evaluated per request by their compiled conditions (`eval`).
+    pub compiled_forbids: Vec<(PolicyId, Arc<Condition>)>,
+    /// Permits evaluated per request by their compiled conditions.
+    pub compiled_permits: Vec<(PolicyId, Arc<Condition>)>,
+    /// Forbids Cedar evaluates per request (no compiled form).
+    pub cedar_forbids: PolicySet,
+    /// Permits Cedar evaluates per request, when no forbid settled the decision.
+    pub cedar_permits: PolicySet,
+    /// The arguments `cedar_forbids` and `cedar_permits` can read.
     pub reads: Reads,
+    /// The arguments `eval_forbids` and `eval_permits` can read.
+    pub reads_all: Reads,
 }
 
 impl Plan {
-    /// Adds a policy whose scope matches, as `fold` classified it.
-    pub fn add(&mut self, policy: &Policy, fold: Fold, reads: &Reads) -> Result<(), String> {
+    /// Adds a policy whose scope matches, as `fold` classified it, with its compiled condition
+    /// if it has one.
+    pub fn add(
+        &mut self,
+        policy: &Policy,
+        fold: Fold,
+        reads: &Reads,
+        compiled: Option<&Arc<Condition>>,
+    ) -> Result<(), String> {
         let effect = policy.effect();
         match (fold, effect) {
             (Fold::Never, _) => {}
             (Fold::Always, Effect::Forbid) => self.forbids.push(policy.id().clone()),
             (Fold::Always, Effect::Permit) => self.permits.push(policy.id().clone()),
             (Fold::Evaluate, _) => {
-                let set = match effect {
-                    Effect::Forbid => &mut self.eval_forbids,
-                    Effect::Permit => &mut self.eval_permits,
+                let (all, compiled_list, cedar) = match effect {
+                    Effect::Forbid => (
+                        &mut self.eval_forbids,
+                        &mut self.compiled_forbids,
+                        &mut self.cedar_forbids,
+                    ),
+                    Effect::Permit => (
+                        &mut self.eval_permits,
+                        &mut self.compiled_permits,
+                        &mut self.cedar_permits,
+                    ),
                 };
-                set.add(policy.clone()).map_err(|e| e.to_string())?;
-                self.reads.extend(reads);
+                all.add(policy.clone()).map_err(|e| e.to_string())?;
+                self.reads_all.extend(reads);
+                match compiled {
+                    Some(c) => compiled_list.push((policy.id().clone(), Arc::clone(c))),
+                    None => {
+                        cedar.add(policy.clone()).map_err(|e| e.to_string())?;
+                        self.reads.extend(reads);
+                    }
+                }
             }
         }
         Ok(())
@@ -299,31 +338,110 @@ impl Plan {
     }
 }
 
-impl Plan {
-    /// Whether Cedar must evaluate anything: a conditional forbid, or, when no forbid always
-    /// matches, a conditional permit.
-    pub fn needs_cedar(&self) -> bool {
-        !self.eval_forbids.is_empty() || (self.forbids.is_empty() && !self.eval_permits.is_empty())
-    }
+/// Builds the Cedar request for a plan: `context.input` holding what the given `Reads` name.
+pub type CedarRequest<'r> = dyn FnMut(&Reads) -> Result<cedar_policy::Request, Denial> + 'r;
 
-    /// Cedar's verdict for `request` (built when [`Plan::needs_cedar`]).
+/// The outcome of the compiled conditions of one effect.
+enum Compiled {
+    /// The matching policies and the least erroring one.
+    Done(Vec<PolicyId>, Option<PolicyId>),
+    /// A condition met a case the evaluator does not model.
+    Unsupported,
+}
+
+fn run_compiled(conditions: &[(PolicyId, Arc<Condition>)], env: &Env<'_>) -> Compiled {
+    let mut matched = Vec::new();
+    let mut error: Option<&PolicyId> = None;
+    for (id, condition) in conditions {
+        match condition.eval(env) {
+            Ok(true) => matched.push(id.clone()),
+            Ok(false) => {}
+            Err(Fault::Error) => {
+                if error.is_none_or(|e| id < e) {
+                    error = Some(id);
+                }
+            }
+            Err(Fault::Unsupported) => return Compiled::Unsupported,
+        }
+    }
+    Compiled::Done(matched, error.cloned())
+}
+
+impl Plan {
+    /// Cedar's verdict for the request `env` describes: compiled conditions first, Cedar for
+    /// the rest (its request built by `cedar` only if some policy needs it). Should a compiled
+    /// condition meet a case it does not model, Cedar evaluates the whole plan instead.
     pub fn verdict(
         &self,
-        request: Option<&cedar_policy::Request>,
+        env: &Env<'_>,
+        cedar: &mut CedarRequest<'_>,
         entities: &Entities,
     ) -> Result<Verdict, Denial> {
-        let missing = || {
-            (
-                Stage::Internal,
-                Code::InternalError,
-                None,
-                "the plan needs a Cedar request and none was built".to_owned(),
-            )
-        };
+        let mut request: Option<cedar_policy::Request> = None;
         let mut forbids = self.forbids.clone();
+        let (matched, mut forbid_error) = match run_compiled(&self.compiled_forbids, env) {
+            Compiled::Done(m, e) => (m, e),
+            Compiled::Unsupported => return self.verdict_cedar(cedar, entities),
+        };
+        forbids.extend(matched);
+        if !self.cedar_forbids.is_empty() {
+            let r = request.insert(cedar(&self.reads)?);
+            let response = Authorizer::new().is_authorized(r, &self.cedar_forbids, entities);
+            let diagnostics = response.diagnostics();
+            let error = diagnostics
+                .errors()
+                .map(|e| match e {
+                    cedar_policy::AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
+                })
+                .min()
+                .cloned();
+            forbid_error = match (forbid_error, error) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            forbids.extend(diagnostics.reason().cloned());
+        }
+        if forbid_error.is_some() {
+            return Ok(Verdict {
+                forbid_error,
+                ..Verdict::default()
+            });
+        }
+        if !forbids.is_empty() {
+            forbids.sort();
+            return Ok(Verdict {
+                forbids,
+                ..Verdict::default()
+            });
+        }
+        let mut permits = self.permits.clone();
+        match run_compiled(&self.compiled_permits, env) {
+            // Errors in permits only mean they do not match.
+            Compiled::Done(m, _) => permits.extend(m),
+            Compiled::Unsupported => return self.verdict_cedar(cedar, entities),
+        }
+        if !self.cedar_permits.is_empty() {
+            let r = match request {
+                Some(r) => r,
+                None => cedar(&self.reads)?,
+            };
+            let response = Authorizer::new().is_authorized(&r, &self.cedar_permits, entities);
+            permits.extend(response.diagnostics().reason().cloned());
+        }
+        permits.sort();
+        Ok(Verdict {
+            permits,
+            ..Verdict::default()
+        })
+    }
+
+    /// Cedar's verdict over every conditional policy of the plan, nothing compiled.
+    fn verdict_cedar(&self, cedar: &mut CedarRequest<'_>, entities: &Entities) -> Result<Verdict, Denial> {
+        let mut forbids = self.forbids.clone();
+        let mut request: Option<cedar_policy::Request> = None;
         if !self.eval_forbids.is_empty() {
-            let response =
-                Authorizer::new().is_authorized(request.ok_or_else(missing)?, &self.eval_forbids, entities);
+            let r = request.insert(cedar(&self.reads_all)?);
+            let response = Authorizer::new().is_authorized(r, &self.eval_forbids, entities);
             let diagnostics = response.diagnostics();
             let forbid_error = diagnostics
                 .errors()
@@ -349,9 +467,12 @@ impl Plan {
         }
         let mut permits = self.permits.clone();
         if !self.eval_permits.is_empty() {
+            let r = match request {
+                Some(r) => r,
+                None => cedar(&self.reads_all)?,
+            };
             // Errors in permits only mean they do not match.
-            let response =
-                Authorizer::new().is_authorized(request.ok_or_else(missing)?, &self.eval_permits, entities);
+            let response = Authorizer::new().is_authorized(&r, &self.eval_permits, entities);
             permits.extend(response.diagnostics().reason().cloned());
         }
         permits.sort();

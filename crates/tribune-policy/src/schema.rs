@@ -5,6 +5,8 @@
 //! action groups by tier (`Action::"tier:write"`) and by provider (`Action::"provider:crm"`),
 //! so a policy can speak about every irreversible call, or every call to one provider, at once.
 //! Tool ids cannot contain `:`, so group names never collide with tool names.
+//! `context.tainted` is the set of top-level argument names that carry values seen in an
+//! untrusted tool's result in the same session (`Facts::taint`); empty when none do.
 
 use std::fmt::Write as _;
 
@@ -67,7 +69,7 @@ pub fn schema_text(bundle: &Bundle) -> String {
         let _ = writeln!(
             s,
             "action {} in [Action::{}, Action::{}] appliesTo {{\n  principal: [Agent, Service],\n  resource: [Tool],\n  \
-             context: {{ \"input\": {}, \"session\": String, \"time\": Time, \"request\": RequestContext }}\n}};",
+             context: {{ \"input\": {}, \"session\": String, \"time\": Time, \"request\": RequestContext, \"tainted\": Set<String> }}\n}};",
             quote(tool.id.as_str()),
             quote(&tier_group(tool.tier)),
             quote(&provider_group(tool.provider.as_str())),

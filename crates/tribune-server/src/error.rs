@@ -98,6 +98,23 @@ pub enum ApiError {
     /// A dependency is down.
     #[error("{0}")]
     Unavailable(String),
+    /// `/mcp/{provider}` names a provider that is not an MCP server reached over Streamable
+    /// HTTP, so nothing is fronted there.
+    #[error(
+        "provider `{0}` is not an MCP server reached over Streamable HTTP (`transport = \"streamable_http\"` with a `url`), so `/mcp/{0}` fronts nothing"
+    )]
+    NotMcpFront(String),
+    /// The remote MCP server behind `/mcp/{provider}` could not be reached.
+    #[error("the MCP server of provider `{provider}` cannot be reached: {message}")]
+    Upstream {
+        /// The provider.
+        provider: String,
+        /// Why.
+        message: String,
+    },
+    /// The caller already holds as many MCP sessions at `/mcp/{provider}` as one caller may.
+    #[error("{0}")]
+    TooManySessions(String),
     /// A bug or an unexpected failure outside the decision path.
     #[error("internal error: {0}")]
     Internal(String),
@@ -156,6 +173,9 @@ impl ApiError {
             ApiError::InvalidBundle(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_bundle"),
             ApiError::Unrecorded(_) => (StatusCode::SERVICE_UNAVAILABLE, "unrecorded"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::NotMcpFront(_) => (StatusCode::NOT_FOUND, "not_mcp_front"),
+            ApiError::Upstream { .. } => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
+            ApiError::TooManySessions(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_sessions"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -17,6 +17,7 @@ mod hitl;
 mod identities;
 mod incidents;
 pub mod ledger;
+pub mod mcp;
 mod metrics;
 mod ocsf;
 mod providers;
@@ -25,6 +26,7 @@ mod retention;
 mod routes;
 mod state;
 mod stops;
+mod taint;
 pub mod tokens;
 mod trust;
 mod webhooks;
@@ -46,7 +48,8 @@ pub use state::{ActivationError, Activator, AppState, MAX_BODY_BYTES, load_snaps
 /// The OpenAPI 3.1 document served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// Every route, as (method, OpenAPI path). The OpenAPI test checks the document matches.
+/// Every route of the API, as (method, OpenAPI path). The OpenAPI test checks the document
+/// matches. The MCP gateway at `/mcp/{provider}` speaks MCP, not this API, and is not listed.
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/decisions"),
     ("get", "/v1/decisions/{id}"),
@@ -67,6 +70,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/audit/holds"),
     ("post", "/v1/audit/holds/{id}/release"),
     ("post", "/v1/audit/retention/run"),
+    ("get", "/v1/audit/reviews"),
+    ("post", "/v1/audit/reviews"),
     ("get", "/v1/approvals"),
     ("get", "/v1/approvals/{id}"),
     ("post", "/v1/approvals/{id}/approve"),
@@ -87,6 +92,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/trust/{subject}"),
     ("get", "/v1/drills"),
     ("post", "/v1/drills"),
+    ("get", "/v1/redteam/runs"),
+    ("post", "/v1/redteam/runs"),
     ("get", "/v1/identities"),
     ("post", "/v1/identities"),
     ("get", "/v1/identities/audit"),
@@ -130,6 +137,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/audit/holds/{id}/release", post(routes::audit::release_hold))
         .route("/v1/audit/retention/run", post(routes::audit::run_retention))
+        .route("/v1/audit/reviews", get(routes::audit::reviews).post(routes::audit::review))
         .route("/v1/approvals", get(routes::approvals::list))
         .route("/v1/approvals/{id}", get(routes::approvals::get))
         .route("/v1/approvals/{id}/approve", post(routes::approvals::approve))
@@ -150,6 +158,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/drills",
             get(routes::drills::list).post(routes::drills::create),
+        )
+        .route(
+            "/v1/redteam/runs",
+            get(routes::redteam::list).post(routes::redteam::create),
         )
         .route(
             "/v1/identities",
@@ -176,6 +188,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
+        .route("/mcp/{provider}", axum::routing::any(mcp::handle))
         .fallback(|uri: axum::http::Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -209,6 +222,12 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let fronts = Arc::clone(&state);
+    let shutdown = async move {
+        shutdown.await;
+        // MCP sessions hold event streams open; ending them lets the drain finish.
+        fronts.mcp.shutdown();
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

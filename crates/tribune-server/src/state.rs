@@ -43,11 +43,15 @@ pub struct AppState {
     pub incidents: crate::incidents::Incidents,
     /// Provider vettings and tool description pins.
     pub providers: crate::providers::Providers,
+    /// Values seen in untrusted tools' results, per session (in this process only).
+    pub taint: crate::taint::TaintMemory,
     /// The active bundle as loaded, before runtime identities are added to it.
     base: ArcSwap<tribune_bundle::Bundle>,
     stop_poller: std::sync::OnceLock<tokio::task::AbortHandle>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The MCP gateway's agent sessions at `/mcp/{provider}`.
+    pub mcp: crate::mcp::Fronts,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
@@ -169,9 +173,11 @@ impl AppState {
             trust_poller: std::sync::OnceLock::new(),
             incidents,
             providers,
+            taint: crate::taint::TaintMemory::new(),
             base: ArcSwap::new(base),
             stop_poller: std::sync::OnceLock::new(),
             metrics,
+            mcp: crate::mcp::Fronts::default(),
             reload_lock: tokio::sync::Mutex::new(()),
         }))
     }

@@ -47,6 +47,8 @@ pub enum Entity {
     Vetting,
     /// A tool's pinned description.
     ToolPin,
+    /// A human's review of the ledger's activity.
+    ActivityReview,
 }
 
 impl fmt::Display for Entity {
@@ -68,6 +70,7 @@ impl fmt::Display for Entity {
             Entity::TrustEvent => "trust event",
             Entity::Incident => "incident",
             Entity::Vetting => "provider vetting",
+            Entity::ActivityReview => "activity review",
             Entity::ToolPin => "tool pin",
         })
     }

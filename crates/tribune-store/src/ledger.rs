@@ -18,6 +18,7 @@ use tribune_ledger::{Entry, Frontier, Hash};
 use crate::approvals::{ApprovalRecord, MfaEnrollmentRecord, update_approval, upsert_enrollment};
 use crate::error::{Entity, StoreError};
 use crate::records::{ActivationRecord, DecisionRecord, OutcomeRecord, TokenRecord};
+use crate::reviews::{ActivityReviewRecord, insert_review};
 use crate::store::{Backend, Store, insert_activation, insert_decision, insert_token, with_pool};
 use crate::writer::{BatchCommit, BatchWriter};
 
@@ -69,6 +70,8 @@ pub enum SideRecord {
     },
     /// A human's TOTP enrolment, replacing any earlier one (its secret never enters the entry).
     MfaEnrollment(MfaEnrollmentRecord),
+    /// A human's review of the ledger's activity.
+    ActivityReview(ActivityReviewRecord),
 }
 
 /// One entry to append.
@@ -301,6 +304,13 @@ macro_rules! append_in_tx {
                 }
                 SideRecord::MfaEnrollment(e) => {
                     upsert_enrollment!(e).execute(&mut *$tx).await?;
+                    None
+                }
+                SideRecord::ActivityReview(r) => {
+                    insert_review!(r)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(|err| StoreError::on_insert(err, Entity::ActivityReview, &r.id))?;
                     None
                 }
             };

@@ -19,6 +19,9 @@
 //! - [`providers`](crate::VettingRecord): provider vettings (history kept) and tool
 //!   description pins, quarantined when a different description is reported.
 //! - [`drills`](crate::DrillRecord): emergency-stop drills and the system resume of their stops.
+//! - [`redteam`](crate::RedteamRunRecord): red-team runs the server replayed, with their reports.
+//! - [`reviews`](crate::ActivityReviewRecord): humans' reviews of the ledger's activity, each
+//!   written with its ledger entry.
 //! - [`identities`](crate::IdentityRecord): agents and services, their life states, and the
 //!   short-lived credentials issued to them (revocation cascades to delegated ones).
 //! - [`writer`](crate::BatchWriter): group commit.
@@ -34,6 +37,8 @@ mod incidents;
 mod ledger;
 mod providers;
 mod records;
+mod redteam;
+mod reviews;
 mod stops;
 mod store;
 mod trust;
@@ -60,6 +65,8 @@ pub use providers::{ToolPinRecord, VettingRecord};
 pub use records::{
     ActivationRecord, DecisionRecord, OutcomeRecord, TokenKind, TokenRecord, UnknownTokenKind,
 };
+pub use redteam::RedteamRunRecord;
+pub use reviews::ActivityReviewRecord;
 pub use stops::StopRecord;
 pub use store::Store;
 pub use trust::{TrustBandRecord, TrustEventRecord};

@@ -4,3 +4,5 @@
 mod dlp;
 mod drills;
 mod incidents;
+mod providers;
+mod taint;

@@ -21,6 +21,37 @@ pub enum Command {
     Export(ExportArgs),
     /// Print entries as JSON lines (OCSF events), optionally following new ones.
     Tail(TailArgs),
+    /// Review the ledger's activity: verify the whole ledger against a fresh signed checkpoint,
+    /// then record the review (who, when, the checkpoint, the note) on the server.
+    Review(ReviewArgs),
+    /// List the recorded activity reviews, newest first.
+    Reviews(ReviewsArgs),
+}
+
+/// Arguments of `audit review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// The ledger's verifier key (`name+id+key`), from `tribune audit key`.
+    #[arg(long)]
+    pub key: String,
+    /// What the review found.
+    #[arg(long)]
+    pub note: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Arguments of `audit reviews`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewsArgs {
+    /// How many at most.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    remote: Remote,
 }
 
 /// Arguments of `audit key`.
@@ -107,6 +138,8 @@ pub async fn run(command: Command) -> u8 {
         Command::Prove(a) => prove(a).await,
         Command::Export(a) => export(a).await,
         Command::Tail(a) => tail(a).await,
+        Command::Review(a) => review(a).await,
+        Command::Reviews(a) => reviews(a).await,
     };
     match result {
         Ok(code) => code,
@@ -135,16 +168,18 @@ async fn key(a: KeyArgs) -> Result<u8, String> {
 }
 
 /// Everything a verification needs, however it was obtained.
-struct Log {
-    payloads: Vec<Option<Vec<u8>>>,
-    leaf_hashes: Vec<Hash>,
-    checkpoints: Vec<Vec<u8>>,
+pub(crate) struct Log {
+    pub(crate) payloads: Vec<Option<Vec<u8>>>,
+    pub(crate) leaf_hashes: Vec<Hash>,
+    pub(crate) checkpoints: Vec<Vec<u8>>,
 }
 
 /// Entries asked for per page (the server's most).
 const ENTRY_PAGE: usize = 10_000;
 
-async fn fetch_log(server: &str, token: &str) -> Result<Log, String> {
+/// Reads the whole log from `server`: every checkpoint, then every entry up to at least the
+/// newest checkpoint. An entry missing from the sequence is an `Err` starting `FAILED`.
+pub(crate) async fn fetch_log(server: &str, token: &str) -> Result<Log, String> {
     let mut log = Log {
         payloads: Vec::new(),
         leaf_hashes: Vec::new(),
@@ -423,4 +458,86 @@ async fn tail(a: TailArgs) -> Result<u8, String> {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     }
+}
+
+async fn review(a: ReviewArgs) -> Result<u8, String> {
+    let key = VerifierKey::parse(&a.key).map_err(|e| format!("bad `--key`: {e}"))?;
+    let (server, token) = a.remote.get()?;
+    // Sign whatever arrived since the last checkpoint, so the review covers the ledger as it is.
+    client::get(server, "/v1/audit/checkpoint", token)
+        .await
+        .map_err(|e| e.to_string())?;
+    let log = match fetch_log(server, token).await {
+        Ok(log) => log,
+        Err(e) if e.starts_with("FAILED") => {
+            println!("{e}");
+            println!("no review recorded: the ledger does not verify");
+            return Ok(exit::FAILURE);
+        }
+        Err(e) => return Err(e),
+    };
+    let verified = match verify_log(&log.payloads, &log.leaf_hashes, &log.checkpoints, &key) {
+        Ok(r) if r.verified_size > 0 => r,
+        Ok(_) => {
+            println!("no review recorded: no signed checkpoint covers any entry yet");
+            return Ok(exit::FAILURE);
+        }
+        Err(e) => {
+            match e.first_bad_index() {
+                Some(i) => println!("FAILED at entry {i}: {e}"),
+                None => println!("FAILED: {e}"),
+            }
+            println!("no review recorded: the ledger does not verify");
+            return Ok(exit::FAILURE);
+        }
+    };
+    let body = serde_json::json!({
+        "checkpoint_size": verified.verified_size,
+        "checkpoint_root": verified.verified_root.to_base64(),
+        "note": a.note,
+    });
+    let recorded = client::post(server, "/v1/audit/reviews", token, &body)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "ok: {} entries ({} pruned) verified; entries 0..{} proven by a signed checkpoint",
+        verified.entries, verified.pruned, verified.verified_size
+    );
+    println!(
+        "review {} recorded by {}: up to checkpoint {} (root {})",
+        recorded["id"].as_str().unwrap_or_default(),
+        recorded["reviewed_by"].as_str().unwrap_or_default(),
+        verified.verified_size,
+        verified.verified_root.to_base64()
+    );
+    Ok(exit::OK)
+}
+
+async fn reviews(a: ReviewsArgs) -> Result<u8, String> {
+    let (server, token) = a.remote.get()?;
+    let list = client::get(server, &format!("/v1/audit/reviews?limit={}", a.limit), token)
+        .await
+        .map_err(|e| e.to_string())?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?
+        );
+        return Ok(exit::OK);
+    }
+    let reviews = list["reviews"].as_array().cloned().unwrap_or_default();
+    if reviews.is_empty() {
+        println!("no activity review recorded");
+    }
+    for r in reviews {
+        println!(
+            "{}  {}  by {}  up to entry {}: {}",
+            r["id"].as_str().unwrap_or_default(),
+            crate::commands::identity::rfc3339(r["reviewed_at_ms"].as_i64().unwrap_or_default()),
+            r["reviewed_by"].as_str().unwrap_or_default(),
+            r["checkpoint_size"].as_u64().unwrap_or_default(),
+            r["note"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(exit::OK)
 }

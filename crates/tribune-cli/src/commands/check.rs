@@ -10,11 +10,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use tribune_bundle::{Bundle, Diagnostic, Severity};
-use tribune_compliance::{Assessment, DrillEvidence, Evidence, Status};
+use tribune_compliance::{Assessment, Evidence, RedteamEvidence, Status};
 use tribune_policy::Snapshot;
 
-use crate::client;
 use crate::commands::identity::rfc3339;
+use crate::evidence::{Drills, read_drills};
 use crate::exit;
 
 const DAY_MS: i64 = 86_400_000;
@@ -54,29 +54,8 @@ pub struct Args {
     pub token: Option<String>,
 }
 
-/// The drills a server reported (`GET /v1/drills`).
-struct Drills {
-    server: String,
-    last_passed_at_ms: Option<i64>,
-}
-
-/// Reads the drills from `server`.
-async fn read_drills(server: &str, token: Option<&str>) -> Result<Drills, String> {
-    let token = token.ok_or_else(|| {
-        "`--server` needs `--token TOKEN` (an admin's, an auditor's or a holder of stop authority's)"
-            .to_owned()
-    })?;
-    let body = client::get(server, "/v1/drills?limit=1", token)
-        .await
-        .map_err(|e| format!("cannot read the stop drills from `{server}`: {e}"))?;
-    Ok(Drills {
-        server: server.to_owned(),
-        last_passed_at_ms: body["last_passed_at_ms"].as_i64(),
-    })
-}
-
 /// The finding for a drill overdue against the bundle's `[drills] cadence_days`, if it is.
-fn drill_overdue(bundle: &Bundle, drills: &Drills, now_ms: i64) -> Option<Diagnostic> {
+pub(crate) fn drill_overdue(bundle: &Bundle, drills: &Drills, now_ms: i64) -> Option<Diagnostic> {
     let cadence = bundle.drills.cadence_days.as_ref()?;
     let days = cadence.value;
     let server = &drills.server;
@@ -95,6 +74,44 @@ fn drill_overdue(bundle: &Bundle, drills: &Drills, now_ms: i64) -> Option<Diagno
     Some(Diagnostic::error(
         cadence.location.clone(),
         "drill-overdue",
+        message,
+    ))
+}
+
+/// The latest passed red-team run a server reports (`GET /v1/redteam/runs`), read only when the
+/// bundle declares `[redteam] cadence_days`.
+pub(crate) async fn read_redteam(server: &str, token: Option<&str>) -> Result<Option<i64>, String> {
+    let token =
+        token.ok_or_else(|| "`--server` needs `--token TOKEN` (an admin's or an auditor's)".to_owned())?;
+    let body = crate::client::get(server, "/v1/redteam/runs?limit=1", token)
+        .await
+        .map_err(|e| format!("cannot read the red-team runs from `{server}`: {e}"))?;
+    Ok(body["last_passed_at_ms"].as_i64())
+}
+
+/// The finding for a red-team run overdue against the bundle's `[redteam] cadence_days`.
+pub(crate) fn redteam_overdue(
+    bundle: &Bundle,
+    server: &str,
+    last: Option<i64>,
+    now_ms: i64,
+) -> Option<Diagnostic> {
+    let cadence = bundle.redteam.cadence_days.as_ref()?;
+    let days = cadence.value;
+    let message = match last {
+        Some(at) if now_ms.saturating_sub(at) <= i64::from(days) * DAY_MS => return None,
+        Some(at) => format!(
+            "red-team run overdue: the last run that passed on `{server}` was at {}, {} days ago; `[redteam] cadence_days` requires one every {days} days (`tribune redteam run --server URL`)",
+            rfc3339(at),
+            now_ms.saturating_sub(at) / DAY_MS
+        ),
+        None => format!(
+            "red-team run overdue: no run has passed on `{server}`; `[redteam] cadence_days` requires one every {days} days (`tribune redteam run --server URL`)"
+        ),
+    };
+    Some(Diagnostic::error(
+        cadence.location.clone(),
+        "redteam-overdue",
         message,
     ))
 }
@@ -120,13 +137,42 @@ pub async fn run(args: Args) -> u8 {
         },
         _ => None,
     };
+    // Red-team runs: only with `--server`, and only when the bundle declares a cadence.
+    let redteam = match (&args.server, &result) {
+        (Some(server), Ok(s)) if s.bundle().redteam.cadence_days.is_some() => {
+            match read_redteam(server, args.token.as_deref()).await {
+                Ok(last) => Some((server.clone(), last)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::FAILURE;
+                }
+            }
+        }
+        _ => None,
+    };
     let now = tribune_server::now_ms();
+    // Activity reviews: only with `--server`, and only when the bundle declares an interval.
+    let reviews = match (&args.server, &result) {
+        (Some(server), Ok(s)) if s.bundle().compliance.activity_review_days.is_some() => {
+            match crate::evidence::read_reviews(server, args.token.as_deref(), now).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::FAILURE;
+                }
+            }
+        }
+        _ => None,
+    };
     let evidence = Evidence {
-        stop_drills: drills.as_ref().map(|d| DrillEvidence {
-            source: d.server.clone(),
-            last_passed: d.last_passed_at_ms.map(|at| (at, rfc3339(at))),
+        stop_drills: drills.as_ref().map(|d| d.evidence(now)),
+        redteam: redteam.as_ref().map(|(server, last)| RedteamEvidence {
+            source: server.clone(),
+            last_passed: last.map(|at| (at, rfc3339(at))),
             now_ms: now,
         }),
+        reviews,
+        ..Evidence::NONE
     };
     let (mut diagnostics, schema, assessment) = match &result {
         Ok(s) => {
@@ -152,6 +198,10 @@ pub async fn run(args: Args) -> u8 {
             "overdue": overdue.is_some(),
         }));
         diagnostics.extend(overdue);
+        diagnostics.sort();
+    }
+    if let (Ok(s), Some((server, last))) = (&result, &redteam) {
+        diagnostics.extend(redteam_overdue(s.bundle(), server, *last, now));
         diagnostics.sort();
     }
     let code = if !valid {

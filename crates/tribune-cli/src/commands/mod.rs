@@ -14,6 +14,8 @@ pub mod init;
 pub mod mcp;
 pub mod mfa;
 pub mod providers;
+pub mod redteam;
+pub mod report;
 pub mod serve;
 pub mod stop;
 pub mod token;

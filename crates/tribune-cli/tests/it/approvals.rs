@@ -3,10 +3,9 @@
 //! and `tribune mfa` commands with TOTP codes computed from their enrolled secrets, and a local
 //! receiver checking the signed webhook notifications.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,32 +13,18 @@ use serde_json::{Value, json};
 use tribune_approvals::totp::{TotpParams, TotpSecret, code_at};
 use tribune_approvals::webhook::{SIGNATURE_HEADER, WebhookKey};
 
-use crate::{copy_dir, repo, stderr, stdout, tribune};
+use crate::deployment::{ADMIN, Backend, Deployment, Server};
+use crate::{copy_dir, repo, stderr, stdout};
 
-const ADMIN: &str = "trb_approvals-test-admin-token-0123456789abcdefghijk";
 const WEBHOOK_ENV: &str = "TRIBUNE_TEST_APPROVALS_WEBHOOK_KEY";
 const WEBHOOK_KEY: &str = "approvals-webhook-test-key-0123456789";
 
 /// A `tribune serve` process on its own bundle and database.
 struct Served {
-    child: Child,
+    server: Server,
     url: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _schema: Option<tribune_store::testing::PgSchema>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
+    _deployment: Deployment,
 }
 
 /// The quick-start bundle, changed by `edit_manifest`, with `extra_policies` added.
@@ -54,49 +39,15 @@ fn bundle(dir: &Path, edit_manifest: impl FnOnce(String) -> String, extra_polici
 }
 
 async fn serve(backend: Backend, write_bundle: impl FnOnce(&Path)) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle_dir = dir.path().join("bundle");
-    write_bundle(&bundle_dir);
-    let schema = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => {
-            let (store, schema) = tribune_store::testing::postgres_store().await.unwrap();
-            store.close().await;
-            Some(schema)
-        }
-    };
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--bundle"])
-        .arg(&bundle_dir)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("TRIBUNE_BOOTSTRAP_TOKEN", ADMIN)
-        .env(WEBHOOK_ENV, WEBHOOK_KEY)
-        .env("TRIBUNE_LOG", "warn")
-        .env_remove("TRIBUNE_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
-    if let Some(schema) = &schema {
-        cmd.args(["--database-url", &schema.url()]);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            panic!("serve exited before listening: {log}");
-        };
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let deployment = Deployment::with_bundle(backend, write_bundle)
+        .await
+        .env(WEBHOOK_ENV, WEBHOOK_KEY);
+    let server = deployment.serve();
     Served {
-        child,
-        url,
+        url: server.url.clone(),
+        server,
         http: reqwest::Client::new(),
-        _dir: dir,
-        _schema: schema,
+        _deployment: deployment,
     }
 }
 
@@ -157,28 +108,12 @@ impl Served {
 
     /// `tribune ARGS --server URL --token TOKEN`, off the async runtime.
     async fn cli(&self, token: &str, args: &[&str]) -> Output {
-        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        all.extend([
-            "--server".to_owned(),
-            self.url.clone(),
-            "--token".to_owned(),
-            token.to_owned(),
-        ]);
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            tribune(&refs)
-        })
-        .await
-        .unwrap()
+        self.server.cli_async(token, args).await
     }
 
     /// Issues a token through the CLI, as the bootstrap admin.
     async fn token(&self, kind: &str, subject: &str) -> String {
-        let out = self
-            .cli(ADMIN, &["token", "create", &format!("--{kind}"), subject])
-            .await;
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        stdout(&out).trim().to_owned()
+        self.server.token_async(kind, subject).await
     }
 }
 

@@ -4,110 +4,21 @@
 //! (exit 1) in every output format before a drill, and clean (exit 0) after one, with the
 //! EU AI Act's "stop drill within its cadence" check assessed from the same evidence.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
-use tribune_approvals::totp::{TotpParams, TotpSecret, code_at};
 
-use crate::{copy_dir, repo, stderr, stdout, tribune};
+use crate::deployment::{ADMIN, Backend, Deployment, Running, block_on};
+use crate::{copy_dir, stderr, stdout, tribune};
 
-const ADMIN: &str = "trb_drill-test-admin-token-0123456789abcdefghijklm";
-
-struct Served {
-    child: Child,
-    url: String,
-    bundle: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(database_url: Option<&str>) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("bundle");
-    copy_dir(&repo().join("examples/quickstart"), &bundle);
+fn serve(backend: Backend) -> Running {
     // A drill target a loaded test machine always meets: this checks what drills do, not how
     // fast (BENCHMARKS.md measures that).
-    let manifest = bundle.join("tribune.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replacen("cadence_days = 30\n", "cadence_days = 30\ntarget_ms = 10000\n", 1),
-    )
-    .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--bundle"])
-        .arg(&bundle)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("TRIBUNE_BOOTSTRAP_TOKEN", ADMIN)
-        .env("TRIBUNE_LOG", "warn")
-        .env_remove("TRIBUNE_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
-    if let Some(url) = database_url {
-        cmd.args(["--database-url", url]);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            panic!("serve exited before listening: {log}");
-        };
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Served {
-        child,
-        url,
-        bundle,
-        _dir: dir,
-    }
-}
-
-impl Served {
-    /// `tribune ARGS --server URL --token TOKEN`.
-    fn cli(&self, token: &str, args: &[&str]) -> Output {
-        let mut all = args.to_vec();
-        all.extend(["--server", &self.url, "--token", token]);
-        tribune(&all)
-    }
-
-    /// A personal token for `human`.
-    fn human(&self, human: &str) -> String {
-        let out = self.cli(ADMIN, &["token", "create", "--human", human]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        stdout(&out).trim().to_owned()
-    }
-
-    /// `human`'s token and a current TOTP code, after enrolling through `tribune mfa enroll`.
-    fn enrolled_code(&self, human: &str) -> (String, String) {
-        let token = self.human(human);
-        let out = self.cli(&token, &["mfa", "enroll"]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let text = stdout(&out);
-        let secret = text
-            .lines()
-            .find_map(|l| l.strip_prefix("secret:"))
-            .unwrap()
-            .trim();
-        let secret = TotpSecret::from_base32(secret).unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        (token, code_at(&secret, TotpParams::default(), now).unwrap())
-    }
+    block_on(Deployment::new(backend, |text| {
+        text.replacen("cadence_days = 30\n", "cadence_days = 30\ntarget_ms = 10000\n", 1)
+    }))
+    .start()
 }
 
 /// The `file:line:col` of `[drills] cadence_days`'s value in `bundle`'s manifest.
@@ -148,11 +59,11 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)))
 }
 
-fn drills_end_to_end(database_url: Option<&str>) {
-    let s = serve(database_url);
-    let bundle = s.bundle.to_str().unwrap().to_owned();
-    let carol = s.human("carol"); // auditor
-    let at = cadence_location(&s.bundle);
+fn drills_end_to_end(backend: Backend) {
+    let s = serve(backend);
+    let bundle = s.deployment.bundle.to_str().unwrap().to_owned();
+    let carol = s.token("human", "carol"); // auditor
+    let at = cadence_location(&s.deployment.bundle);
 
     // Statically the quick start is clean, and stays so without `--server`.
     let out = tribune(&["check", &bundle]);
@@ -194,8 +105,8 @@ fn drills_end_to_end(database_url: Option<&str>) {
     );
 
     // The EU AI Act's drill check: not assessed statically, a gap with the server's evidence.
-    let eu = s._dir.path().join("eu");
-    with_eu_ai_act(&s.bundle, &eu);
+    let eu = s.deployment.dir.path().join("eu");
+    with_eu_ai_act(&s.deployment.bundle, &eu);
     let eu = eu.to_str().unwrap().to_owned();
     let out = tribune(&["check", &eu, "--format", "json"]);
     let r = stop_requirement(&json_of(&out)).clone();
@@ -284,17 +195,10 @@ fn drills_end_to_end(database_url: Option<&str>) {
 
 #[test]
 fn drills_end_to_end_on_sqlite() {
-    drills_end_to_end(None);
+    drills_end_to_end(Backend::Sqlite);
 }
 
 #[test]
 fn drills_end_to_end_on_postgres() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (store, schema) = rt.block_on(tribune_store::testing::postgres_store()).unwrap();
-    rt.block_on(store.close());
-    drills_end_to_end(Some(&schema.url()));
-    drop(schema);
+    drills_end_to_end(Backend::Postgres);
 }

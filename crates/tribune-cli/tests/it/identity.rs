@@ -6,104 +6,40 @@
 //! it creates with the present).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
-use tribune_store::{IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, Store};
+use tribune_store::{IdentityKind, IdentityOrigin, IdentityRecord, IdentityState};
 
-use crate::{repo, stderr, stdout, tribune};
+use crate::deployment::{ADMIN, Backend, Deployment, Server};
+use crate::{stderr, stdout};
 
-const ADMIN: &str = "trb_identity-test-admin-token-0123456789abcdefghijk";
 const DAY: i64 = 86_400_000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// A `tribune serve` process on the fixture bundle and its own database.
 struct Served {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-    _schema: Option<tribune_store::testing::PgSchema>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    server: Server,
+    _deployment: Deployment,
 }
 
 /// Starts a server whose registry already holds `identities`, written before it starts.
 async fn serve(backend: Backend, identities: &[IdentityRecord]) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let (store, schema) = match backend {
-        Backend::Sqlite => {
-            std::fs::create_dir_all(&data).unwrap();
-            // The file `tribune serve --data-dir` uses.
-            (Store::open_sqlite(&data.join("tribune.db")).await.unwrap(), None)
-        }
-        Backend::Postgres => {
-            let (store, schema) = tribune_store::testing::postgres_store().await.unwrap();
-            (store, Some(schema))
-        }
-    };
+    let deployment = Deployment::of(backend, "crates/tribune-cli/tests/fixtures/identities").await;
+    let store = deployment.store().await;
     for identity in identities {
         store.insert_identity(identity).await.unwrap();
     }
     store.close().await;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--bundle"])
-        .arg(repo().join("crates/tribune-cli/tests/fixtures/identities"))
-        .arg("--data-dir")
-        .arg(&data)
-        .env("TRIBUNE_BOOTSTRAP_TOKEN", ADMIN)
-        .env("TRIBUNE_LOG", "warn")
-        .env_remove("TRIBUNE_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
-    if let Some(schema) = &schema {
-        cmd.args(["--database-url", &schema.url()]);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            panic!("serve exited before listening: {log}");
-        };
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
     Served {
-        child,
-        url,
-        _dir: dir,
-        _schema: schema,
+        server: deployment.serve(),
+        _deployment: deployment,
     }
 }
 
 impl Served {
     /// `tribune ARGS --server URL --token TOKEN`, off the async runtime.
     async fn cli(&self, token: &str, args: &[&str]) -> Output {
-        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        all.extend(["--server".to_owned(), self.url.clone()]);
-        if !token.is_empty() {
-            all.extend(["--token".to_owned(), token.to_owned()]);
-        }
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            tribune(&refs)
-        })
-        .await
-        .unwrap()
+        self.server.cli_async(token, args).await
     }
 
     /// Runs a command that must succeed; its stdout.

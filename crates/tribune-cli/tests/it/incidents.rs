@@ -3,40 +3,25 @@
 //! checked at a local receiver, and a holder of stop authority using `tribune incidents list`,
 //! `show` and `close`.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tribune_approvals::webhook::{SIGNATURE_HEADER, WebhookKey};
 
-use crate::{copy_dir, repo, stderr, stdout, tribune};
+use crate::deployment::{Backend, Deployment, Server};
+use crate::{copy_dir, repo, stderr, stdout};
 
-const ADMIN: &str = "trb_incidents-test-admin-token-0123456789abcdefghijk";
 const WEBHOOK_ENV: &str = "TRIBUNE_TEST_INCIDENTS_WEBHOOK_KEY";
 const WEBHOOK_KEY: &str = "incidents-webhook-test-key-0123456789";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 struct Served {
-    child: Child,
+    server: Server,
     url: String,
-    _dir: tempfile::TempDir,
-    _schema: Option<tribune_store::testing::PgSchema>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _deployment: Deployment,
 }
 
 /// The quick-start bundle with a canary tool whose trigger stops the agent, holds the
@@ -67,48 +52,14 @@ actions = ["stop_agent", "legal_hold", "notify"]
 }
 
 async fn serve(backend: Backend, hook: SocketAddr) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle_dir = dir.path().join("bundle");
-    bundle(&bundle_dir, hook);
-    let schema = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => {
-            let (store, schema) = tribune_store::testing::postgres_store().await.unwrap();
-            store.close().await;
-            Some(schema)
-        }
-    };
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--bundle"])
-        .arg(&bundle_dir)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("TRIBUNE_BOOTSTRAP_TOKEN", ADMIN)
-        .env(WEBHOOK_ENV, WEBHOOK_KEY)
-        .env("TRIBUNE_LOG", "warn")
-        .env_remove("TRIBUNE_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
-    if let Some(schema) = &schema {
-        cmd.args(["--database-url", &schema.url()]);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            panic!("serve exited before listening: {log}");
-        };
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let deployment = Deployment::with_bundle(backend, |dir| bundle(dir, hook))
+        .await
+        .env(WEBHOOK_ENV, WEBHOOK_KEY);
+    let server = deployment.serve();
     Served {
-        child,
-        url,
-        _dir: dir,
-        _schema: schema,
+        url: server.url.clone(),
+        server,
+        _deployment: deployment,
     }
 }
 
@@ -142,25 +93,7 @@ async fn webhook_receiver() -> (SocketAddr, Seen) {
 impl Served {
     /// `tribune ARGS --server URL --token TOKEN`, off the async runtime.
     async fn cli(&self, token: &str, args: &[&str]) -> Output {
-        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        all.extend([
-            "--server".to_owned(),
-            self.url.clone(),
-            "--token".to_owned(),
-            token.to_owned(),
-        ]);
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            tribune(&refs)
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn token(&self, flag: &str, subject: &str) -> String {
-        let out = self.cli(ADMIN, &["token", "create", flag, subject]).await;
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        stdout(&out).trim().to_owned()
+        self.server.cli_async(token, args).await
     }
 
     async fn decide(&self, token: &str, tool: &str, arguments: Value) -> Value {
@@ -188,8 +121,8 @@ fn unix_secs() -> i64 {
 async fn incidents_end_to_end(backend: Backend) {
     let (hook, seen) = webhook_receiver().await;
     let s = serve(backend, hook).await;
-    let agent = s.token("--agent", "support-bot").await;
-    let bob = s.token("--human", "bob").await;
+    let agent = s.server.token_async("agent", "support-bot").await;
+    let bob = s.server.token_async("human", "bob").await;
 
     let out = s.cli(&bob, &["incidents", "list"]).await;
     assert_eq!(

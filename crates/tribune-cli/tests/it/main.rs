@@ -5,16 +5,21 @@ mod approvals;
 mod check;
 mod compliance;
 mod decide;
+mod deployment;
 mod drills;
 mod identity;
 mod incidents;
+mod inspector;
 mod ledger;
 mod mcp;
 mod providers;
+mod redteam;
+mod report;
+mod reviews;
 mod serve;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,14 +30,7 @@ pub fn repo() -> PathBuf {
 
 /// Runs `tribune ARGS` in the repository root.
 pub fn tribune(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tribune"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("TRIBUNE_BUNDLE")
-        .env_remove("TRIBUNE_SERVER")
-        .env_remove("TRIBUNE_TOKEN")
-        .output()
-        .unwrap()
+    deployment::cli(args)
 }
 
 pub fn stdout(o: &Output) -> String {

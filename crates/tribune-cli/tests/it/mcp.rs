@@ -107,7 +107,7 @@ forbid (principal, action == Action::"get-tiny-image", resource);
 "#;
 
 /// The everything server's entry point, as `npm ci` in `tests/peers` installs it.
-fn everything() -> PathBuf {
+pub(crate) fn everything() -> PathBuf {
     let path = repo().join("tests/peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     assert!(
         path.exists(),

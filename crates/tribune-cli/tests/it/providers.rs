@@ -1,91 +1,12 @@
 //! Provider vetting end to end: `tribune serve` as a real process on SQLite with the
 //! quick-start bundle, and an admin using `tribune providers list`, `vet`, `show` and `pin`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-
-use serde_json::Value;
-
-use crate::{repo, stderr, stdout, tribune};
-
-const ADMIN: &str = "trb_providers-test-admin-token-0123456789abcdefghijk";
-
-struct Served {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tribune"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--bundle"])
-        .arg(repo().join("examples/quickstart"))
-        .arg("--data-dir")
-        .arg(&data)
-        .env("TRIBUNE_BOOTSTRAP_TOKEN", ADMIN)
-        .env("TRIBUNE_LOG", "warn")
-        .env_remove("TRIBUNE_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            panic!("serve exited before listening: {log}");
-        };
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Served {
-        child,
-        url,
-        _dir: dir,
-    }
-}
-
-impl Served {
-    fn cli(&self, token: &str, args: &[&str]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--server", &self.url, "--token", token]);
-        tribune(&all)
-    }
-
-    fn ok(&self, token: &str, args: &[&str]) -> String {
-        let out = self.cli(token, args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    fn json(&self, token: &str, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        serde_json::from_str(&self.ok(token, &args)).unwrap()
-    }
-}
+use crate::deployment::{ADMIN, Backend, Deployment, block_on};
+use crate::stderr;
 
 #[test]
 fn an_admin_vets_shows_and_pins_through_the_cli() {
-    let s = serve();
+    let s = block_on(Deployment::quickstart(Backend::Sqlite)).start();
     let alice = s
         .ok(ADMIN, &["token", "create", "--human", "alice"])
         .trim()

@@ -1,78 +1,24 @@
 //! `tribune serve` as a real process, on SQLite and on PostgreSQL, driven by the CLI.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{copy_dir, repo, stdout, tribune};
+use crate::deployment::{ADMIN, Backend, Deployment, Running, block_on};
+use crate::{repo, stdout, tribune};
 
-const ADMIN: &str = "trb_cli-test-admin-token-0123456789abcdefghijklmnop";
-
-struct Served {
-    child: Child,
-    url: String,
-    bundle: PathBuf,
-    _dir: tempfile::TempDir,
+fn serve(backend: Backend) -> Running {
+    block_on(Deployment::quickstart(backend)).start()
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(database_url: Option<&str>) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("bundle");
-    copy_dir(&repo().join("examples/quickstart"), &bundle);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
-    cmd.args([
-        "serve",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .arg("--data-dir")
-    .arg(dir.path().join("data"))
-    .env("TRIBUNE_BOOTSTRAP_TOKEN", ADMIN)
-    .env_remove("TRIBUNE_DATABASE_URL")
-    .stdout(Stdio::piped())
-    .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
-    if let Some(url) = database_url {
-        cmd.args(["--database-url", url]);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-            panic!("serve exited before listening: {log}");
-        };
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Served {
-        child,
-        url,
-        bundle,
-        _dir: dir,
-    }
-}
-
-fn decide(s: &Served, token: &str, tool: &str, args: &str) -> (i32, String) {
+fn decide(s: &Running, token: &str, tool: &str, args: &str) -> (i32, String) {
     let out = tribune(&[
         "decide", "--server", &s.url, "--token", token, "--tool", tool, "--args", args,
     ]);
     (out.status.code().unwrap(), stdout(&out))
 }
 
-fn agent_token(s: &Served) -> String {
+fn agent_token(s: &Running) -> String {
     let out = tribune(&[
         "token",
         "create",
@@ -89,7 +35,7 @@ fn agent_token(s: &Served) -> String {
     token
 }
 
-fn bundle_hash(s: &Served) -> String {
+fn bundle_hash(s: &Running) -> String {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,7 +52,7 @@ fn bundle_hash(s: &Served) -> String {
     body["hash"].as_str().unwrap().to_owned()
 }
 
-fn walk_through(s: &Served) {
+fn walk_through(s: &Running) {
     let token = agent_token(s);
     let cases = [
         ("search_docs", r#"{"query": "refunds"}"#, 0, "ALLOW"),
@@ -152,9 +98,9 @@ fn walk_through(s: &Served) {
     assert_eq!(code, 4);
 }
 
-fn reload_on_sighup(s: &Served) {
+fn reload_on_sighup(s: &Running) {
     let before = bundle_hash(s);
-    let policy = s.bundle.join("policies/extra.cedar");
+    let policy = s.deployment.bundle.join("policies/extra.cedar");
     std::fs::write(
         &policy,
         "@id(\"no-docs-search\")\nforbid (principal, action == Action::\"search_docs\", resource);\n",
@@ -177,7 +123,7 @@ fn reload_on_sighup(s: &Served) {
     assert_eq!(code, 1);
 }
 
-fn hup(s: &Served) {
+fn hup(s: &Running) {
     let status = Command::new("kill")
         .args(["-HUP", &s.child.id().to_string()])
         .status()
@@ -198,21 +144,16 @@ fn wait_until(mut f: impl FnMut() -> bool) {
 
 #[test]
 fn serve_on_sqlite_decides_through_the_cli_and_reloads_on_sighup() {
-    let s = serve(None);
+    let s = serve(Backend::Sqlite);
     walk_through(&s);
     reload_on_sighup(&s);
 }
 
 #[test]
 fn serve_on_postgres_decides_through_the_cli_and_reloads_on_sighup() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (store, schema) = rt.block_on(tribune_store::testing::postgres_store()).unwrap();
-    rt.block_on(store.close());
-    let s = serve(Some(&schema.url()));
+    let s = serve(Backend::Postgres);
     walk_through(&s);
     reload_on_sighup(&s);
-    drop(s);
-    drop(schema);
 }
 
 #[test]

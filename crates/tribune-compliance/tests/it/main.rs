@@ -4,6 +4,7 @@
 
 mod catalog;
 mod coverage;
+mod evidence;
 mod packs;
 
 use std::path::Path;

@@ -275,6 +275,11 @@ fn nist_ai_rmf() {
                 &[("description = \"Search the catalogue.\"\n", "")],
                 &["AI-RMF-GOVERN-1.6"],
             ),
+            (&[("[redteam]\ncadence_days = 30\n", "")], &["AI-RMF-MEASURE-2.7"]),
+            (
+                &[("cadence_days = 30", "cadence_days = 120")],
+                &["AI-RMF-MEASURE-2.7"],
+            ),
         ],
     );
     insta::assert_snapshot!(out);

@@ -7,15 +7,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use rmcp::ServiceExt as _;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::model::{CallToolResult, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use tribune_gateway::gateway::{redacted, withheld};
 use tribune_gateway::http::{Sent, parse_release};
 use tribune_gateway::{DecisionId, HttpGovernor, Release, Withheld};
-use tribune_server::{Config, Database};
 use tribune_store::TokenKind;
+
+use crate::support::{self, call, meta, text, token};
 
 const AWS: &str = "AKIAIOSFODNN7EXAMPLE";
 const CARD: &str = "4111 1111 1111 1111";
@@ -24,21 +25,8 @@ fn mcp(text: &str) -> Value {
     json!({ "content": [{ "type": "text", "text": text }], "isError": false })
 }
 
-fn text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn outcome_meta(result: &CallToolResult) -> Value {
-    result
-        .meta
-        .as_ref()
-        .and_then(|m| m.get("dev.tribune/outcome").cloned())
-        .unwrap_or(Value::Null)
+    meta(result, "dev.tribune/outcome")
 }
 
 /// Reads `answer` (having sent `sent`) and compares with `expected`.
@@ -210,38 +198,7 @@ permit (principal in AgentClass::"assistant", action in [Action::"echo", Action:
 
 /// A Tribune server in process on the DLP bundle: its url and its state (for tokens).
 async fn tribune(dir: &Path) -> (String, std::sync::Arc<tribune_server::AppState>) {
-    let bundle = dir.join("bundle");
-    std::fs::create_dir_all(bundle.join("policies")).unwrap();
-    std::fs::write(bundle.join("tribune.toml"), MANIFEST).unwrap();
-    std::fs::write(bundle.join("policies/helper.cedar"), POLICY).unwrap();
-    let config = Config {
-        bundle_dir: bundle,
-        database: Database::SqliteFile(dir.join("tribune.db")),
-        bootstrap_token: None,
-        ledger_key: dir.join("ledger.key"),
-    };
-    let state = tribune_server::open(&config).await.unwrap().state;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tribune_server::serve(
-        listener,
-        state.clone(),
-        std::future::pending(),
-    ));
-    (url, state)
-}
-
-async fn token(state: &tribune_server::AppState, kind: TokenKind, subject: &str) -> String {
-    tribune_server::issue_token(
-        &state.snapshot(),
-        &state.store,
-        kind,
-        Some(subject.to_owned()),
-        "test",
-        "test",
-    )
-    .await
-    .unwrap()
+    support::tribune(dir, MANIFEST, &[("helper.cedar", POLICY)]).await
 }
 
 type Client = RunningService<RoleClient, ClientConfig>;
@@ -273,16 +230,6 @@ async fn gateway(url: &str, token: &str, env: &[(&str, &str)]) -> Client {
     ));
     ClientConfig::new(ClientCapabilities::default(), Implementation::new("test", "0"))
         .serve(agent_end)
-        .await
-        .unwrap()
-}
-
-async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
-    let Value::Object(arguments) = arguments else {
-        panic!("arguments must be an object");
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
         .await
         .unwrap()
 }

@@ -6,6 +6,9 @@
 
 mod dlp;
 mod pins;
+mod streamable;
+mod support;
+mod taint;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,13 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use rmcp::ServiceExt as _;
-use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use tribune_gateway::HttpGovernor;
-use tribune_server::{Config, Database};
 use tribune_store::TokenKind;
+
+use crate::support::{self, token};
 
 // `echo` is pinned from this declaration, which says less than the everything server lists.
 const MANIFEST: &str = r#"
@@ -64,38 +65,7 @@ permit (principal in AgentClass::"assistant", action == Action::"echo", resource
 type Client = RunningService<RoleClient, ClientConfig>;
 
 async fn tribune(dir: &Path) -> (String, std::sync::Arc<tribune_server::AppState>) {
-    let bundle = dir.join("bundle");
-    std::fs::create_dir_all(bundle.join("policies")).unwrap();
-    std::fs::write(bundle.join("tribune.toml"), MANIFEST).unwrap();
-    std::fs::write(bundle.join("policies/helper.cedar"), POLICY).unwrap();
-    let config = Config {
-        bundle_dir: bundle,
-        database: Database::SqliteFile(dir.join("tribune.db")),
-        bootstrap_token: None,
-        ledger_key: dir.join("ledger.key"),
-    };
-    let state = tribune_server::open(&config).await.unwrap().state;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tribune_server::serve(
-        listener,
-        state.clone(),
-        std::future::pending(),
-    ));
-    (url, state)
-}
-
-async fn token(state: &tribune_server::AppState, kind: TokenKind, subject: &str) -> String {
-    tribune_server::issue_token(
-        &state.snapshot(),
-        &state.store,
-        kind,
-        Some(subject.to_owned()),
-        "test",
-        "test",
-    )
-    .await
-    .unwrap()
+    support::tribune(dir, MANIFEST, &[("helper.cedar", POLICY)]).await
 }
 
 async fn gateway(url: &str, token: &str) -> Client {
@@ -149,20 +119,8 @@ async fn listed(client: &Client) -> Vec<String> {
 
 /// The text of a call's result and whether it is an error.
 async fn call_echo(client: &Client) -> (bool, String) {
-    let Value::Object(arguments) = json!({ "message": "hi" }) else {
-        unreachable!()
-    };
-    let r = client
-        .call_tool(CallToolRequestParams::new("echo".to_owned()).with_arguments(arguments))
-        .await
-        .unwrap();
-    let text = r
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n");
-    (r.is_error == Some(true), text)
+    let r = support::call(client, "echo", json!({ "message": "hi" })).await;
+    (r.is_error == Some(true), support::text(&r))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,7 @@ mod differential;
 mod invalid;
 mod reach;
 mod stops;
+mod taint;
 mod trust;
 mod vetting;
 

@@ -42,6 +42,10 @@ pub struct Spec {
     pub tools: usize,
     /// Policies written to `policies/*.cedar` (built-in rules come on top).
     pub policies: usize,
+    /// Extra policies, on top of `policies`, of the shapes in [`SHAPES`]: every construct the
+    /// compiled evaluator (`src/eval.rs`) mirrors, for the differential test. Zero for the
+    /// benchmark, whose bundle they would change.
+    pub shapes: usize,
 }
 
 impl Spec {
@@ -57,6 +61,7 @@ impl Spec {
             providers: 20,
             tools: 200,
             policies: 1_000,
+            shapes: 0,
         }
     }
 
@@ -68,6 +73,7 @@ impl Spec {
             classes: 15,
             agents: 9_035,
             policies: 100,
+            shapes: 40,
             ..Spec::full(seed)
         }
     }
@@ -278,6 +284,9 @@ impl Synth {
             if let Some(k) = synth.kinds.first_mut() {
                 k.1 += 1;
             }
+        }
+        for _ in 0..spec.shapes {
+            policies.push(synth.shape(rng));
         }
         // Shuffle so files mix kinds, as hand-written bundles do.
         for i in (1..policies.len()).rev() {
@@ -571,6 +580,40 @@ impl Synth {
         }
     }
 
+    /// A policy over a whole tier or provider whose condition is one of [`SHAPES`]: mostly
+    /// forbids, rarely true of typical requests, some erroring on edge values.
+    fn shape<R: Rng + ?Sized>(&mut self, rng: &mut R) -> String {
+        let spec = self.spec;
+        let action = if rng.random_bool(0.5) {
+            format!(
+                "action in Action::\"provider:p{}\"",
+                rng.random_range(0..spec.providers)
+            )
+        } else {
+            format!(
+                "action in Action::\"tier:{}\"",
+                TIERS.choose(rng).unwrap_or(&"read")
+            )
+        };
+        let c = rng.random_range(0..spec.classes);
+        let p = rng.random_range(0..spec.providers);
+        let cond = SHAPES
+            .choose(rng)
+            .unwrap_or(&"true")
+            .replace("{c}", &c.to_string())
+            .replace("{c2}", &((c + 1) % spec.classes.max(1)).to_string())
+            .replace("{p}", &p.to_string());
+        let effect = if rng.random_bool(0.75) { "forbid" } else { "permit" };
+        // A forbid `unless` a rare condition would deny nearly everything it covers, so only
+        // permits take the `unless` form.
+        let (when, unless) = if effect == "permit" && rng.random_bool(0.4) {
+            (Some("context.time.hour < 20".to_owned()), Some(cond))
+        } else {
+            (Some(cond), None)
+        };
+        policy(effect, "principal", &action, "resource", when, unless)
+    }
+
     /// A condition on the arguments of tool `t`, `has`-guarded where the argument is optional.
     fn input_condition<R: Rng + ?Sized>(&self, t: usize, rng: &mut R) -> String {
         let Some(tool) = self.tools.get(t) else {
@@ -768,6 +811,43 @@ fn field_expr<R: Rng + ?Sized>(name: &str, ty: Ty, path: &str, required: bool, r
         }
     }
 }
+
+/// Conditions valid for any tool (`{c}`, `{c2}` a class, `{p}` a provider), covering every
+/// construct the compiled evaluator mirrors: `!=`, `if`, `containsAll`, `is ... in`, `in` a
+/// set, set, record and decimal equality, `has` on entities and paths, `like` with several
+/// wildcards and an escaped `*`, `||` whose right side can overflow, and context attributes.
+const SHAPES: &[&str] = &[
+    "context.input has status && context.input.status != \"open\" && context.input.status != \"pending\"",
+    "if context.input has n then -context.input.n > 100 else context.time.hour == 3",
+    "context.input has tags && context.input.tags.containsAll([\"pii\", \"x\"])",
+    "principal is Agent in AgentClass::\"c{c}\" && context.time.weekday > 5",
+    "principal is Service && context.session == \"\"",
+    "context.input has cc && context.input.cc == [\"x\", \"pii\"]",
+    "context.input has amount && context.input.amount == decimal(\"100.0\")",
+    "context.input has ratio && (context.input.ratio == decimal(\"0.9999\") || context.input.ratio.greaterThanOrEqual(decimal(\"922337203685476.0\")))",
+    "principal is Agent && principal.class in [AgentClass::\"c{c}\", AgentClass::\"c{c2}\"] && context.time.hour < 12",
+    "resource.provider in [Provider::\"p{p}\", Provider::\"p0\"] && context.input has urgent && context.input.urgent",
+    "resource in Provider::\"p{p}\" && context.request has break_glass && !context.request.break_glass",
+    "context.request has risk && context.request.risk + 10 > 95",
+    "context.input has to && context.input.to like \"*@*.example\" && context.input.to like \"*ceo*\"",
+    "context.input has to && context.input.to like \"\\**\"",
+    "context.input has path && context.input.path like \"/*/*\" && !(context.input.path like \"/srv/*\")",
+    "context.session != \"\" && context.session like \"s-*\"",
+    "principal has owner && principal.owner has roles && principal.owner.roles.isEmpty()",
+    "context.input has count && (context.input.count > 500 || context.input.count * context.input.count > 1000000)",
+    "context.time.weekday == 7 || context.time.unix < 0",
+    "context.request has environment && [\"staging\", \"\"].contains(context.request.environment)",
+    "context.input has meta.level && context.input.meta.level * 4611686018427387904 > 0",
+    "context.input has limit && resource.tier_rank - context.input.limit > 0",
+    "context.input has meta && context.input.meta.tag == \"\" && !(context.input.meta has level)",
+    "resource has destination && resource.destination != \"internal\" && context.input has dry_run && !context.input.dry_run",
+    "context.input has cc && context.input.cc.containsAny(context.input.cc) && context.input.cc.contains(\"\")",
+    "context.input has tags && context.input.tags == context.input.tags && context.input.tags.containsAll([\"pii\"])",
+    "context.input has n && context.input.n == -9223372036854775807 - 1",
+    "context.input has meta && {\"tag\": context.input.meta.tag} == {\"tag\": \"secret\"}",
+    "principal.owner in ReviewerPool::\"pool1\" && context.input has query && context.input.query like \"*status\"",
+    "action in Action::\"tier:irreversible\" && context.request has risk && context.request.risk >= 91",
+];
 
 /// A condition on some argument of the catalog, guarded with `has`, valid for any tool.
 fn guarded_condition<R: Rng + ?Sized>(rng: &mut R) -> String {

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tribune_ledger::{Checkpoint, Hash};
-use tribune_store::{LedgerEntryRecord, LegalHoldRecord, ReleaseStep, SideRecord};
+use tribune_store::{ActivityReviewRecord, LedgerEntryRecord, LegalHoldRecord, ReleaseStep, SideRecord};
 
 use super::{ApiJson, ApiPath as Path, ApiQuery as Query};
 use crate::auth::Caller;
@@ -399,4 +399,133 @@ pub async fn run_retention(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(report))
+}
+
+/// The longest note an activity review carries.
+const REVIEW_NOTE_LIMIT: usize = 4096;
+
+/// `POST /v1/audit/reviews`: the checkpoint the reviewer verified the ledger against, and what
+/// they noted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// The size of a signed checkpoint this server holds.
+    pub checkpoint_size: u64,
+    /// Its root hash, base64, as `GET /v1/audit/checkpoint` shows it.
+    pub checkpoint_root: String,
+    /// What the review found (1 to 4096 characters).
+    pub note: String,
+}
+
+/// A review as the API shows it.
+fn review_json(r: &ActivityReviewRecord) -> Value {
+    json!({
+        "id": r.id,
+        "reviewed_by": r.reviewed_by,
+        "reviewed_at_ms": r.reviewed_at_ms,
+        "checkpoint_size": r.checkpoint_size,
+        "checkpoint_root": r.checkpoint_root,
+        "note": r.note,
+    })
+}
+
+/// Records that a named human reviewed the ledger's activity up to a signed checkpoint this
+/// server holds (`tribune audit review` verifies the whole ledger against it first). Humans
+/// with the `auditor` or `admin` role only: the admin token is nobody in particular. The
+/// review and its ledger entry are written together or not at all.
+pub async fn review(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ReviewBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !matches!(caller, Caller::Human(_)) || !caller.is_auditor(&state) {
+        return Err(ApiError::Forbidden(
+            "recording an activity review needs a named human with the `auditor` or `admin` role".to_owned(),
+        ));
+    }
+    let note = body.note.trim();
+    if note.is_empty() || note.chars().count() > REVIEW_NOTE_LIMIT {
+        return Err(ApiError::InvalidBody(format!(
+            "`note` must say what the review found, in 1 to {REVIEW_NOTE_LIMIT} characters"
+        )));
+    }
+    let unavailable = |e: tribune_store::StoreError| ApiError::Unavailable(e.to_string());
+    let stored = state
+        .store
+        .checkpoints(body.checkpoint_size, 1)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .find(|c| c.size == body.checkpoint_size)
+        .ok_or_else(|| ApiError::NotFound {
+            what: "checkpoint",
+            id: body.checkpoint_size.to_string(),
+        })?;
+    let root = Checkpoint::parse_unverified(stored.note.as_bytes())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if b64(root.root()) != body.checkpoint_root {
+        return Err(ApiError::Conflict(format!(
+            "the checkpoint of size {} has root {}, not {}: the ledger reviewed is not this server's",
+            body.checkpoint_size,
+            b64(root.root()),
+            body.checkpoint_root
+        )));
+    }
+    let at = now_ms();
+    let record = ActivityReviewRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        reviewed_by: caller.actor(),
+        reviewed_at_ms: at,
+        checkpoint_size: i64::try_from(body.checkpoint_size)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        checkpoint_root: body.checkpoint_root,
+        note: note.to_owned(),
+    };
+    let details = review_json(&record);
+    let uid = format!("activity_reviewed/{}", record.id);
+    let value = crate::ocsf::event(
+        "activity_reviewed",
+        3,
+        &uid,
+        &caller.actor(),
+        None,
+        details.clone(),
+        at,
+    );
+    state
+        .ledger
+        .record_event(REVIEW_CLASS, value, at, SideRecord::ActivityReview(record))
+        .await
+        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(details)))
+}
+
+/// The ledger event class of activity reviews (kept whatever the retention rules say, since no
+/// rule names it).
+pub const REVIEW_CLASS: &str = "audit_review";
+
+/// `?limit=N` for the reviews.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewsQuery {
+    /// How many at most (default 100, capped at 1000).
+    pub limit: Option<u32>,
+}
+
+/// The activity reviews, newest first (auditor or admin).
+pub async fn reviews(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<ReviewsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_auditor(&state)?;
+    let limit = query.limit.unwrap_or(100).min(1000);
+    let list = state
+        .store
+        .activity_reviews(limit)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(Json(
+        json!({ "reviews": list.iter().map(review_json).collect::<Vec<_>>() }),
+    ))
 }

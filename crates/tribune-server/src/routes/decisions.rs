@@ -117,7 +117,17 @@ async fn decide_once(
             .identities
             .touch(&crate::identities::registry_id(kind, &principal), now);
     }
+    // Taint: the arguments that carry values seen in untrusted tools' results in this session.
+    let session = body.session.as_deref().unwrap_or_default();
+    let tainted = state.taint.facts(
+        snapshot.bundle(),
+        &format!("{}:{principal}", kind.as_str()),
+        session,
+        &body.arguments,
+        now,
+    );
     let facts = Facts {
+        taint: &tainted,
         credential: Credential {
             scopes,
             refusal: refusal.as_ref().map(|(code, message)| (*code, message.as_str())),
@@ -238,6 +248,21 @@ async fn decide_once(
         }
     };
     settled.announce(state, snapshot.bundle(), now);
+    // An allowed call to an untrusted tool: its result is expected, and until it is reported
+    // the session cannot vouch for any value (INVARIANT(taint-fail-closed)).
+    if !dry_run
+        && decision.decision == Outcome::Allow
+        && let Some(id) = answer["id"].as_str()
+    {
+        state.taint.expect(
+            snapshot.bundle(),
+            &decision.tool,
+            &decision.principal,
+            session,
+            id,
+            now,
+        );
+    }
     // Trust events of the recorded decision; a hold that joined a request or a call that used
     // an approval repeats an earlier one and is not counted again.
     if !dry_run && let Some(id) = answer["id"].as_str() {
@@ -405,6 +430,11 @@ const RECORDED_FINDINGS: usize = 50;
 /// class and where each finding is, never the result or the data. Without a `result`,
 /// `release` says whether one may go out unscreened: `pass` when no class has a result action
 /// other than `allow`, else `withheld`.
+///
+/// The result of a tool the bundle marks `untrusted` also feeds the session's taint memory
+/// (`crate::taint`) before the answer: the record's `taint` counts what was remembered by
+/// kind. If the memory cannot take it, or the call succeeded and no `result` was sent, the
+/// result is `withheld` and `taint.withheld` says why.
 pub async fn outcome(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -445,14 +475,28 @@ pub async fn outcome(
         CallStatus::Failed => "failed",
     };
     let snapshot = state.snapshot();
+    let now = now_ms();
+    // Taint before anything is answered: the values of an untrusted tool's result are in the
+    // session's memory before the agent can see them; a result the memory cannot take is
+    // withheld (INVARIANT(taint-fail-closed)).
+    let taint = state.taint.remember(
+        snapshot.bundle(),
+        &record.tool,
+        &record.principal,
+        record.body["session"].as_str().unwrap_or_default(),
+        &id,
+        body.result.as_ref(),
+        matches!(body.status, CallStatus::Succeeded),
+        now,
+    );
     let dlp = &snapshot.bundle().dlp;
     let screened = body.result.map(|result| dlp.policy.screen(&dlp.scanner, result));
     let release = match &screened {
+        _ if taint.is_err() => "withheld",
         Some(s) => s.release.as_str(),
         None if dlp.policy.releases_unscreened() => "pass",
         None => "withheld",
     };
-    let now = now_ms();
     let mut stored = json!({
         "decision_id": id,
         "status": status,
@@ -461,6 +505,14 @@ pub async fn outcome(
         "recorded_at_ms": now,
         "release": release,
     });
+    match &taint {
+        Ok(Some(remembered)) => stored["taint"] = remembered.to_json(),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(decision = %id, error = %e, "an untrusted result is withheld");
+            stored["taint"] = json!({ "withheld": e.to_string() });
+        }
+    }
     if let Some(s) = &screened {
         stored["dlp"] = json!({
             "classes": s.verdict.classes,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod identities;
 pub mod incidents;
 pub mod providers;
+pub mod redteam;
 pub mod stops;
 pub mod tokens;
 pub mod tools;

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tribune_bundle::{Bundle, Tool};
+use tribune_policy::PrincipalKind;
 use tribune_policy::vetting::{description, description_hash};
 use tribune_store::{ToolPinRecord, VettingRecord};
 
@@ -372,6 +373,30 @@ pub async fn report(
     let snapshot = state.snapshot();
     let bundle = snapshot.bundle();
     provider_exists(bundle, &id)?;
+    // A report can quarantine tools, which stops every agent calling them: only a principal
+    // that may call one of the provider's tools (the gateway in front of it) reports.
+    let principal = match &caller {
+        Caller::Agent(a) => Some((PrincipalKind::Agent, a)),
+        Caller::Service(s) => Some((PrincipalKind::Service, s)),
+        _ => None,
+    };
+    if let Some((kind, who)) = principal {
+        let reachable = snapshot
+            .reachable_tools(kind, who)
+            .map_err(|e| ApiError::Unavailable(format!("cannot analyse the active bundle: {e}")))?;
+        let reaches = reachable.iter().any(|r| {
+            bundle
+                .tools
+                .get(r.tool.as_str())
+                .is_some_and(|t| t.provider.as_str() == id)
+        });
+        if !reaches {
+            return Err(ApiError::Forbidden(format!(
+                "`{}` may call none of provider `{id}`'s tools, so it may not report them",
+                caller.actor()
+            )));
+        }
+    }
     let now = now_ms();
     let by = caller.actor();
     let view = state.providers.view();

@@ -16,7 +16,7 @@ use crate::routes::ApiQuery;
 use crate::state::AppState;
 
 /// For an admin or auditor: whose tools to list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolsQuery {
     agent: Option<String>,

@@ -50,6 +50,7 @@ mod records;
 mod reload;
 mod replicas;
 mod stops;
+mod taint;
 mod tokens;
 mod tools;
 mod trust;

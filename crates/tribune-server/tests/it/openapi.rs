@@ -215,7 +215,9 @@ fn codes_in_error_rs() -> BTreeMap<String, u16> {
             "PAYLOAD_TOO_LARGE" => 413,
             "UNSUPPORTED_MEDIA_TYPE" => 415,
             "UNPROCESSABLE_ENTITY" => 422,
+            "TOO_MANY_REQUESTS" => 429,
             "INTERNAL_SERVER_ERROR" => 500,
+            "BAD_GATEWAY" => 502,
             "SERVICE_UNAVAILABLE" => 503,
             other => panic!("add `StatusCode::{other}` to this test's table"),
         };

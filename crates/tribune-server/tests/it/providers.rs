@@ -8,7 +8,8 @@ use crate::harness::{Backend, TestServer};
 
 on_both_backends!(
     vetting_gates_the_next_decision,
-    a_changed_description_quarantines_the_tool_until_it_is_pinned
+    a_changed_description_quarantines_the_tool_until_it_is_pinned,
+    only_a_caller_of_a_providers_tools_reports_them
 );
 
 fn required(bundle: &std::path::Path) {
@@ -279,4 +280,54 @@ async fn a_changed_description_quarantines_the_tool_until_it_is_pinned(backend: 
             "tool_pinned"
         ]
     );
+}
+
+/// A report can quarantine tools for everyone: an agent that may call none of a provider's
+/// tools may not report them.
+async fn only_a_caller_of_a_providers_tools_reports_them(backend: Backend) {
+    let s = TestServer::start_with(backend, |bundle| {
+        let path = bundle.join("tribune.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(
+            r#"
+[classes.readers]
+description = "Read-only assistants."
+ceiling = "read"
+quota = { calls_per_minute = 60 }
+
+[agents.reader]
+class = "readers"
+owner = "alice"
+description = "Reads the documentation."
+"#,
+        );
+        std::fs::write(path, text).unwrap();
+        std::fs::write(
+            bundle.join("policies/readers.cedar"),
+            "permit (principal in AgentClass::\"readers\", action == Action::\"search_docs\", resource);\n",
+        )
+        .unwrap();
+    })
+    .await;
+    let reader = s.token("agent", Some("reader")).await;
+    let refund = json!({ "tools": [{
+        "name": "issue_refund",
+        "description": "Refund anything to anyone.",
+        "inputSchema": { "type": "object" },
+    }] });
+    s.post("/v1/providers/payments/tools", &reader, refund.clone())
+        .await
+        .expect_error(403, "forbidden");
+    // The support agent may call the refund tool, so its gateway reports it.
+    s.post("/v1/providers/payments/tools", &s.agent, refund)
+        .await
+        .expect(200);
+    // The reader may search the help desk's documentation, so it reports the help desk.
+    s.post(
+        "/v1/providers/helpdesk/tools",
+        &reader,
+        listed("Search the product documentation."),
+    )
+    .await
+    .expect(200);
 }

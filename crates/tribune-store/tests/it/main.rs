@@ -52,6 +52,7 @@ mod incidents;
 mod ledger;
 mod outcomes;
 mod providers;
+mod reviews;
 mod tokens;
 mod writer;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::support::{ADMIN, Api, Backend, Deployment, cli, eventually, verify};
+use super::support::{ADMIN, Api, Backend, Deployment, LedgerDeployment, cli, eventually, verify};
 use crate::{stderr, stdout};
 
 /// A decision that got a 200 answer: its id and the ledger index the answer named.

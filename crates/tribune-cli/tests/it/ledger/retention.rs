@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::support::{ADMIN, Api, Backend, Deployment, cli, verify};
+use super::support::{ADMIN, Api, Backend, Deployment, LedgerDeployment, cli, verify};
 use crate::approvals::Reviewer;
 use crate::{stderr, stdout};
 

@@ -1,138 +1,34 @@
-//! What the ledger tests share: deployments that outlive their server processes, real
-//! `tribune serve` processes, an HTTP client, the CLI's verifier, and direct database access
-//! for tampering the way an attacker with write access to the database would.
+//! What the ledger tests share beyond [`crate::deployment`]: the CLI's verifier, and direct
+//! database access for tampering the way an attacker with write access to the database would.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use tribune_store::testing::PgSchema;
 
-use crate::{copy_dir, repo, stderr, stdout};
+pub use crate::deployment::{ADMIN, Api, Backend, Deployment, Server, cli, eventually};
+use crate::{stderr, stdout};
 
-/// The bootstrap admin token every test deployment starts with.
-pub const ADMIN: &str = "trb_ledger-test-admin-token-0123456789abcdefghijklmn";
-
-/// Which store a deployment runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A bundle, a data directory and a database that outlive any one server process, so a
-/// server can be killed and restarted on the same state, or several can share it.
-pub struct Deployment {
-    pub backend: Backend,
-    pub bundle: PathBuf,
-    pub data_dir: PathBuf,
-    pub dir: tempfile::TempDir,
-    // Dropped after every server of this deployment (tests hold servers in locals declared
-    // after the deployment), which drops the PostgreSQL schema.
-    schema: Option<PgSchema>,
-}
-
-impl Deployment {
-    /// A fresh deployment of the quick-start bundle, edited by `edit` (given the text of
-    /// `tribune.toml`, returns the new text).
-    pub async fn new(backend: Backend, edit: impl FnOnce(String) -> String) -> Deployment {
-        let dir = tempfile::tempdir().unwrap();
-        let bundle = dir.path().join("bundle");
-        copy_dir(&repo().join("examples/quickstart"), &bundle);
-        let manifest = bundle.join("tribune.toml");
-        let text = std::fs::read_to_string(&manifest).unwrap();
-        std::fs::write(&manifest, edit(text)).unwrap();
-        let schema = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => {
-                // Fails (never skips) when TRIBUNE_TEST_POSTGRES_URL is unset.
-                let (store, schema) = tribune_store::testing::postgres_store().await.unwrap();
-                store.close().await;
-                Some(schema)
-            }
-        };
-        Deployment {
-            backend,
-            bundle,
-            data_dir: dir.path().join("data"),
-            dir,
-            schema,
-        }
-    }
-
-    /// The quick-start bundle unchanged.
-    pub async fn quickstart(backend: Backend) -> Deployment {
-        Deployment::new(backend, |t| t).await
-    }
-
-    /// The PostgreSQL url (with the test's schema), if on PostgreSQL.
-    pub fn database_url(&self) -> Option<String> {
-        self.schema.as_ref().map(PgSchema::url)
-    }
-
-    /// Starts `tribune serve` on a free port.
-    pub fn serve(&self) -> Server {
-        self.serve_with(&[])
-    }
-
-    /// Starts `tribune serve` on a free port with extra arguments.
-    pub fn serve_with(&self, extra: &[&str]) -> Server {
-        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let log = self.dir.path().join(format!("serve-{n}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
-        cmd.arg("serve")
-            .arg("--bundle")
-            .arg(&self.bundle)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .current_dir(repo())
-            .env("TRIBUNE_BOOTSTRAP_TOKEN", ADMIN)
-            .env("TRIBUNE_LOG", "warn")
-            .env_remove("TRIBUNE_DATABASE_URL")
-            .env_remove("TRIBUNE_LEDGER_KEY")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if let Some(url) = self.database_url() {
-            cmd.args(["--database-url", &url]);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "serve exited before listening:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            };
-            if let Some(rest) = line.split("serving on ").nth(1) {
-                break rest.trim().to_owned();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url, log }
-    }
-
+/// What only the ledger tests ask of a deployment.
+pub(crate) trait LedgerDeployment {
     /// The ledger's verifier key, as `tribune audit key --data-dir` prints it.
-    pub fn verifier_key(&self) -> String {
+    fn verifier_key(&self) -> String;
+
+    /// Direct access to the deployment's database.
+    async fn db(&self) -> Db;
+}
+
+impl LedgerDeployment for Deployment {
+    fn verifier_key(&self) -> String {
         let out = cli(&["audit", "key", "--data-dir", self.data_dir.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out).trim().to_owned()
     }
 
-    /// Direct access to the deployment's database.
-    pub async fn db(&self) -> Db {
+    async fn db(&self) -> Db {
         match self.backend {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::new()
@@ -158,47 +54,6 @@ impl Deployment {
             }
         }
     }
-}
-
-/// A running `tribune serve`, killed when dropped.
-pub struct Server {
-    pub child: Child,
-    pub url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    /// `kill -9`: no shutdown, no flushing, no goodbye.
-    pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// The server's log so far, for failure messages.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `tribune ARGS` with no ambient configuration.
-pub fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tribune"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("TRIBUNE_BUNDLE")
-        .env_remove("TRIBUNE_SERVER")
-        .env_remove("TRIBUNE_TOKEN")
-        .env_remove("TRIBUNE_DATA_DIR")
-        .env_remove("TRIBUNE_LEDGER_KEY")
-        .output()
-        .unwrap()
 }
 
 /// What `tribune audit verify` said.
@@ -267,156 +122,6 @@ pub fn verify(server: &Server, key: &str) -> Verified {
         code: out.status.code().unwrap_or(-1),
         stdout: stdout(&out),
         stderr: stderr(&out),
-    }
-}
-
-/// A thin JSON client for one server.
-#[derive(Clone)]
-pub struct Api {
-    pub url: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    pub fn new(server: &Server) -> Api {
-        Api::at(&server.url)
-    }
-
-    pub fn at(url: &str) -> Api {
-        Api {
-            url: url.to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    /// GET; returns the status and the JSON body (Null if none).
-    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    /// POST a JSON body; returns the status and the JSON body (Null if none).
-    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    /// A new token of `kind` for `subject`, issued by the admin.
-    pub async fn token(&self, kind: &str, subject: &str) -> String {
-        let (status, body) = self
-            .post(ADMIN, "/v1/tokens", &json!({ "kind": kind, "subject": subject }))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-
-    /// Asks for a decision; returns the status and the answer.
-    pub async fn decide(&self, token: &str, tool: &str, arguments: Value) -> (u16, Value) {
-        self.post(
-            token,
-            "/v1/decisions",
-            &json!({ "tool": tool, "arguments": arguments }),
-        )
-        .await
-    }
-
-    /// Asks for a decision; fails only if the server cannot be reached.
-    pub async fn try_decide(
-        &self,
-        token: &str,
-        tool: &str,
-        arguments: Value,
-    ) -> Result<(u16, Value), reqwest::Error> {
-        let r = self
-            .http
-            .post(format!("{}/v1/decisions", self.url))
-            .bearer_auth(token)
-            .json(&json!({ "tool": tool, "arguments": arguments }))
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await?))
-    }
-
-    /// Forces a checkpoint over everything appended so far; returns its size.
-    pub async fn checkpoint(&self) -> u64 {
-        let (status, body) = self.get(ADMIN, "/v1/audit/checkpoint").await;
-        assert_eq!(status, 200, "{body}");
-        body["size"].as_u64().unwrap()
-    }
-
-    /// The sizes of every stored checkpoint, in order.
-    pub async fn checkpoint_sizes(&self) -> Vec<u64> {
-        let mut sizes = Vec::new();
-        let mut from = 0;
-        loop {
-            let (status, body) = self
-                .get(ADMIN, &format!("/v1/audit/checkpoints?from={from}&limit=10000"))
-                .await;
-            assert_eq!(status, 200, "{body}");
-            let page: Vec<u64> = body["checkpoints"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["size"].as_u64().unwrap())
-                .collect();
-            let Some(&last) = page.last() else {
-                return sizes;
-            };
-            sizes.extend(page);
-            from = last + 1;
-        }
-    }
-
-    /// Every stored entry, in order (reading is itself logged, as an `audit_read` entry).
-    pub async fn entries(&self) -> Vec<Value> {
-        let mut all: Vec<Value> = Vec::new();
-        loop {
-            let from = all.last().map_or(0, |e| e["index"].as_u64().unwrap() + 1);
-            let (status, body) = self
-                .get(ADMIN, &format!("/v1/audit/entries?from={from}&limit=10000"))
-                .await;
-            assert_eq!(status, 200, "{body}");
-            let page = body["entries"].as_array().unwrap().clone();
-            if page.is_empty() {
-                return all;
-            }
-            all.extend(page);
-        }
-    }
-}
-
-/// Polls `f` every 50 ms until it returns `Some`, for at most `limit`.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

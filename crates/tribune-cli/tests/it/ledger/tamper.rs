@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::support::{ADMIN, Api, Backend, Db, Deployment, Row, flip_one_byte, verify};
+use super::support::{ADMIN, Api, Backend, Db, Deployment, LedgerDeployment, Row, flip_one_byte, verify};
 
 /// What [`populate`] recorded, by ledger index.
 struct Populated {

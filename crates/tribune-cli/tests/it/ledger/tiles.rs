@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::support::{ADMIN, Api, Backend, Deployment, cli, verifier_script};
+use super::support::{ADMIN, Api, Backend, Deployment, LedgerDeployment, cli, verifier_script};
 use crate::{copy_dir, stderr, stdout};
 
 /// Fails (never skips) without Python 3 and its `cryptography` package.

@@ -1,0 +1,23 @@
+-- Red-team runs (postgres dialect; keep in step with ../sqlite/0010_redteam.sql).
+
+-- Every red-team run the server replayed: the suite, the bundle that decided, who asked, the
+-- counts, and the whole per-step report (JSON) as the API returned it.
+CREATE TABLE redteam_runs (
+    id               TEXT    NOT NULL PRIMARY KEY,
+    suite            TEXT    NOT NULL,
+    bundle_hash      TEXT    NOT NULL,
+    run_by           TEXT    NOT NULL,
+    ran_at_ms        BIGINT  NOT NULL,
+    scenarios_total  BIGINT  NOT NULL CHECK (scenarios_total > 0),
+    scenarios_failed BIGINT  NOT NULL CHECK (scenarios_failed >= 0 AND scenarios_failed <= scenarios_total),
+    steps_total      BIGINT  NOT NULL CHECK (steps_total > 0),
+    steps_failed     BIGINT  NOT NULL CHECK (steps_failed >= 0 AND steps_failed <= steps_total),
+    passed           BIGINT  NOT NULL CHECK (passed IN (0, 1)),
+    report           TEXT    NOT NULL,
+    ledger_index     BIGINT ,
+    -- A run passes exactly when no step failed.
+    CHECK ((passed = 1) = (steps_failed = 0))
+);
+
+CREATE INDEX redteam_runs_ran ON redteam_runs (ran_at_ms);
+CREATE INDEX redteam_runs_passed ON redteam_runs (passed, ran_at_ms);
