@@ -12,7 +12,7 @@
 use tribune_bundle::Bundle;
 use tribune_compliance::{
     CheckpointEvidence, DrillEvidence, Evidence, IdentityEvidence, IdentityReview, LastReview,
-    LedgerEvidence, LedgerVerification, RedteamEvidence, ReviewEvidence, VerifiedLedger,
+    LedgerEvidence, LedgerVerification, ReviewEvidence, VerifiedLedger,
 };
 use tribune_ledger::{Checkpoint, VerifierKey, verify_log};
 
@@ -241,7 +241,8 @@ pub(crate) async fn read_reviews(
 pub(crate) struct Collected {
     pub(crate) evidence: Evidence,
     pub(crate) drills: Drills,
-    /// The latest passed red-team run, when the bundle declares `[redteam] cadence_days`.
+    /// When the latest passed run of the built-in red-team suite against the bundle ran, when
+    /// the bundle declares `[redteam] cadence_days`.
     pub(crate) redteam: Option<Option<i64>>,
 }
 
@@ -256,7 +257,7 @@ pub(crate) async fn collect(
 ) -> Result<Collected, String> {
     let drills = read_drills(server, token).await?;
     let redteam = match bundle.redteam.cadence_days {
-        Some(_) => Some(check::read_redteam(server, token).await?),
+        Some(_) => Some(check::read_redteam(server, token, &bundle.hash).await?),
         None => None,
     };
     let reviews = read_reviews(server, token, now_ms).await?;
@@ -269,17 +270,15 @@ pub(crate) async fn collect(
         stop_drills: Some(drills.evidence(now_ms)),
         ledger: Some(ledger),
         identities: Some(identities),
-        redteam: redteam.map(|last| RedteamEvidence {
-            source: server.to_owned(),
-            last_passed: last.map(|at| (at, rfc3339(at))),
-            now_ms,
-        }),
+        redteam: redteam
+            .as_ref()
+            .map(|last| check::redteam_evidence(server, &bundle.hash, last.as_ref(), now_ms)),
         reviews: Some(reviews),
         ..Evidence::NONE
     };
     Ok(Collected {
         evidence,
         drills,
-        redteam,
+        redteam: redteam.map(|last| last.map(|r| r.at_ms)),
     })
 }

@@ -302,14 +302,21 @@ impl ReviewEvidence {
     }
 }
 
-/// The red-team runs a server recorded, as of `now_ms`.
+/// The red-team runs a server recorded that count for one bundle, as of `now_ms`: only passed
+/// runs of the built-in suite for the bundle's deployment against exactly that bundle (by
+/// hash). A run of any other suite, or against another bundle, is no evidence for it: an admin
+/// chooses the suite a run replays.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedteamEvidence {
     /// Where they were read (the server's url).
     pub source: String,
-    /// The latest run that passed, if any did: when it ran (milliseconds since the Unix epoch),
-    /// and that time as the caller prints it.
+    /// The hash of the bundle being assessed.
+    pub bundle_hash: String,
+    /// The latest passed run of the built-in suite against that bundle, if any: when it ran
+    /// (milliseconds since the Unix epoch), and that time as the caller prints it.
     pub last_passed: Option<(i64, String)>,
+    /// That run's suite: its name and the SHA-256 of its text.
+    pub suite: Option<(String, String)>,
     /// When the evidence was read (milliseconds since the Unix epoch; this crate reads no clock).
     pub now_ms: i64,
 }
@@ -318,19 +325,24 @@ impl RedteamEvidence {
     /// Whether a red-team run passed within `days`: `Ok` with what shows it, `Err` with the gap.
     fn within(&self, days: u32) -> Result<String, String> {
         let source = &self.source;
+        let bundle = &self.bundle_hash;
         let Some((at_ms, at)) = &self.last_passed else {
             return Err(format!(
-                "no red-team run has passed (runs read from `{source}`); one must pass at least every {days} days (`tribune redteam run --server URL`)"
+                "no run of the built-in red-team suite has passed against bundle `{bundle}` (runs read from `{source}`); one must pass at least every {days} days (`tribune redteam run --server URL`)"
             ));
+        };
+        let suite = match &self.suite {
+            Some((name, sha256)) => format!("the built-in suite `{name}` (sha256 `{sha256}`)"),
+            None => "the built-in suite".to_owned(),
         };
         let ago = self.now_ms.saturating_sub(*at_ms).max(0) / DAY_MS;
         if self.now_ms.saturating_sub(*at_ms) <= i64::from(days) * DAY_MS {
             Ok(format!(
-                "a red-team run passed at {at} ({ago} day(s) ago, within {days}; read from `{source}`)"
+                "a red-team run of {suite} passed against bundle `{bundle}` at {at} ({ago} day(s) ago, within {days}; read from `{source}`)"
             ))
         } else {
             Err(format!(
-                "the last red-team run that passed was at {at}, {ago} days ago (read from `{source}`); one must pass at least every {days} days"
+                "the last red-team run of {suite} that passed against bundle `{bundle}` was at {at}, {ago} days ago (read from `{source}`); one must pass at least every {days} days"
             ))
         }
     }
@@ -731,7 +743,18 @@ impl Check {
                         "the ledger verifies against its signed checkpoints (`tribune audit verify`)",
                     );
                 }
-                Some(ledger) => ledger.verifies().err().map(|gap| cx.at_anchor(gap)).into_iter().collect(),
+                Some(ledger) => match ledger.verifies() {
+                    Err(gap) => vec![cx.at_anchor(gap)],
+                    // A server that rewrote its log and re-signed it with a new key verifies
+                    // under the key it now publishes: only a pinned key shows the log is the
+                    // one it always was.
+                    Ok(_) if !ledger.key_pinned => {
+                        return Outcome::NotAssessed(
+                            "the ledger verifies under a pinned verifier key (`--ledger-key`, from `tribune audit key` or a witness); it verified under the key the server publishes, which a server that re-signed a rewritten log would also pass",
+                        );
+                    }
+                    Ok(_) => Vec::new(),
+                },
             },
             Check::ActivityReviewed => {
                 const WHAT: &str = "the ledger's activity was reviewed within `[compliance] activity_review_days` (`tribune audit review`)";

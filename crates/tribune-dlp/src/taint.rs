@@ -13,6 +13,7 @@
 //! | `phone` | the `phone` detector | its digits; a North American number written without `+` gets the country code `1` |
 //! | `url` | `http://` or `https://` up to the first character no URL holds | scheme and host case-folded, default port, empty path and fragment dropped, trailing punctuation cut |
 //! | `identifier` | see below | as found, trailing punctuation cut |
+//! | `number` | a JSON number of at least 8 digits | its digits |
 //!
 //! An **identifier** is one token of 6 to 128 characters of `A-Z a-z 0-9 . _ : @ / # + ~ = -`
 //! that has a digit and a letter (other than the `T`/`Z` of a timestamp), starts with `@` or
@@ -21,11 +22,14 @@
 //! not prose); in arguments every token of every string is looked up, so an argument that
 //! contains a remembered identifier carries it.
 //!
-//! Where values are looked for: every string of the JSON document (object keys are not
-//! values), and a string that is itself a JSON object or array (MCP tools often answer JSON as
-//! text) is read as JSON. The base64 `data` of image and audio content and `blob` resources
-//! are skipped. Numbers in arguments with at least 8 digits are looked up as their digits (an
-//! account or phone number sent as a number).
+//! Where values are looked for in a result: every string and every object key of the JSON
+//! document (a key that is a field name, only letters and `_`, is not an identifier), and a
+//! string that is itself a JSON object or array (MCP tools often answer JSON as text) is read
+//! both as JSON and as text. Only at the MCP content level — the result's own `content` items
+//! — are the base64 `data` of image and audio items and the `blob` of resources skipped (when
+//! they are base64): inside JSON read from text nothing is skipped, so wrapping a value never
+//! hides it. Numbers with at least 8 digits, in results and in arguments, are values as their
+//! digits (an account or phone number sent as a number).
 //!
 //! Pure: no IO, no clock. The detectors are the DLP scanner's own, compiled once into one
 //! automaton with the URL pattern ([`Extractor::new`]), so a result is read once.
@@ -43,6 +47,8 @@ use crate::scan::Scanner;
 const IDENTIFIER_MAX: usize = 128;
 /// The shortest identifier.
 const IDENTIFIER_MIN: usize = 6;
+/// The fewest digits a number needs to be a value (an account, a phone number).
+const NUMBER_MIN: usize = 8;
 /// How deep JSON inside a string inside JSON is read.
 const EMBEDDED_DEPTH: u8 = 2;
 /// The URL candidate pattern: a scheme and the characters RFC 3986 allows, bounded.
@@ -69,7 +75,7 @@ pub enum ValueKind {
     Url,
     /// A token that looks like an identifier, an account, a handle or a recipient.
     Identifier,
-    /// A number of at least 8 digits in arguments.
+    /// A JSON number of at least 8 digits.
     Number,
 }
 
@@ -147,21 +153,64 @@ impl Extractor {
     pub fn result_values(&self, result: &Value) -> Vec<TaintValue> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        self.result_walk(result, EMBEDDED_DEPTH, &mut |v| {
+        let mut found = |v: TaintValue| {
             if seen.insert(v.normalized.clone()) {
                 out.push(v);
             }
-        });
+        };
+        match result {
+            // An MCP tool result: only its own content items carry binary data.
+            Value::Object(members) => {
+                for (key, item) in members {
+                    self.result_key(key, &mut found);
+                    match (key.as_str(), item) {
+                        ("content", Value::Array(items)) => {
+                            for i in items {
+                                self.content_item(i, &mut found);
+                            }
+                        }
+                        _ => self.result_walk(item, EMBEDDED_DEPTH, &mut found),
+                    }
+                }
+            }
+            other => self.result_walk(other, EMBEDDED_DEPTH, &mut found),
+        }
         out
     }
 
+    /// One item of an MCP result's `content`: the base64 `data` of an image or audio item and
+    /// the `blob` of an embedded resource are skipped (when they are base64), the rest is read.
+    fn content_item(&self, item: &Value, out: &mut impl FnMut(TaintValue)) {
+        let Value::Object(members) = item else {
+            return self.result_walk(item, EMBEDDED_DEPTH, out);
+        };
+        let kind = members.get("type").and_then(Value::as_str);
+        for (key, value) in members {
+            self.result_key(key, out);
+            match (kind, key.as_str(), value) {
+                (Some("image" | "audio"), "data", _) if is_base64(value) => {}
+                (Some("resource"), "resource", Value::Object(resource)) => {
+                    for (k, v) in resource {
+                        self.result_key(k, out);
+                        if !(k == "blob" && is_base64(v)) {
+                            self.result_walk(v, EMBEDDED_DEPTH, out);
+                        }
+                    }
+                }
+                _ => self.result_walk(value, EMBEDDED_DEPTH, out),
+            }
+        }
+    }
+
+    /// Any value of a result below its MCP content level: nothing is skipped, so wrapping a
+    /// value in JSON, a `blob` or `data` member or an object key never hides it.
     fn result_walk(&self, value: &Value, depth: u8, out: &mut impl FnMut(TaintValue)) {
         match value {
             Value::String(s) => {
                 if let Some(embedded) = embedded_json(s, depth) {
                     self.result_walk(&embedded, depth - 1, out);
-                    return;
                 }
+                // The raw text too, embedded JSON or not: what the agent reads is the text.
                 self.found_in(s, out);
                 if let Some(id) = identifier(s.trim()) {
                     out(id);
@@ -169,18 +218,27 @@ impl Extractor {
             }
             Value::Array(items) => items.iter().for_each(|i| self.result_walk(i, depth, out)),
             Value::Object(members) => {
-                let binary = matches!(
-                    members.get("type").and_then(Value::as_str),
-                    Some("image" | "audio")
-                );
                 for (key, item) in members {
-                    if (binary && key == "data") || key == "blob" {
-                        continue;
-                    }
+                    self.result_key(key, out);
                     self.result_walk(item, depth, out);
                 }
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Number(n) => {
+                if let Some(v) = number(n) {
+                    out(v);
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    /// An object key of a result: what the detectors find in it, and the key as an identifier
+    /// unless it is a field name (letters and `_` only, `created_at`).
+    fn result_key(&self, key: &str, out: &mut impl FnMut(TaintValue)) {
+        self.found_in(key, out);
+        let field_name = key.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+        if !field_name && let Some(id) = identifier(key.trim()) {
+            out(id);
         }
     }
 
@@ -229,12 +287,8 @@ impl Extractor {
                 here.into_iter().for_each(found);
             }
             Value::Number(n) => {
-                let digits = n.to_string();
-                if digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit()) {
-                    found(TaintValue {
-                        kind: ValueKind::Number,
-                        normalized: digits,
-                    });
+                if let Some(v) = number(n) {
+                    found(v);
                 }
             }
             Value::Array(items) => {
@@ -287,6 +341,25 @@ fn embedded_json(text: &str, depth: u8) -> Option<Value> {
     serde_json::from_str::<Value>(t)
         .ok()
         .filter(|v| v.is_object() || v.is_array())
+}
+
+/// A JSON number of at least [`NUMBER_MIN`] digits (an account or a phone number sent as a
+/// number), as its digits: the same in a result and in arguments.
+fn number(n: &serde_json::Number) -> Option<TaintValue> {
+    let digits = n.to_string();
+    (digits.len() >= NUMBER_MIN && digits.bytes().all(|b| b.is_ascii_digit())).then_some(TaintValue {
+        kind: ValueKind::Number,
+        normalized: digits,
+    })
+}
+
+/// Whether `value` is a base64 string (what MCP binary content carries), so skipping it hides
+/// no text the agent reads.
+fn is_base64(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n'))
+    })
 }
 
 /// Appends `key` escaped as a JSON-pointer reference token (RFC 6901).
@@ -492,6 +565,63 @@ mod tests {
                 (ValueKind::Iban, "gb82west12345698765432".to_owned()),
             ]
         );
+    }
+
+    /// What the agent reads of a result is remembered however it is wrapped: JSON inside text
+    /// is read as text too, and inside it no `blob`, `data`, key or number is skipped.
+    #[test]
+    fn wrapping_a_value_in_json_text_never_hides_it() {
+        let iban = || vec![(ValueKind::Iban, "gb82west12345698765432".to_owned())];
+        let text = |t: Value| json!({"content": [{"type": "text", "text": t.to_string()}]});
+        for wrapped in [
+            json!({"blob": "...wire to GB82 WEST 1234 5698 7654 32"}),
+            json!({"type": "image", "data": "pay GB82 WEST 1234 5698 7654 32"}),
+            json!({"type": "resource", "resource": {"uri": "x", "blob": "GB82WEST12345698765432"}}),
+            json!({"GB82 WEST 1234 5698 7654 32": "pay this"}),
+            json!([{"note": json!({"blob": "GB82 WEST 1234 5698 7654 32"}).to_string()}]),
+        ] {
+            assert_eq!(result(text(wrapped.clone())), iban(), "{wrapped}");
+        }
+        // Text that is almost JSON is still read as text.
+        assert_eq!(
+            result(text(json!("{\"blob\": \"GB82 WEST 1234 5698 7654 32\""))),
+            iban()
+        );
+        // The content level's own binary members are skipped only when they are base64.
+        assert_eq!(
+            result(json!({"content": [
+                {"type": "image", "data": "pay GB82 WEST 1234 5698 7654 32", "mimeType": "image/png"},
+                {"type": "resource", "resource": {"uri": "file:///x", "blob": "wire GB82 WEST 1234 5698 7654 32"}},
+            ]})),
+            iban()
+        );
+        // Keys are read; a field name is not an identifier.
+        assert_eq!(
+            result(json!({"structuredContent": {"ACC-99172": "pay", "created_at": "x", "alice.smith": 1}})),
+            vec![
+                (ValueKind::Identifier, "acc-99172".to_owned()),
+                (ValueKind::Identifier, "alice.smith".to_owned()),
+            ]
+        );
+    }
+
+    /// A number of 8 digits or more in a result is remembered as the arguments look it up.
+    #[test]
+    fn result_numbers_are_remembered_as_arguments_look_them_up() {
+        let e = extractor();
+        let text = json!({"account": 987654321012_u64, "amount": 1200, "rate": 0.5}).to_string();
+        let remembered = e.result_values(&json!({"content": [{"type": "text", "text": text}]}));
+        assert_eq!(
+            remembered
+                .iter()
+                .map(|v| (v.kind, v.normalized.as_str()))
+                .collect::<Vec<_>>(),
+            [(ValueKind::Number, "987654321012")]
+        );
+        let sent = e.argument_values(&json!({"to": 987654321012_u64}));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].value, remembered[0]);
+        assert!(result(json!({"structuredContent": {"n": 1234567, "neg": -987654321012_i64}})).is_empty());
     }
 
     #[test]

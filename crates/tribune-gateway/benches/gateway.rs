@@ -29,7 +29,9 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, Runn
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::json;
-use tribune_gateway::{Call, CallReport, CallStatus, Governor as _, HttpGovernor, Verdict};
+use tribune_gateway::{
+    Call, CallReport, CallStatus, DecisionId, Governor, HttpGovernor, Release, ToolGrant, Verdict,
+};
 use tribune_server::{AppState, Config, Database};
 use tribune_store::{SideRecord, TokenKind};
 
@@ -154,7 +156,11 @@ async fn tribune(dir: &std::path::Path, upstream: &str) -> (Arc<AppState>, Strin
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tribune_server::serve(listener, Arc::clone(&state), std::future::pending()));
+    tokio::spawn(tribune_server::serve(
+        listener,
+        Arc::clone(&state),
+        std::future::pending(),
+    ));
     (state, url, token)
 }
 
@@ -178,8 +184,55 @@ async fn over_http(url: &str, token: Option<&str>) -> Client {
         .unwrap()
 }
 
-async fn through_gateway(url: &str, token: &str) -> Client {
-    let governor = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
+/// Wall time of every `decide` and `outcome` the gateway path's governor answered.
+#[derive(Default)]
+struct Steps {
+    decide: Vec<Duration>,
+    outcome: Vec<Duration>,
+}
+
+/// The `HttpGovernor`, timing its two steps per call as the gateway path runs them.
+#[derive(Clone)]
+struct Timed {
+    inner: HttpGovernor,
+    steps: Arc<std::sync::Mutex<Steps>>,
+}
+
+impl Governor for Timed {
+    async fn tools(&self) -> Result<Vec<ToolGrant>, tribune_gateway::Error> {
+        self.inner.tools().await
+    }
+
+    async fn decide(&self, call: Call<'_>) -> Result<Verdict, tribune_gateway::Error> {
+        let started = Instant::now();
+        let verdict = self.inner.decide(call).await;
+        self.steps.lock().unwrap().decide.push(started.elapsed());
+        verdict
+    }
+
+    async fn observe(
+        &self,
+        provider: &str,
+        tools: &[serde_json::Value],
+    ) -> Result<Vec<String>, tribune_gateway::Error> {
+        self.inner.observe(provider, tools).await
+    }
+
+    async fn outcome(
+        &self,
+        decision: &DecisionId,
+        report: CallReport<'_>,
+    ) -> Result<Release, tribune_gateway::Error> {
+        let started = Instant::now();
+        let release = self.inner.outcome(decision, report).await;
+        self.steps.lock().unwrap().outcome.push(started.elapsed());
+        release
+    }
+}
+
+async fn through_gateway(url: &str, token: &str, steps: Arc<std::sync::Mutex<Steps>>) -> Client {
+    let inner = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
+    let governor = Timed { inner, steps };
     let child = tribune_gateway::connect_child(everything()).await.unwrap();
     let (agent_end, gateway_end) = tokio::io::duplex(1 << 20);
     tokio::spawn(tribune_gateway::serve(
@@ -299,10 +352,7 @@ async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Clien
     }
     let mut ids = ids.into_iter();
     let outcomes = timed(async || {
-        governor
-            .outcome(&ids.next().unwrap(), report)
-            .await
-            .unwrap();
+        governor.outcome(&ids.next().unwrap(), report).await.unwrap();
     })
     .await;
     // One ledger append through the group-commit writer, in process: the durable write alone.
@@ -369,11 +419,12 @@ fn main() {
     let (_upstream, upstream) = runtime.block_on(everything_http());
     let (state, url, token) = runtime.block_on(tribune(dir.path(), &upstream));
     let only = std::env::var("TRIBUNE_BENCH_TRANSPORT").ok();
+    let steps = Arc::new(std::sync::Mutex::new(Steps::default()));
     let mut paths = vec![
         (
             "stdio",
             Arc::new(runtime.block_on(direct())),
-            Arc::new(runtime.block_on(through_gateway(&url, &token))),
+            Arc::new(runtime.block_on(through_gateway(&url, &token, Arc::clone(&steps)))),
         ),
         (
             "streamable-http",
@@ -386,8 +437,19 @@ fn main() {
     // Side by side: the direct and gateway paths of a transport run one right after the other.
     for (transport, direct, gateway) in &paths {
         let d = runtime.block_on(latencies(direct));
+        *steps.lock().unwrap() = Steps::default();
         let g = runtime.block_on(latencies(gateway));
         report(transport, &d, &g);
+        if *transport == "stdio" {
+            let mut steps = std::mem::take(&mut *steps.lock().unwrap());
+            steps.decide.sort_unstable();
+            steps.outcome.sort_unstable();
+            println!(
+                "  inside those gateway calls (incl. warm-up): decide p50 {:.3?}, outcome p50 {:.3?}",
+                percentile(&steps.decide, 0.5),
+                percentile(&steps.outcome, 0.5)
+            );
+        }
         let dt = runtime.block_on(throughput(direct));
         let gt = runtime.block_on(throughput(gateway));
         println!(

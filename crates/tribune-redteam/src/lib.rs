@@ -24,9 +24,12 @@ pub mod run;
 
 use std::fmt::Write as _;
 
-pub use model::{Category, CredentialState, Expect, Scenario, Setup, Step, Suite, Threat};
+pub use model::{Category, CredentialState, Expect, Refusal, Scenario, Setup, Step, Suite, Threat};
 pub use parse::parse;
-pub use run::{BaseFacts, Environment, Got, Offline, Report, ScenarioResult, StepResult, run};
+pub use run::{
+    BaseFacts, CredentialCheck, CredentialRun, Environment, Got, Offline, Report, ScenarioResult, StepResult,
+    run,
+};
 use tribune_bundle::{Diagnostic, SourceFile};
 
 /// The built-in suites: `(file name, deployment, text)`, one per example bundle.
@@ -42,6 +45,26 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../suites/clinical-hipaa.toml"),
     ),
 ];
+
+/// The SHA-256 of a suite's text (lowercase hex): what a recorded run names its suite by, so
+/// the built-in suite can be told from any other suite of the same name.
+pub fn suite_sha256(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// The text of the built-in suite written for deployment `deployment`, if there is one.
+pub fn builtin_text(deployment: &str) -> Option<&'static str> {
+    BUILTIN
+        .iter()
+        .find(|(_, d, _)| *d == deployment)
+        .map(|(_, _, text)| *text)
+}
+
+/// Whether `text` is exactly the built-in suite for deployment `deployment`.
+pub fn is_builtin(deployment: &str, text: &str) -> bool {
+    builtin_text(deployment).is_some_and(|b| suite_sha256(b) == suite_sha256(text))
+}
 
 /// The built-in suite written for deployment `deployment`, parsed; `None` when there is none.
 pub fn builtin(deployment: &str) -> Option<Result<Suite, Vec<Diagnostic>>> {
@@ -87,6 +110,9 @@ pub fn render_text(report: &Report) -> String {
                 st.expected,
                 st.got
             );
+            for note in &st.notes {
+                let _ = writeln!(out, "       note: {note}");
+            }
         }
     }
     let _ = writeln!(

@@ -169,8 +169,53 @@ pub enum Expect {
     },
     /// Held, and the `approve` votes complete the approval.
     Approved,
-    /// Held, and the `approve` votes do not complete the approval.
-    NotApproved,
+    /// Held, and the approvals core refuses to complete it for this reason.
+    NotApproved {
+        /// Why the votes must not complete the approval.
+        refusal: Refusal,
+    },
+}
+
+/// Why the approvals core refuses to complete a held call's approval: the reason a
+/// `not_approved` step names (`refusal = "..."`), so a vote that fails for any other reason
+/// (a harness error, a missing MFA code) never passes as the control working.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The human who triggered the call votes on it: every such vote is refused
+    /// (`requester_cannot_approve`).
+    SelfApproval,
+    /// Only the principal's owner approved an irreversible call: the core counts the vote but
+    /// reports that a non-owner is still needed.
+    OwnerOnly,
+    /// A human outside the tool's reviewer pool votes: every such vote is refused
+    /// (`not_in_pool`).
+    NotEligible,
+}
+
+impl Refusal {
+    /// Every refusal, in order.
+    pub const ALL: [Refusal; 3] = [Refusal::SelfApproval, Refusal::OwnerOnly, Refusal::NotEligible];
+
+    /// The name as written in a suite.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::SelfApproval => "self_approval",
+            Refusal::OwnerOnly => "owner_only",
+            Refusal::NotEligible => "not_eligible",
+        }
+    }
+
+    /// Parses a refusal name.
+    pub fn parse(s: &str) -> Option<Refusal> {
+        Refusal::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl fmt::Display for Expect {
@@ -198,7 +243,7 @@ impl fmt::Display for Expect {
                 Ok(())
             }
             Expect::Approved => f.write_str("approved"),
-            Expect::NotApproved => f.write_str("not approved"),
+            Expect::NotApproved { refusal } => write!(f, "not approved ({refusal})"),
         }
     }
 }

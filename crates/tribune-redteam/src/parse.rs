@@ -9,7 +9,9 @@ use toml::Spanned;
 use tribune_bundle::{Diagnostic, Location, SourceFile};
 use tribune_policy::{PrincipalKind, StopScope};
 
-use crate::model::{Category, CredentialState, Expect, KNOWN_CODES, Scenario, Setup, Step, Suite, Threat};
+use crate::model::{
+    Category, CredentialState, Expect, KNOWN_CODES, Refusal, Scenario, Setup, Step, Suite, Threat,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +64,8 @@ struct RawStep {
     approvals: Option<Spanned<u32>>,
     #[serde(default)]
     mfa: Option<Spanned<bool>>,
+    #[serde(default)]
+    refusal: Option<Spanned<String>>,
 }
 
 /// The stable code of a TOML or serde error message, as the bundle's parser names them.
@@ -274,7 +278,7 @@ fn step(cx: &mut Cx<'_>, s: &Spanned<RawStep>) -> Option<Step> {
     let approve: Vec<String> = r.approve.iter().map(|h| h.get_ref().clone()).collect();
     let expect = expect(cx, r);
     if let Some(expect) = &expect {
-        let voting = matches!(expect, Expect::Approved | Expect::NotApproved);
+        let voting = matches!(expect, Expect::Approved | Expect::NotApproved { .. });
         if voting && r.approve.is_empty() {
             let message =
                 "`expect = \"approved\"` and `\"not_approved\"` need `approve = [HUMAN, ...]`".to_owned();
@@ -334,17 +338,52 @@ fn expect(cx: &mut Cx<'_>, r: &RawStep) -> Option<Expect> {
     let approvals_at = r.approvals.as_ref().map(Spanned::span);
     let mfa_at = r.mfa.as_ref().map(Spanned::span);
     let code_at = r.code.as_ref().map(Spanned::span);
+    if r.expect.get_ref() != "not_approved" {
+        only_with(
+            cx,
+            "not_approved",
+            "refusal",
+            r.refusal.as_ref().map(Spanned::span),
+        );
+    }
     match r.expect.get_ref().as_str() {
-        "allow" | "approved" | "not_approved" => {
+        "allow" | "approved" => {
             let what = r.expect.get_ref().clone();
             only_with(cx, "hold", "approvals", approvals_at);
             only_with(cx, "hold", "mfa", mfa_at);
             only_with(cx, "deny` or `expect = \"hold", "code", code_at);
             Some(match what.as_str() {
                 "allow" => Expect::Allow,
-                "approved" => Expect::Approved,
-                _ => Expect::NotApproved,
+                _ => Expect::Approved,
             })
+        }
+        "not_approved" => {
+            only_with(cx, "hold", "approvals", approvals_at);
+            only_with(cx, "hold", "mfa", mfa_at);
+            only_with(cx, "deny` or `expect = \"hold", "code", code_at);
+            let names: Vec<&str> = Refusal::ALL.iter().map(|r| r.as_str()).collect();
+            match &r.refusal {
+                Some(name) => match Refusal::parse(name.get_ref()) {
+                    Some(refusal) => Some(Expect::NotApproved { refusal }),
+                    None => {
+                        let message = format!(
+                            "`{}` is not a refusal of the approvals core: use one of {}",
+                            name.get_ref(),
+                            names.join(", ")
+                        );
+                        cx.error(name, "unknown-value", message);
+                        None
+                    }
+                },
+                None => {
+                    let message = format!(
+                        "`expect = \"not_approved\"` needs the `refusal` it must get ({})",
+                        names.join(", ")
+                    );
+                    cx.error(&r.expect, "missing-key", message);
+                    None
+                }
+            }
         }
         "deny" => {
             only_with(cx, "hold", "approvals", approvals_at);

@@ -4,17 +4,21 @@
 //!
 //! What a step's setup means, in both modes:
 //! - `stop`: the scopes are stops in force, added to the ones the [`Environment`] reports.
-//! - `credential = "revoked"`: the registry refuses the call's credential as revoked
-//!   (`Facts::credential.refusal`), as the server does for a revoked `jti`.
-//! - `credential = "expired"`: a credential is minted whose `exp` passed a minute ago and
-//!   verified by [`tribune_identity::Verifier`] at the step's time, as the server does with
-//!   every bearer; a refusal there is a `credential_expired` deny at the authenticate stage, and
-//!   a credential the verifier accepts goes on to the decision with its scopes.
+//! - `credential = "expired"` and `"revoked"`: the [`Environment`] checks the credential
+//!   ([`Environment::credential`]). [`Offline`] only simulates it ([`simulated_credential`]):
+//!   an expired credential is minted and verified with the red team's own key, and a revoked
+//!   one is the registry's refusal injected into the facts, so offline these steps show how
+//!   the decision point handles a refused credential, not that any deployment's verifier or
+//!   registry refuses one. The server's environment mints and verifies with its own issuer and
+//!   verifier and consults its own registry, as its decision API does. What each step
+//!   exercised is in its report ([`StepResult::notes`]).
 //! - `scopes`: the call's credential is scoped to these tools (`Facts::credential.scopes`).
 //! - `requested_by` and `approve`: the held call is opened as an approval request through the
 //!   approvals core (`admit`, `ApprovalRequest::open`) with that human as the one who triggered
 //!   it, and each listed human approves in turn with a verified TOTP code; the step gets
-//!   `approved` when the request completes.
+//!   `approved` when the request completes, and `not_approved` only when the approvals core
+//!   refused it for the reason the step names ([`Refusal`]). A harness that cannot open the
+//!   request or cast a vote fails the step, with the error in its report.
 //!
 //! Nothing here reads a clock or does IO: the caller passes `now_ms` and the environment.
 
@@ -32,13 +36,53 @@ use tribune_policy::{
     Code, Credential, Decision, Facts, Outcome, Request, Snapshot, Stop, TrustScores, VettingFacts,
 };
 
-use crate::model::{CredentialState, Expect, Scenario, Step, Suite};
+use crate::model::{CredentialState, Expect, Refusal, Scenario, Step, Suite};
 
 /// The runtime facts of the system a suite is replayed against, before a step's own setup.
 pub trait Environment {
     /// The facts a call by `principal` (`agent` or `service`, per `kind`) of `tool` would be
     /// decided with at `now_ms`.
     fn facts(&self, step: &Step, snapshot: &Snapshot, now_ms: i64) -> BaseFacts;
+
+    /// What the credential of a step with `credential = "expired"` or `"revoked"` comes to
+    /// before the decision point, and what that check exercised.
+    fn credential(
+        &self,
+        step: &Step,
+        state: CredentialState,
+        snapshot: &Snapshot,
+        now_ms: i64,
+    ) -> CredentialRun;
+}
+
+/// What a step's credential came to before the decision point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialCheck {
+    /// Refused when the bearer was authenticated, before any decision: the code the API
+    /// answers (`credential_expired`, `credential_invalid`, ...).
+    Refused {
+        /// The code.
+        code: String,
+    },
+    /// Accepted by the verifier: the call is decided with these scopes (`None`: the step's
+    /// own) and the registry's refusal, if it refuses.
+    Accepted {
+        /// The credential's scopes.
+        scopes: Option<BTreeSet<String>>,
+        /// The registry's refusal.
+        refusal: Option<(Code, String)>,
+    },
+    /// The check could not be made: the step fails with this.
+    Failed(String),
+}
+
+/// A credential check and what it exercised, for the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialRun {
+    /// What the credential came to.
+    pub check: CredentialCheck,
+    /// What was exercised, for people.
+    pub exercised: String,
 }
 
 /// What an [`Environment`] reports for one call.
@@ -61,6 +105,16 @@ pub struct Offline;
 impl Environment for Offline {
     fn facts(&self, _step: &Step, _snapshot: &Snapshot, _now_ms: i64) -> BaseFacts {
         BaseFacts::default()
+    }
+
+    fn credential(
+        &self,
+        step: &Step,
+        state: CredentialState,
+        _snapshot: &Snapshot,
+        now_ms: i64,
+    ) -> CredentialRun {
+        simulated_credential(step, state, now_ms)
     }
 }
 
@@ -123,6 +177,10 @@ pub struct StepResult {
     pub got: Got,
     /// Whether that is the expected outcome.
     pub passed: bool,
+    /// What the step exercised where that is less than its setup says (a simulated
+    /// credential check, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What a step got.
@@ -149,12 +207,27 @@ pub struct Got {
     /// What each vote did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub votes: Vec<String>,
+    /// Why the approvals core did not complete the approval, as it answered: a refused vote's
+    /// reason ([`Refusal`] names, or the core's error code for any other refusal), and
+    /// `owner_only` or `too_few_approvals` when the votes counted but did not suffice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<String>,
+    /// The harness could not replay the step (the approval request could not be opened, a
+    /// vote could not be cast, a credential could not be checked): the step fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl std::fmt::Display for Got {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(error) = &self.error {
+            return write!(f, "a harness error: {error}");
+        }
         if let Some(approval) = &self.approval {
             write!(f, "{} after hold", approval.replace('_', " "))?;
+            if !self.refusals.is_empty() {
+                write!(f, " ({})", self.refusals.join(", "))?;
+            }
             if !self.votes.is_empty() {
                 write!(f, " [{}]", self.votes.join("; "))?;
             }
@@ -198,11 +271,45 @@ fn got_from(decision: &Decision) -> Got {
         mfa: decision.mfa_required,
         approval: None,
         votes: Vec::new(),
+        refusals: Vec::new(),
+        error: None,
     }
 }
 
-/// The red-team's own signing key for expired-credential steps: it signs only credentials
-/// that are verified here, in process, and never leave it.
+/// A deny before the decision point: the credential was refused at authentication.
+fn refused_at_authentication(code: String) -> Got {
+    Got {
+        decision: "deny".to_owned(),
+        stage: Some("authenticate".to_owned()),
+        code: Some(code),
+        rule: None,
+        approvals: 0,
+        mfa: false,
+        approval: None,
+        votes: Vec::new(),
+        refusals: Vec::new(),
+        error: None,
+    }
+}
+
+/// A step the harness could not replay.
+fn harness_error(error: String) -> Got {
+    Got {
+        decision: "error".to_owned(),
+        stage: None,
+        code: None,
+        rule: None,
+        approvals: 0,
+        mfa: false,
+        approval: None,
+        votes: Vec::new(),
+        refusals: Vec::new(),
+        error: Some(error),
+    }
+}
+
+/// The red-team's own signing key for offline expired-credential steps: it signs only
+/// credentials that are verified here, in process, and never leave it.
 const REDTEAM_SEED: [u8; 32] = *b"tribune red-team expired-cred.v1";
 const REDTEAM_ISSUER: &str = "tribune:redteam";
 
@@ -276,8 +383,38 @@ fn setup_text(step: &Step) -> Vec<String> {
     out
 }
 
-/// Verifies a credential that expired a minute before `now_ms`; `Err` is the refusal code.
-fn expired_credential(step: &Step, now_ms: i64) -> Result<BTreeSet<String>, &'static str> {
+/// The credential check offline: nothing of a deployment is exercised. An expired credential
+/// is minted with the red team's own key and checked by that key's own verifier (default
+/// leeway); a revoked one is the registry's refusal put into the facts. Either shows how the
+/// decision point handles a refused credential.
+pub fn simulated_credential(step: &Step, state: CredentialState, now_ms: i64) -> CredentialRun {
+    match state {
+        CredentialState::Expired => CredentialRun {
+            check: simulated_expired(step, now_ms),
+            exercised: "simulated: a credential that expired 60 s ago was minted and verified with the red team's own key, not a deployment's issuer and verifier; this shows the call is refused when the credential is, not that a deployment's verifier refuses expired credentials".to_owned(),
+        },
+        CredentialState::Revoked => CredentialRun {
+            check: CredentialCheck::Accepted {
+                scopes: None,
+                refusal: Some((
+                    Code::CredentialRevoked,
+                    "the call's credential was revoked (simulated by the red team)".to_owned(),
+                )),
+            },
+            exercised: "simulated: the registry's refusal of a revoked credential was put into the facts; this shows the decision point denies a credential the registry refuses, not that a deployment's registry refuses revoked credentials".to_owned(),
+        },
+    }
+}
+
+/// The tools a step's minted credential is scoped to: the step's `scopes`, else its tool.
+pub fn credential_scopes(step: &Step) -> BTreeSet<String> {
+    step.setup
+        .scopes
+        .clone()
+        .unwrap_or_else(|| std::iter::once(step.tool.clone()).collect())
+}
+
+fn simulated_expired(step: &Step, now_ms: i64) -> CredentialCheck {
     let issuer = tribune_identity::Issuer::from_seed(REDTEAM_SEED, REDTEAM_ISSUER);
     let now = now_ms.div_euclid(1000);
     let claims = tribune_identity::Claims {
@@ -288,22 +425,38 @@ fn expired_credential(step: &Step, now_ms: i64) -> Result<BTreeSet<String>, &'st
         nbf: now - 960,
         exp: now - 60,
         jti: format!("redteam-{now_ms}"),
-        scope: std::iter::once(step.tool.clone()).collect(),
+        scope: credential_scopes(step).into_iter().collect(),
         generation: 1,
         cls: None,
         act: None,
         anc: vec![],
     };
-    let token = issuer.issue(&claims).map_err(|_| "credential_invalid")?;
+    let token = match issuer.issue(&claims) {
+        Ok(t) => t,
+        Err(e) => return CredentialCheck::Failed(format!("cannot mint the expired credential: {e}")),
+    };
     match issuer.verifier("tribune").verify(&token, now) {
-        Ok(verified) => Ok(verified.claims.scope.as_set().clone()),
-        Err(tribune_identity::CredentialError::Expired { .. }) => Err("credential_expired"),
-        Err(_) => Err("credential_invalid"),
+        Ok(verified) => CredentialCheck::Accepted {
+            scopes: Some(verified.claims.scope.as_set().clone()),
+            refusal: None,
+        },
+        Err(e) => CredentialCheck::Refused {
+            code: credential_error_code(&e).to_owned(),
+        },
+    }
+}
+
+/// The code the API answers a bearer the credential verifier refuses with.
+pub fn credential_error_code(e: &tribune_identity::CredentialError) -> &'static str {
+    match e {
+        tribune_identity::CredentialError::Expired { .. } => "credential_expired",
+        _ => "credential_invalid",
     }
 }
 
 fn step(snapshot: &Snapshot, step: &Step, env: &dyn Environment, now_ms: i64) -> StepResult {
-    let got = outcome(snapshot, step, env, now_ms);
+    let mut notes = Vec::new();
+    let got = outcome(snapshot, step, env, now_ms, &mut notes);
     let passed = matches(&step.expect, &got);
     StepResult {
         at: step.location.to_string(),
@@ -313,26 +466,34 @@ fn step(snapshot: &Snapshot, step: &Step, env: &dyn Environment, now_ms: i64) ->
         expected: step.expect.to_string(),
         got,
         passed,
+        notes,
     }
 }
 
-fn outcome(snapshot: &Snapshot, step: &Step, env: &dyn Environment, now_ms: i64) -> Got {
+fn outcome(
+    snapshot: &Snapshot,
+    step: &Step,
+    env: &dyn Environment,
+    now_ms: i64,
+    notes: &mut Vec<String>,
+) -> Got {
     let base = env.facts(step, snapshot, now_ms);
     let mut scopes = step.setup.scopes.clone();
-    if step.setup.credential == Some(CredentialState::Expired) {
-        match expired_credential(step, now_ms) {
-            Ok(accepted) => scopes = Some(accepted),
-            Err(code) => {
-                return Got {
-                    decision: "deny".to_owned(),
-                    stage: Some("authenticate".to_owned()),
-                    code: Some(code.to_owned()),
-                    rule: None,
-                    approvals: 0,
-                    mfa: false,
-                    approval: None,
-                    votes: Vec::new(),
-                };
+    let mut refusal: Option<(Code, String)> = None;
+    if let Some(state) = step.setup.credential {
+        let run = env.credential(step, state, snapshot, now_ms);
+        notes.push(run.exercised);
+        match run.check {
+            CredentialCheck::Refused { code } => return refused_at_authentication(code),
+            CredentialCheck::Failed(why) => return harness_error(why),
+            CredentialCheck::Accepted {
+                scopes: accepted,
+                refusal: refused,
+            } => {
+                if accepted.is_some() {
+                    scopes = accepted;
+                }
+                refusal = refused;
             }
         }
     }
@@ -345,19 +506,12 @@ fn outcome(snapshot: &Snapshot, step: &Step, env: &dyn Environment, now_ms: i64)
             by: "tribune:redteam".to_owned(),
         });
     }
-    let refusal = match step.setup.credential {
-        Some(CredentialState::Revoked) => Some((
-            Code::CredentialRevoked,
-            "the call's credential was revoked (red-team scenario)",
-        )),
-        _ => None,
-    };
     let facts = Facts {
         calls_last_minute: base.calls_last_minute,
         stops: &stops,
         credential: Credential {
             scopes: scopes.as_ref(),
-            refusal,
+            refusal: refusal.as_ref().map(|(code, why)| (*code, why.as_str())),
         },
         trust: base.trust,
         vetting: base.vetting,
@@ -383,73 +537,101 @@ fn outcome(snapshot: &Snapshot, step: &Step, env: &dyn Environment, now_ms: i64)
             )
         });
     let mut got = got_from(&decision);
-    if matches!(step.expect, Expect::Approved | Expect::NotApproved) {
-        let (approved, votes) = if decision.decision == Outcome::Hold {
-            votes(snapshot.bundle(), step, &decision, now_ms)
+    if matches!(step.expect, Expect::Approved | Expect::NotApproved { .. }) {
+        if decision.decision == Outcome::Hold {
+            match votes(snapshot.bundle(), step, &decision, now_ms) {
+                Ok(tally) => {
+                    got.approval = Some(
+                        if tally.approved {
+                            "approved"
+                        } else {
+                            "not_approved"
+                        }
+                        .to_owned(),
+                    );
+                    got.votes = tally.notes;
+                    got.refusals = tally.refusals;
+                }
+                Err(error) => got.error = Some(error),
+            }
         } else {
-            (
-                decision.decision == Outcome::Allow,
-                vec![format!("the call was not held but {}", got.decision)],
-            )
-        };
-        got.approval = Some(if approved { "approved" } else { "not_approved" }.to_owned());
-        got.votes = votes;
+            got.votes = vec![format!("the call was not held but {}", got.decision)];
+        }
     }
     got
 }
 
-/// Opens the held call as an approval request and casts the step's votes. Returns whether the
-/// request was approved, and what each vote did.
-fn votes(bundle: &Bundle, step: &Step, decision: &Decision, now_ms: i64) -> (bool, Vec<String>) {
-    let request = match open(bundle, step, decision, now_ms) {
-        Ok(r) => r,
-        Err(why) => return (false, vec![why]),
+/// What the votes on a held call came to.
+struct Tally {
+    approved: bool,
+    /// What each vote did, for people.
+    notes: Vec<String>,
+    /// Why the approval was not completed, as the approvals core answered.
+    refusals: Vec<String>,
+}
+
+/// The name of the approvals core's refusal of a vote: a [`Refusal`] where it is one.
+fn refusal_name(e: &tribune_approvals::Error) -> String {
+    match e {
+        tribune_approvals::Error::RequesterCannotApprove { .. } => Refusal::SelfApproval.as_str().to_owned(),
+        tribune_approvals::Error::NotInPool { .. } => Refusal::NotEligible.as_str().to_owned(),
+        other => other.code().to_owned(),
+    }
+}
+
+/// Opens the held call as an approval request and casts the step's votes. `Err` when the
+/// harness cannot: the request cannot be opened or admitted, or a vote cannot be cast (a human
+/// id or TOTP code the harness cannot make); a vote the approvals core refuses is a refusal.
+fn votes(bundle: &Bundle, step: &Step, decision: &Decision, now_ms: i64) -> Result<Tally, String> {
+    let mut request = open(bundle, step, decision, now_ms)?;
+    let mut tally = Tally {
+        approved: false,
+        notes: Vec::new(),
+        refusals: Vec::new(),
     };
-    let Some(mut request) = request else {
-        return (
-            false,
-            vec!["the reviewers' capacity refused the request".to_owned()],
-        );
-    };
-    let mut notes = Vec::new();
-    let mut approved = false;
+    let mut last_pending: Option<bool> = None;
     for (n, human) in step.setup.approve.iter().enumerate() {
-        let id = match HumanId::parse(human) {
-            Ok(id) => id,
-            Err(e) => {
-                notes.push(format!("{human}: {e}"));
-                continue;
-            }
-        };
-        let mfa = match mfa_proof(&id, n, now_ms) {
-            Ok(proof) => MfaEvidence::Verified(proof),
-            Err(e) => {
-                notes.push(format!("{human}: {e}"));
-                continue;
-            }
-        };
-        match request.approve(&id, None, mfa, now_ms) {
+        let id = HumanId::parse(human).map_err(|e| format!("cannot cast `{human}`'s vote: {e}"))?;
+        let proof =
+            mfa_proof(&id, n, now_ms).map_err(|e| format!("cannot make `{human}`'s TOTP code: {e}"))?;
+        match request.approve(&id, None, MfaEvidence::Verified(proof), now_ms) {
             Ok(ApproveOutcome::Approved { .. }) => {
-                approved = true;
-                notes.push(format!("{human}: approval completed the request"));
+                tally.approved = true;
+                last_pending = None;
+                tally
+                    .notes
+                    .push(format!("{human}: approval completed the request"));
             }
             Ok(ApproveOutcome::Pending {
                 approvals,
                 required,
                 needs_non_owner,
-            }) => notes.push(format!(
-                "{human}: counted ({approvals} of {required}{})",
-                if needs_non_owner {
-                    ", a non-owner is still needed"
-                } else {
-                    ""
-                }
-            )),
-            Ok(ApproveOutcome::Duplicate { .. }) => notes.push(format!("{human}: already approved")),
-            Err(e) => notes.push(format!("{human}: refused: {e}")),
+            }) => {
+                last_pending = Some(needs_non_owner);
+                tally.notes.push(format!(
+                    "{human}: counted ({approvals} of {required}{})",
+                    if needs_non_owner {
+                        ", a non-owner is still needed"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            Ok(ApproveOutcome::Duplicate { .. }) => tally.notes.push(format!("{human}: already approved")),
+            Err(e) => {
+                tally.refusals.push(refusal_name(&e));
+                tally.notes.push(format!("{human}: refused: {e}"));
+            }
         }
     }
-    (approved, notes)
+    if !tally.approved {
+        match last_pending {
+            Some(true) => tally.refusals.push(Refusal::OwnerOnly.as_str().to_owned()),
+            Some(false) => tally.refusals.push("too_few_approvals".to_owned()),
+            None => {}
+        }
+    }
+    Ok(tally)
 }
 
 /// A verified TOTP code of a secret made for this vote.
@@ -464,10 +646,10 @@ fn mfa_proof(human: &HumanId, n: usize, now_ms: i64) -> Result<tribune_approvals
     enrollment.verify(&code, now_ms).map_err(|e| e.to_string())
 }
 
-/// The held call as an opened approval request, `Ok(None)` when admission refused it, `Err`
-/// when it can never be approved (as the server denies it `approval_unsatisfiable`).
-fn open(bundle: &Bundle, step: &Step, d: &Decision, now_ms: i64) -> Result<Option<ApprovalRequest>, String> {
-    let err = |e: tribune_approvals::Error| e.to_string();
+/// The held call as an opened approval request; `Err` when it cannot be opened: admission
+/// refused it, or it can never be approved (as the server denies it `approval_unsatisfiable`).
+fn open(bundle: &Bundle, step: &Step, d: &Decision, now_ms: i64) -> Result<ApprovalRequest, String> {
+    let err = |e: tribune_approvals::Error| format!("cannot open the approval request: {e}");
     let pool_id = d.reviewer_pool.clone().ok_or_else(|| {
         format!(
             "tool `{}` names no reviewer pool, so no one can approve it",
@@ -533,16 +715,18 @@ fn open(bundle: &Bundle, step: &Step, d: &Decision, now_ms: i64) -> Result<Optio
     match admit(&config, &new, queue, now_ms).map_err(err)? {
         Admission::Admit(admitted) => {
             let id = RequestId::parse(&format!("redteam-req-{now_ms}")).map_err(err)?;
-            ApprovalRequest::open(id, new, admitted, &config, now_ms)
-                .map(Some)
-                .map_err(err)
+            ApprovalRequest::open(id, new, admitted, &config, now_ms).map_err(err)
         }
-        Admission::Coalesce(_) | Admission::Refuse(_) => Ok(None),
+        Admission::Coalesce(_) => Err("admission coalesced the call into another request".to_owned()),
+        Admission::Refuse(why) => Err(format!("admission refused the approval request: {why}")),
     }
 }
 
 /// Whether `got` is what `expect` asks for.
 pub fn matches(expect: &Expect, got: &Got) -> bool {
+    if got.error.is_some() {
+        return false;
+    }
     match expect {
         Expect::Allow => got.decision == "allow" && got.approval.is_none(),
         Expect::Deny { code } => got.decision == "deny" && got.code.as_deref() == Some(code.as_str()),
@@ -555,6 +739,13 @@ pub fn matches(expect: &Expect, got: &Got) -> bool {
                     .is_none_or(|c| got.code.as_deref() == Some(c.as_str()))
         }
         Expect::Approved => got.decision == "hold" && got.approval.as_deref() == Some("approved"),
-        Expect::NotApproved => got.decision == "hold" && got.approval.as_deref() == Some("not_approved"),
+        // Every refusal the core gave is the one named: a vote refused for any other reason
+        // (an MFA code, a closed request) is not the control the step is about.
+        Expect::NotApproved { refusal } => {
+            got.decision == "hold"
+                && got.approval.as_deref() == Some("not_approved")
+                && !got.refusals.is_empty()
+                && got.refusals.iter().all(|r| r == refusal.as_str())
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! HTML gets every markup-significant character as an entity, in text and in attribute values
 //! alike. Markdown keeps `code spans` (Tribune's messages put bundle names in backticks) and
 //! escapes everything else that Markdown or the HTML a Markdown renderer passes through could
-//! act on, so no bundle text becomes a link, an image, a table cell border or a tag.
+//! act on, so no bundle text becomes link or image syntax, a table cell border or a tag.
+//! (Renderers that autolink bare URLs, as GitHub's does, still show a URL in bundle text as a
+//! link; the HTML report has no such renderer.)
 
 /// `s` for HTML text or a double- or single-quoted attribute value.
 pub fn html(s: &str) -> String {

@@ -1,6 +1,8 @@
 //! Who is calling: bearer tokens resolved to a [`Caller`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -117,9 +119,17 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             let token = token.to_owned();
             return credential_caller(parts, state, &token);
         }
+        let hash = tokens::hash(token);
+        // Read before the token is, so a revocation racing with this lookup leaves the entry
+        // stale (INVARIANT(token-revocation-epoch)).
+        let epoch = state.store.token_revocations();
+        if let Some(caller) = state.tokens.get(&hash, epoch, Instant::now()) {
+            parts.extensions.insert(Presented::Secret);
+            return Ok(caller);
+        }
         let record = state
             .store
-            .token_by_hash(&tokens::hash(token))
+            .token_by_hash(&hash)
             .await
             .map_err(|e| ApiError::Unavailable(format!("cannot check the token: {e}")))?
             .ok_or(ApiError::InvalidToken)?;
@@ -127,13 +137,78 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             return Err(ApiError::RevokedToken);
         }
         let subject = || record.subject.clone().ok_or(ApiError::InvalidToken);
-        parts.extensions.insert(Presented::Secret);
-        Ok(match record.kind {
+        let caller = match record.kind {
             TokenKind::Admin => Caller::Admin,
             TokenKind::Agent => Caller::Agent(subject()?),
             TokenKind::Service => Caller::Service(subject()?),
             TokenKind::Human => Caller::Human(subject()?),
-        })
+        };
+        state.tokens.insert(hash, caller.clone(), epoch, Instant::now());
+        parts.extensions.insert(Presented::Secret);
+        Ok(caller)
+    }
+}
+
+/// How long a verified bearer token is trusted without reading the token table again: the
+/// interval at which replicas read each other's stops and registry changes, so a token revoked
+/// by another process (another replica on the same database) stops working here within it.
+pub const TOKEN_CACHE_TTL: Duration = crate::stops::POLL;
+
+/// The most verified tokens kept; beyond it the expired ones go, and if that is not enough,
+/// all of them (they are read again on their next use).
+const TOKEN_CACHE_MAX: usize = 4096;
+
+/// Bearer tokens verified against the token table recently, by the SHA-256 of the secret, so
+/// that a request costs a hash and a map lookup instead of a database read.
+///
+/// INVARIANT(revoke-before-answer) for tokens: an entry is trusted only while
+/// [`tribune_store::Store::token_revocations`] still has the value it had before the token
+/// was read, so any revocation through this process's store (the identity API's rotate and
+/// decommission, anything else calling `revoke_token`) makes the very next request read the
+/// table again; a revocation made by another process is seen within [`TOKEN_CACHE_TTL`].
+/// Only tokens that were found and not revoked are kept: an unknown or revoked token is read
+/// every time.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: RwLock<HashMap<[u8; 32], Verified>>,
+}
+
+#[derive(Debug)]
+struct Verified {
+    caller: Caller,
+    epoch: u64,
+    at: Instant,
+}
+
+impl TokenCache {
+    /// The caller `hash` was verified as, if that was at revocation count `epoch` and less than
+    /// [`TOKEN_CACHE_TTL`] before `now`. A poisoned lock is a miss.
+    pub fn get(&self, hash: &[u8; 32], epoch: u64, now: Instant) -> Option<Caller> {
+        let entries = self.entries.read().ok()?;
+        let v = entries.get(hash)?;
+        (v.epoch == epoch && now.saturating_duration_since(v.at) < TOKEN_CACHE_TTL).then(|| v.caller.clone())
+    }
+
+    /// Remembers that `hash` was verified as `caller`, having read revocation count `epoch`
+    /// before the token table.
+    pub fn insert(&self, hash: [u8; 32], caller: Caller, epoch: u64, now: Instant) {
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
+        if entries.len() >= TOKEN_CACHE_MAX && !entries.contains_key(&hash) {
+            entries.retain(|_, v| v.epoch == epoch && now.saturating_duration_since(v.at) < TOKEN_CACHE_TTL);
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            hash,
+            Verified {
+                caller,
+                epoch,
+                at: now,
+            },
+        );
     }
 }
 
@@ -173,4 +248,48 @@ fn issued_by(token: &str, issuer: &str) -> bool {
         iss: Option<String>,
     }
     serde_json::from_slice::<Iss>(&bytes).is_ok_and(|c| c.iss.as_deref() == Some(issuer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: &str) -> Caller {
+        Caller::Agent(id.to_owned())
+    }
+
+    #[test]
+    fn a_cached_token_is_trusted_only_at_its_revocation_count_and_within_the_ttl() {
+        let cache = TokenCache::default();
+        let at = Instant::now();
+        cache.insert([1; 32], agent("a"), 7, at);
+        assert_eq!(cache.get(&[1; 32], 7, at), Some(agent("a")));
+        assert_eq!(cache.get(&[1; 32], 7, at + TOKEN_CACHE_TTL / 2), Some(agent("a")));
+        // Any revocation since it was read: read the table again.
+        assert_eq!(cache.get(&[1; 32], 8, at), None);
+        // Too old: read the table again (another process may have revoked it).
+        assert_eq!(cache.get(&[1; 32], 7, at + TOKEN_CACHE_TTL), None);
+        assert_eq!(cache.get(&[2; 32], 7, at), None);
+        // Read again, it is trusted again.
+        cache.insert([1; 32], agent("a"), 8, at + TOKEN_CACHE_TTL);
+        assert_eq!(cache.get(&[1; 32], 8, at + TOKEN_CACHE_TTL), Some(agent("a")));
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = TokenCache::default();
+        let at = Instant::now();
+        let key = |i: usize| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            k
+        };
+        for i in 0..TOKEN_CACHE_MAX * 2 + 3 {
+            cache.insert(key(i), agent("a"), 0, at);
+        }
+        let len = cache.entries.read().map(|e| e.len()).unwrap_or(usize::MAX);
+        assert!(len <= TOKEN_CACHE_MAX, "{len}");
+        // The newest is always kept.
+        assert_eq!(cache.get(&key(TOKEN_CACHE_MAX * 2 + 2), 0, at), Some(agent("a")));
+    }
 }

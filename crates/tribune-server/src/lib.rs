@@ -137,7 +137,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/audit/holds/{id}/release", post(routes::audit::release_hold))
         .route("/v1/audit/retention/run", post(routes::audit::run_retention))
-        .route("/v1/audit/reviews", get(routes::audit::reviews).post(routes::audit::review))
+        .route(
+            "/v1/audit/reviews",
+            get(routes::audit::reviews).post(routes::audit::review),
+        )
         .route("/v1/approvals", get(routes::approvals::list))
         .route("/v1/approvals/{id}", get(routes::approvals::get))
         .route("/v1/approvals/{id}/approve", post(routes::approvals::approve))

@@ -45,6 +45,8 @@ pub struct AppState {
     pub providers: crate::providers::Providers,
     /// Values seen in untrusted tools' results, per session (in this process only).
     pub taint: crate::taint::TaintMemory,
+    /// Bearer tokens verified recently (`auth.rs`).
+    pub(crate) tokens: crate::auth::TokenCache,
     /// The active bundle as loaded, before runtime identities are added to it.
     base: ArcSwap<tribune_bundle::Bundle>,
     stop_poller: std::sync::OnceLock<tokio::task::AbortHandle>,
@@ -174,6 +176,7 @@ impl AppState {
             incidents,
             providers,
             taint: crate::taint::TaintMemory::new(),
+            tokens: crate::auth::TokenCache::default(),
             base: ArcSwap::new(base),
             stop_poller: std::sync::OnceLock::new(),
             metrics,

@@ -29,7 +29,7 @@
 //!   session to one node (the MCP gateway keeps one connection to one server), or a call on
 //!   another node is not marked by results reported here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -43,7 +43,8 @@ type Digest = [u8; 16];
 /// A session's keyed hash (principal and session id).
 type SessionKey = [u8; 16];
 
-/// The most tainted values one decision lists.
+/// The most tainted values one decision lists (see [`listed`]: the first of each tainted
+/// argument is always listed, so `context.tainted` names every one).
 const LISTED: usize = 32;
 
 /// Why an untrusted result is withheld rather than remembered.
@@ -250,9 +251,12 @@ impl Memory {
         };
         session.purge(now_ms);
         let uncertain = session.uncertain(now_ms);
-        let mut out: Vec<Tainted> = Vec::new();
+        let mut found: Vec<Tainted> = Vec::new();
+        // One entry per pointer and source; the candidates are bounded by the request's size.
+        let mut seen: HashSet<(&str, Option<&str>)> = HashSet::new();
         for (digest, arg) in candidates {
-            let source = match session.values.get(digest) {
+            let seen_in = session.values.get(digest);
+            let source = match seen_in {
                 Some(seen) => TaintSource::Result {
                     tool: seen.tool.to_string(),
                     decision: seen.decision.to_string(),
@@ -262,22 +266,71 @@ impl Memory {
                     None => continue,
                 },
             };
-            let kind = session.values.get(digest).map_or(arg.value.kind, |s| s.kind);
-            if out.iter().any(|t| t.pointer == arg.pointer && t.source == source) {
+            if !seen.insert((arg.pointer.as_str(), seen_in.map(|s| &*s.decision))) {
                 continue;
             }
-            out.push(Tainted {
+            let kind = seen_in.map_or(arg.value.kind, |s| s.kind);
+            found.push(Tainted {
                 argument: arg.argument.clone(),
                 pointer: arg.pointer.clone(),
                 kind: kind.as_str().to_owned(),
                 source,
             });
-            if out.len() >= LISTED {
-                break;
-            }
         }
-        out
+        listed(found)
     }
+}
+
+/// What a decision lists of its tainted values `found`: the first of each tainted argument
+/// (one from a remembered result when there is one), so that `context.tainted`, built from
+/// the list, names every tainted argument however many values another argument carries; then
+/// the others in order, all within [`LISTED`] entries. When some are cut, a last entry (kind
+/// `any`, at the top of the first cut one's argument) says how many. The list is longer than
+/// [`LISTED`] only when more arguments than that are tainted: one entry each, and that one.
+fn listed(found: Vec<Tainted>) -> Vec<Tainted> {
+    if found.len() <= LISTED {
+        return found;
+    }
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, t) in found.iter().enumerate() {
+        let slot = first.entry(t.argument.as_str()).or_insert(i);
+        let remembered = |t: &Tainted| matches!(t.source, TaintSource::Result { .. });
+        if !remembered(&found[*slot]) && remembered(t) {
+            *slot = i;
+        }
+    }
+    let keep: HashSet<usize> = first.into_values().collect();
+    let mut room = LISTED.saturating_sub(keep.len() + 1);
+    let mut cut: Option<(usize, &Tainted)> = None;
+    let mut out = Vec::with_capacity(LISTED.max(keep.len() + 1));
+    for (i, t) in found.iter().enumerate() {
+        if keep.contains(&i) {
+            out.push(t.clone());
+        } else if room > 0 {
+            room -= 1;
+            out.push(t.clone());
+        } else {
+            cut.get_or_insert((0, t)).0 += 1;
+        }
+    }
+    if let Some((n, t)) = cut {
+        out.push(Tainted {
+            argument: t.argument.clone(),
+            pointer: pointer(&t.argument),
+            kind: "any".to_owned(),
+            source: TaintSource::Unknown {
+                why: format!(
+                    "{n} more tainted value(s) of this call are not listed: a decision lists {LISTED} at most, always the first of each tainted argument"
+                ),
+            },
+        });
+    }
+    out
+}
+
+/// The JSON pointer of a top-level argument (RFC 6901).
+fn pointer(argument: &str) -> String {
+    format!("/{}", argument.replace('~', "~0").replace('/', "~1"))
 }
 
 /// The server's taint memory: the keyed hashing around [`Memory`], behind a lock.
@@ -349,14 +402,14 @@ impl TaintMemory {
         }
         let Some(extractor) = &self.extractor else {
             // INVARIANT(taint-fail-closed): no extraction, so every argument counts.
+            // One per argument: bounded by the request, never cut.
             return arguments
                 .as_object()
                 .into_iter()
                 .flatten()
-                .take(LISTED)
                 .map(|(name, _)| Tainted {
                     argument: name.clone(),
-                    pointer: format!("/{}", name.replace('~', "~0").replace('/', "~1")),
+                    pointer: pointer(name),
                     kind: "any".to_owned(),
                     source: TaintSource::Unknown {
                         why: "the taint extractor is unavailable".to_owned(),
@@ -377,20 +430,20 @@ impl TaintMemory {
             Ok(mut memory) => memory.lookup(key, &candidates, now_ms),
             // INVARIANT(taint-fail-closed): a memory that cannot be read vouches for nothing.
             Err(_) => {
-                let mut out: Vec<Tainted> = Vec::new();
-                for (_, a) in &candidates {
-                    if out.len() < LISTED && !out.iter().any(|t| t.pointer == a.pointer) {
-                        out.push(Tainted {
-                            argument: a.argument.clone(),
-                            pointer: a.pointer.clone(),
-                            kind: a.value.kind.as_str().to_owned(),
-                            source: TaintSource::Unknown {
-                                why: "the taint memory is unavailable".to_owned(),
-                            },
-                        });
-                    }
-                }
-                out
+                let mut seen = HashSet::new();
+                let found = candidates
+                    .iter()
+                    .filter(|(_, a)| seen.insert(a.pointer.as_str()))
+                    .map(|(_, a)| Tainted {
+                        argument: a.argument.clone(),
+                        pointer: a.pointer.clone(),
+                        kind: a.value.kind.as_str().to_owned(),
+                        source: TaintSource::Unknown {
+                            why: "the taint memory is unavailable".to_owned(),
+                        },
+                    })
+                    .collect();
+                listed(found)
             }
         }
     }
@@ -453,6 +506,13 @@ impl TaintMemory {
             .memory
             .lock()
             .map_err(|_| TaintError::Unavailable("its lock is poisoned"))?;
+        if result.is_none() && !succeeded {
+            // INVARIANT(taint-fail-closed): a failure reported without its result does not say
+            // what the tool answered, so it does not settle the call: the session stays
+            // uncertain until the call's ttl, as if it were not reported (a steered agent
+            // cannot lift the uncertainty by reporting a failure).
+            return Ok(Some(Remembered::default()));
+        }
         let remembered = memory.remember(key, &values, (tool, decision), &bundle.taint, now_ms)?;
         if result.is_none() && succeeded {
             return Err(TaintError::Unseen(tool.to_owned()));
@@ -571,6 +631,56 @@ mod tests {
         assert!(m.lookup(OTHER, &[arg("iban", 5)], 60_000).is_empty());
     }
 
+    /// An argument that sorts first and carries many tainted values never pushes another
+    /// tainted argument out of the list `context.tainted` is built from; the detail is cut,
+    /// and the list says so.
+    #[test]
+    fn every_tainted_argument_is_listed_however_many_values_another_carries() {
+        let extractor = Extractor::new().unwrap();
+        let flood: Vec<String> = (0..40).map(|i| format!("m{i}@evil.example")).collect();
+        let arguments = json!({"a": flood, "iban": "GB82 WEST 1234 5698 7654 32", "memo": "x"});
+        let candidates: Vec<(Digest, ArgumentValue)> = extractor
+            .argument_values(&arguments)
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| (d(i as u8), a))
+            .collect();
+        assert_eq!(candidates.len(), 41);
+        let names = |t: &[Tainted]| {
+            let mut n: Vec<String> = t.iter().map(|t| t.argument.clone()).collect();
+            n.sort();
+            n.dedup();
+            n
+        };
+        let l = limits(64, 8, 60);
+        // Remembered: every value, the flood and the payee.
+        let all: Vec<(Digest, ValueKind)> = (0..41).map(|i| (d(i), ValueKind::Email)).collect();
+        let mut m = Memory::default();
+        m.remember(S, &all, ("fetch", "d1"), &l, 0).unwrap();
+        let tainted = m.lookup(S, &candidates, 1);
+        assert_eq!(names(&tainted), ["a", "iban"]);
+        assert_eq!(tainted.len(), LISTED);
+        let last = tainted.last().unwrap();
+        assert_eq!((last.argument.as_str(), last.kind.as_str()), ("a", "any"));
+        assert!(matches!(&last.source, TaintSource::Unknown { why } if why.starts_with("10 more")));
+        // Uncertain: every value counts.
+        let mut m = Memory::default();
+        m.expect(S, ("fetch", "d1"), &l, 0).unwrap();
+        assert_eq!(names(&m.lookup(S, &candidates, 1)), ["a", "iban"]);
+        // Only the payee remembered, the flood unknown: the payee's entry names its result.
+        let mut m = Memory::default();
+        m.expect(S, ("fetch", "d0"), &l, 0).unwrap();
+        m.remember(S, &[(d(40), ValueKind::Iban)], ("fetch", "d1"), &l, 0)
+            .unwrap();
+        let tainted = m.lookup(S, &candidates, 1);
+        let iban: Vec<_> = tainted.iter().filter(|t| t.argument == "iban").collect();
+        assert!(matches!(&iban[0].source, TaintSource::Result { decision, .. } if decision == "d1"));
+        // Nothing cut: nothing said.
+        let few = m.lookup(S, &candidates[..3], 1);
+        assert_eq!(few.len(), 3);
+        assert!(few.iter().all(|t| t.kind != "any"));
+    }
+
     #[test]
     fn sessions_are_bounded_and_a_full_memory_refuses_rather_than_forgets() {
         let mut m = Memory::default();
@@ -642,5 +752,17 @@ untrusted = false
             memory.remember(&bundle, "fetch", "agent:a", "s", "d3", None, true, 2),
             Err(TaintError::Unseen("fetch".to_owned()))
         );
+        // A failure reported without its result does not settle the call: the session stays
+        // uncertain until the call's ttl.
+        let other = json!({"iban": "DE89 3704 0044 0532 0130 00"});
+        memory.expect(&bundle, "fetch", "agent:a", "s", "d4", 3);
+        let failed = memory.remember(&bundle, "fetch", "agent:a", "s", "d4", None, false, 4);
+        assert_eq!(failed, Ok(Some(Remembered::default())));
+        let tainted = memory.facts(&bundle, "agent:a", "s", &other, 5);
+        assert!(
+            matches!(&tainted[..], [t] if matches!(&t.source, TaintSource::Unknown { why } if why.contains("d4")))
+        );
+        let ttl = i64::from(bundle.taint.ttl_secs.get()) * 1000;
+        assert!(memory.facts(&bundle, "agent:a", "s", &other, 3 + ttl).is_empty());
     }
 }

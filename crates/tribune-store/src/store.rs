@@ -18,6 +18,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::error::ErrorKind;
@@ -41,6 +43,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// How many token revocations went through this store or one of its clones, so a cache
+    /// of verified tokens in this process can tell it may hold a revoked one
+    /// ([`Store::token_revocations`]).
+    token_revocations: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +152,7 @@ impl Store {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Store {
             backend: Backend::Sqlite(pool),
+            token_revocations: Arc::default(),
         })
     }
 
@@ -155,6 +162,7 @@ impl Store {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Store {
             backend: Backend::Postgres(pool),
+            token_revocations: Arc::default(),
         })
     }
 
@@ -213,18 +221,31 @@ impl Store {
 
     /// Marks token `id` revoked at `at_ms`. `false` if there is no such token or it was already
     /// revoked (the first revocation time is kept).
+    ///
+    /// Counts the revocation in [`Store::token_revocations`] before returning, whatever the
+    /// outcome (even a failed update may have committed).
     pub async fn revoke_token(&self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
-        let rows_affected = with_pool!(self, pool => {
+        let result = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE tokens SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
             )
             .bind(id)
             .bind(at_ms)
             .execute(pool)
-            .await?
-            .rows_affected()
+            .await
+            .map(|done| done.rows_affected())
         });
-        Ok(rows_affected > 0)
+        // INVARIANT(token-revocation-epoch): bumped only after the update is done, so a cache
+        // entry read before this number changed is treated as possibly revoked.
+        self.token_revocations.fetch_add(1, Ordering::SeqCst);
+        Ok(result? > 0)
+    }
+
+    /// How many times [`Store::revoke_token`] has run on this store or any of its clones (in
+    /// this process; other processes' revocations are not counted). A cache of verified tokens
+    /// reads it before it reads a token and trusts the entry only while it is unchanged.
+    pub fn token_revocations(&self) -> u64 {
+        self.token_revocations.load(Ordering::SeqCst)
     }
 
     /// How many tokens of `kind` exist, revoked ones included (like every read here, this does

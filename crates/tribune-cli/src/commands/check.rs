@@ -78,18 +78,68 @@ pub(crate) fn drill_overdue(bundle: &Bundle, drills: &Drills, now_ms: i64) -> Op
     ))
 }
 
-/// The latest passed red-team run a server reports (`GET /v1/redteam/runs`), read only when the
-/// bundle declares `[redteam] cadence_days`.
-pub(crate) async fn read_redteam(server: &str, token: Option<&str>) -> Result<Option<i64>, String> {
-    let token =
-        token.ok_or_else(|| "`--server` needs `--token TOKEN` (an admin's or an auditor's)".to_owned())?;
-    let body = crate::client::get(server, "/v1/redteam/runs?limit=1", token)
-        .await
-        .map_err(|e| format!("cannot read the red-team runs from `{server}`: {e}"))?;
-    Ok(body["last_passed_at_ms"].as_i64())
+/// The latest passed run of the built-in red-team suite against one bundle, as a server
+/// recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RedteamRun {
+    /// When it ran.
+    pub(crate) at_ms: i64,
+    /// The suite's name.
+    pub(crate) suite: String,
+    /// The SHA-256 of the suite's text.
+    pub(crate) suite_sha256: String,
 }
 
-/// The finding for a red-team run overdue against the bundle's `[redteam] cadence_days`.
+/// The latest passed run of the built-in suite against the bundle whose hash is
+/// `bundle_hash`, as a server reports it (`GET /v1/redteam/runs?bundle_hash=`), read only when
+/// the bundle declares `[redteam] cadence_days`. A run of another suite or against another
+/// bundle is no evidence for this one, so the run the server names is checked again here.
+pub(crate) async fn read_redteam(
+    server: &str,
+    token: Option<&str>,
+    bundle_hash: &str,
+) -> Result<Option<RedteamRun>, String> {
+    let token =
+        token.ok_or_else(|| "`--server` needs `--token TOKEN` (an admin's or an auditor's)".to_owned())?;
+    let path = format!("/v1/redteam/runs?limit=1&bundle_hash={bundle_hash}");
+    let body = crate::client::get(server, &path, token)
+        .await
+        .map_err(|e| format!("cannot read the red-team runs from `{server}`: {e}"))?;
+    Ok(counted_run(&body["last_passed"], bundle_hash))
+}
+
+/// The run a server names as the latest passed one, if it counts for the bundle whose hash is
+/// `bundle_hash`: passed, the built-in suite, that bundle.
+pub(crate) fn counted_run(run: &Value, bundle_hash: &str) -> Option<RedteamRun> {
+    let counts =
+        run["passed"] == true && run["builtin"] == true && run["bundle_hash"].as_str() == Some(bundle_hash);
+    counts.then_some(())?;
+    Some(RedteamRun {
+        at_ms: run["ran_at_ms"].as_i64()?,
+        suite: run["suite"].as_str()?.to_owned(),
+        suite_sha256: run["suite_sha256"].as_str()?.to_owned(),
+    })
+}
+
+/// The compliance evidence of the red-team runs read from `server` for the bundle whose hash
+/// is `bundle_hash`.
+pub(crate) fn redteam_evidence(
+    server: &str,
+    bundle_hash: &str,
+    last: Option<&RedteamRun>,
+    now_ms: i64,
+) -> RedteamEvidence {
+    RedteamEvidence {
+        source: server.to_owned(),
+        bundle_hash: bundle_hash.to_owned(),
+        last_passed: last.map(|r| (r.at_ms, rfc3339(r.at_ms))),
+        suite: last.map(|r| (r.suite.clone(), r.suite_sha256.clone())),
+        now_ms,
+    }
+}
+
+/// The finding for a red-team run overdue against the bundle's `[redteam] cadence_days`:
+/// `last` is when the latest passed run of the built-in suite against this bundle ran.
 pub(crate) fn redteam_overdue(
     bundle: &Bundle,
     server: &str,
@@ -101,12 +151,12 @@ pub(crate) fn redteam_overdue(
     let message = match last {
         Some(at) if now_ms.saturating_sub(at) <= i64::from(days) * DAY_MS => return None,
         Some(at) => format!(
-            "red-team run overdue: the last run that passed on `{server}` was at {}, {} days ago; `[redteam] cadence_days` requires one every {days} days (`tribune redteam run --server URL`)",
+            "red-team run overdue: the last run of the built-in suite that passed against this bundle on `{server}` was at {}, {} days ago; `[redteam] cadence_days` requires one every {days} days (`tribune redteam run --server URL`)",
             rfc3339(at),
             now_ms.saturating_sub(at) / DAY_MS
         ),
         None => format!(
-            "red-team run overdue: no run has passed on `{server}`; `[redteam] cadence_days` requires one every {days} days (`tribune redteam run --server URL`)"
+            "red-team run overdue: no run of the built-in suite has passed against this bundle on `{server}`; `[redteam] cadence_days` requires one every {days} days (`tribune redteam run --server URL`)"
         ),
     };
     Some(Diagnostic::error(
@@ -140,7 +190,7 @@ pub async fn run(args: Args) -> u8 {
     // Red-team runs: only with `--server`, and only when the bundle declares a cadence.
     let redteam = match (&args.server, &result) {
         (Some(server), Ok(s)) if s.bundle().redteam.cadence_days.is_some() => {
-            match read_redteam(server, args.token.as_deref()).await {
+            match read_redteam(server, args.token.as_deref(), &s.bundle().hash).await {
                 Ok(last) => Some((server.clone(), last)),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -166,11 +216,12 @@ pub async fn run(args: Args) -> u8 {
     };
     let evidence = Evidence {
         stop_drills: drills.as_ref().map(|d| d.evidence(now)),
-        redteam: redteam.as_ref().map(|(server, last)| RedteamEvidence {
-            source: server.clone(),
-            last_passed: last.map(|at| (at, rfc3339(at))),
-            now_ms: now,
-        }),
+        redteam: match (&redteam, &result) {
+            (Some((server, last)), Ok(s)) => {
+                Some(redteam_evidence(server, &s.bundle().hash, last.as_ref(), now))
+            }
+            _ => None,
+        },
         reviews,
         ..Evidence::NONE
     };
@@ -201,7 +252,12 @@ pub async fn run(args: Args) -> u8 {
         diagnostics.sort();
     }
     if let (Ok(s), Some((server, last))) = (&result, &redteam) {
-        diagnostics.extend(redteam_overdue(s.bundle(), server, *last, now));
+        diagnostics.extend(redteam_overdue(
+            s.bundle(),
+            server,
+            last.as_ref().map(|r| r.at_ms),
+            now,
+        ));
         diagnostics.sort();
     }
     let code = if !valid {

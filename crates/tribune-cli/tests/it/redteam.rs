@@ -36,7 +36,7 @@ fn redteam_end_to_end(backend: Backend) {
     let out = s.cli(&carol, &["check", &bundle]);
     assert_eq!(code(&out), Some(1), "{}{}", stdout(&out), stderr(&out));
     let expected = format!(
-        "{bundle}/{at}: error[redteam-overdue]: red-team run overdue: no run has passed on `{}`; `[redteam] cadence_days` requires one every 30 days (`tribune redteam run --server URL`)",
+        "{bundle}/{at}: error[redteam-overdue]: red-team run overdue: no run of the built-in suite has passed against this bundle on `{}`; `[redteam] cadence_days` requires one every 30 days (`tribune redteam run --server URL`)",
         s.url
     );
     assert!(stdout(&out).lines().any(|l| l == expected), "{}", stdout(&out));
@@ -86,6 +86,20 @@ fn redteam_end_to_end(backend: Backend) {
     let out = s.cli(&carol, &["check", &bundle]);
     assert_eq!(code(&out), Some(1), "{}", stdout(&out));
 
+    // A trivial suite of the admin's own passes, is recorded, and is no evidence either: only
+    // the built-in suite counts.
+    let trivial = dir.path().join("trivial.toml");
+    std::fs::write(
+        &trivial,
+        "name = \"quickstart\"\nbundle = \"example.com/quickstart\"\n\n[[scenarios]]\nid = \"docs\"\ncategory = \"other\"\nthreats = [\"T2\"]\ndescription = \"Docs are allowed.\"\n\n[[scenarios.steps]]\nagent = \"support-bot\"\ntool = \"search_docs\"\narguments = { query = \"refunds\" }\nexpect = \"allow\"\n",
+    )
+    .unwrap();
+    let out = s.cli(ADMIN, &["redteam", "run", trivial.to_str().unwrap()]);
+    assert_eq!(code(&out), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let out = s.cli(&carol, &["check", &bundle]);
+    assert_eq!(code(&out), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).lines().any(|l| l == expected), "{}", stdout(&out));
+
     // The built-in suite, replayed on the server: every scenario passes, the run is recorded.
     let out = s.cli(ADMIN, &["redteam", "run", "--format", "json"]);
     assert_eq!(code(&out), Some(0), "{}{}", stdout(&out), stderr(&out));
@@ -95,30 +109,66 @@ fn redteam_end_to_end(backend: Backend) {
     assert_eq!(report["scenarios_failed"], 0);
     let scenarios = report["scenarios"].as_array().unwrap();
     assert!(scenarios.len() >= 8, "{report:#}");
+    // On the server, the expired credential is minted and verified by the server's own issuer
+    // and verifier; with no revoked credential on its list, the revoked step says it simulated.
+    let notes = |id: &str| {
+        scenarios.iter().find(|sc| sc["id"] == id).unwrap()["steps"][0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        notes("expired-credential").contains("this server's issuer"),
+        "{report:#}"
+    );
+    assert!(
+        notes("revoked-credential").starts_with("simulated: this server's revocation list"),
+        "{report:#}"
+    );
 
     // Listed newest first, with the cadence met; both runs are in the ledger.
     let api = Api::new(&s);
     let (status, listed) = block_on(api.get(&carol, "/v1/redteam/runs"));
     assert_eq!(status, 200, "{listed:#}");
     let runs = listed["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2, "{listed:#}");
+    assert_eq!(runs.len(), 3, "{listed:#}");
+    let summary = |r: &Value| (r["suite"].clone(), r["passed"].clone(), r["builtin"].clone());
     assert_eq!(
-        (&runs[0]["suite"], &runs[0]["passed"]),
-        (&Value::from("quickstart"), &Value::from(true))
+        runs.iter().map(summary).collect::<Vec<_>>(),
+        [
+            (Value::from("quickstart"), Value::from(true), Value::from(true)),
+            (Value::from("quickstart"), Value::from(true), Value::from(false)),
+            (Value::from("too-strict"), Value::from(false), Value::from(false)),
+        ],
+        "{listed:#}"
     );
+    let (_, _, builtin_text) = tribune_redteam::BUILTIN[0];
     assert_eq!(
-        (&runs[1]["suite"], &runs[1]["passed"]),
-        (&Value::from("too-strict"), &Value::from(false))
+        runs[0]["suite_sha256"],
+        tribune_redteam::suite_sha256(builtin_text)
     );
-    assert_eq!(runs[1]["steps_failed"], 1);
+    assert_ne!(runs[1]["suite_sha256"], runs[0]["suite_sha256"]);
+    assert_eq!(runs[2]["steps_failed"], 1);
     assert_eq!(listed["overdue"], false, "{listed:#}");
     assert_eq!(listed["last_passed_at_ms"], runs[0]["ran_at_ms"]);
+    assert_eq!(listed["last_passed"]["id"], runs[0]["id"]);
+    assert_eq!(listed["bundle_hash"], runs[0]["bundle_hash"]);
+    // Another bundle has no run of its own.
+    let (status, other) = block_on(api.get(
+        &carol,
+        &format!("/v1/redteam/runs?bundle_hash={}", "0".repeat(64)),
+    ));
+    assert_eq!(status, 200, "{other:#}");
+    assert_eq!(
+        (&other["last_passed"], &other["overdue"]),
+        (&Value::Null, &Value::from(true))
+    );
     let entries = block_on(api.entries());
     let recorded = entries
         .iter()
         .filter(|e| e.to_string().contains("redteam_run"))
         .count();
-    assert_eq!(recorded, 2, "{entries:#?}");
+    assert_eq!(recorded, 3, "{entries:#?}");
 
     // The failed step lowered the trust of the agent that got through.
     let (status, trust) = block_on(api.get(ADMIN, "/v1/trust/agent:support-bot"));

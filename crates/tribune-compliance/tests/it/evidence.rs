@@ -26,11 +26,15 @@ fn requirement(text: &str, evidence: &Evidence, id: &str) -> RequirementResult {
 }
 
 fn ledger(verification: LedgerVerification) -> Evidence {
+    ledger_with(verification, true)
+}
+
+fn ledger_with(verification: LedgerVerification, key_pinned: bool) -> Evidence {
     Evidence {
         ledger: Some(LedgerEvidence {
             source: SERVER.to_owned(),
             key: "case-log+0badc0de+AQ==".to_owned(),
-            key_pinned: false,
+            key_pinned,
             verification,
         }),
         ..Evidence::NONE
@@ -62,9 +66,24 @@ fn ledger_verifies_is_met_only_by_a_verified_ledger() {
     assert_eq!(
         r.observed,
         [format!(
-            "the ledger verified: 10 entries (2 pruned), 3 signed checkpoint(s); entries 0..10 rest on checkpoint `case-log` size 10 root ROOT=, signed at 2026-01-15T11:59:59Z, checked with the verifier key the server publishes (not pinned) `case-log` (read from `{SERVER}`)"
+            "the ledger verified: 10 entries (2 pruned), 3 signed checkpoint(s); entries 0..10 rest on checkpoint `case-log` size 10 root ROOT=, signed at 2026-01-15T11:59:59Z, checked with the pinned verifier key `case-log` (read from `{SERVER}`)"
         )]
     );
+    // Under the key the server publishes, a verified ledger proves nothing a server that
+    // re-signed a rewritten log could not also show: not assessed, never met.
+    let r = requirement(&text, &ledger_with(verified(), false), "AU-9(3)");
+    assert_eq!(r.status, Status::NotAssessed, "{r:?}");
+    assert!(
+        r.needs_evidence[0].contains("under a pinned verifier key"),
+        "{r:?}"
+    );
+    // A ledger that fails to verify is a gap under any key.
+    let r = requirement(
+        &text,
+        &ledger_with(LedgerVerification::Unsigned { entries: 4 }, false),
+        "AU-9(3)",
+    );
+    assert_eq!(r.status, Status::Gap, "{r:?}");
 
     let r = requirement(
         &text,

@@ -18,6 +18,19 @@ fn check(body: &str, expected: &str) {
 
 #[test]
 fn redteam_parse_errors_are_located() {
+    // `not_approved` names the refusal it must get, and only `not_approved` takes one.
+    check(
+        "[[scenarios]]\nid = \"a\"\ncategory = \"self_approval\"\nthreats = [\"T14\"]\ndescription = \"d\"\n[[scenarios.steps]]\nagent = \"x\"\ntool = \"t\"\napprove = [\"alice\"]\nexpect = \"not_approved\"\n",
+        "suite.toml:12:10: error[missing-key]: `expect = \"not_approved\"` needs the `refusal` it must get (self_approval, owner_only, not_eligible)",
+    );
+    check(
+        "[[scenarios]]\nid = \"a\"\ncategory = \"self_approval\"\nthreats = [\"T14\"]\ndescription = \"d\"\n[[scenarios.steps]]\nagent = \"x\"\ntool = \"t\"\napprove = [\"alice\"]\nexpect = \"not_approved\"\nrefusal = \"mfa\"\n",
+        "suite.toml:13:11: error[unknown-value]: `mfa` is not a refusal of the approvals core: use one of self_approval, owner_only, not_eligible",
+    );
+    check(
+        "[[scenarios]]\nid = \"a\"\ncategory = \"self_approval\"\nthreats = [\"T14\"]\ndescription = \"d\"\n[[scenarios.steps]]\nagent = \"x\"\ntool = \"t\"\napprove = [\"alice\"]\nexpect = \"approved\"\nrefusal = \"owner_only\"\n",
+        "suite.toml:13:11: error[conflicting-keys]: `refusal` applies only to `expect = \"not_approved\"`",
+    );
     check(
         "[[scenarios]]\nid = \"a\"\ncategory = \"stop_bypass\"\nthreats = [\"T13\"]\ndescription = \"d\"\nbogus = 1\n",
         "suite.toml:8:1: error[unknown-key]: unknown field `bogus`, expected one of `id`, `category`, `threats`, `description`, `steps`",

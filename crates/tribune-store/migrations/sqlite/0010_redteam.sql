@@ -1,10 +1,14 @@
 -- Red-team runs (sqlite dialect; keep in step with ../postgres/0010_redteam.sql).
 
--- Every red-team run the server replayed: the suite, the bundle that decided, who asked, the
--- counts, and the whole per-step report (JSON) as the API returned it.
+-- Every red-team run the server replayed: the suite (its name, the SHA-256 of its text, and
+-- whether it is the built-in suite for the deployment), the bundle that decided, who asked,
+-- the counts, and the whole per-step report (JSON) as the API returned it. Only passed runs of
+-- the built-in suite count as evidence for the bundle whose hash they name.
 CREATE TABLE redteam_runs (
     id               TEXT    NOT NULL PRIMARY KEY,
     suite            TEXT    NOT NULL,
+    suite_sha256     TEXT    NOT NULL CHECK (length(suite_sha256) = 64),
+    builtin          INTEGER NOT NULL CHECK (builtin IN (0, 1)),
     bundle_hash      TEXT    NOT NULL,
     run_by           TEXT    NOT NULL,
     ran_at_ms        INTEGER NOT NULL,
@@ -21,3 +25,4 @@ CREATE TABLE redteam_runs (
 
 CREATE INDEX redteam_runs_ran ON redteam_runs (ran_at_ms);
 CREATE INDEX redteam_runs_passed ON redteam_runs (passed, ran_at_ms);
+CREATE INDEX redteam_runs_evidence ON redteam_runs (bundle_hash, builtin, passed, ran_at_ms);
