@@ -14,6 +14,9 @@
 #      (default 20): the maximum decisions per second and their latency;
 #   2. half load: the same, each connection pausing between requests so the offered rate is
 #      about half of (1); wrk's latency percentiles at that rate.
+# After each run it prints the server's CPU time per decision (user + system, from
+# /proc/PID/stat, all its threads), which does not depend on how busy the rest of the machine
+# is, and the rate that CPU time would allow on all of the machine's cores.
 # Environment: PORT (default 18472), CONNECTIONS (default 32), THREADS (default 2).
 # Needs wrk (`apt-get install wrk`). The load generator shares the machine with the server;
 # say so when you report the figures.
@@ -75,10 +78,25 @@ end
 EOF
 }
 
+# The server's CPU time so far, in clock ticks (utime + stime of all its threads).
+ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER/stat"; }
+HZ=$(getconf CLK_TCK)
+# cpu_per_decision TICKS_BEFORE WRK_OUTPUT: the server's CPU time per request of that run.
+cpu_per_decision() {
+    awk -v t0="$1" -v t1="$(ticks)" -v hz="$HZ" -v cores="$(nproc)" '
+        /requests in/ { n = $1 }
+        END {
+            us = (t1 - t0) / hz * 1e6 / n
+            printf "server CPU: %.0f us per decision (%d requests); %d cores would allow about %d decisions/s\n", us, n, cores, cores * 1e6 / us
+        }' "$2"
+}
+
 echo
 echo "== saturation: $THREADS threads, $CONNECTIONS connections, ${SECS}s =="
 script 0
+T0=$(ticks)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency -s "$WORK/decide.lua" "$BASE/v1/decisions" | tee "$WORK/max.txt"
+cpu_per_decision "$T0" "$WORK/max.txt"
 RPS=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$WORK/max.txt")
 MEAN_MS=$(awk '/^ *Latency/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v; exit}' "$WORK/max.txt")
 
@@ -88,6 +106,8 @@ DELAY=$(awk -v r="$RPS" -v c="$CONNECTIONS" -v m="$MEAN_MS" 'BEGIN { d = 2000 * 
 echo
 echo "== half load: about $(awk -v r="$RPS" 'BEGIN { printf "%d", r / 2 }') decisions/s offered ($CONNECTIONS connections, ${DELAY} ms between requests), ${SECS}s =="
 script "$DELAY"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency -s "$WORK/decide.lua" "$BASE/v1/decisions"
+T0=$(ticks)
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency -s "$WORK/decide.lua" "$BASE/v1/decisions" | tee "$WORK/half.txt"
+cpu_per_decision "$T0" "$WORK/half.txt"
 echo
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
