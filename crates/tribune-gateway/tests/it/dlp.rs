@@ -4,16 +4,12 @@
 //! credentials and denies card numbers — a secret in a result reaches the agent redacted.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rmcp::ServiceExt as _;
-use rmcp::model::{CallToolResult, ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::TokioChildProcess;
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 use tribune_gateway::gateway::{redacted, withheld};
 use tribune_gateway::http::{Sent, parse_release};
-use tribune_gateway::{DecisionId, HttpGovernor, Release, Withheld};
+use tribune_gateway::{DecisionId, Release, Withheld};
 use tribune_store::TokenKind;
 
 use crate::support::{self, call, meta, text, token};
@@ -201,39 +197,6 @@ async fn tribune(dir: &Path) -> (String, std::sync::Arc<tribune_server::AppState
     support::tribune(dir, MANIFEST, &[("helper.cedar", POLICY)]).await
 }
 
-type Client = RunningService<RoleClient, ClientConfig>;
-
-/// The everything server with exactly `env` (and `PATH`) behind the gateway core, asking
-/// Tribune at `url` as `token`; the agent's client on an in-memory pipe.
-async fn gateway(url: &str, token: &str, env: &[(&str, &str)]) -> Client {
-    let mut command = tokio::process::Command::new("node");
-    command
-        .arg(crate::everything())
-        .arg("stdio")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .kill_on_drop(true);
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let child = tribune_gateway::connect_child(transport).await.unwrap();
-    let governor = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
-    let (agent_end, gateway_end) = tokio::io::duplex(1 << 16);
-    tokio::spawn(tribune_gateway::serve(
-        governor,
-        child,
-        gateway_end,
-        "session-dlp".to_owned(),
-        std::future::pending(),
-    ));
-    ClientConfig::new(ClientCapabilities::default(), Implementation::new("test", "0"))
-        .serve(agent_end)
-        .await
-        .unwrap()
-}
-
 /// GET `path` on Tribune with `token`.
 async fn get(url: &str, path: &str, token: &str) -> Value {
     reqwest::Client::new()
@@ -255,7 +218,7 @@ async fn a_secret_in_a_result_reaches_the_agent_redacted() {
     let alice = token(&state, TokenKind::Human, "alice").await;
 
     // The server's environment holds an AWS key; `get-env` returns it.
-    let client = gateway(&url, &agent, &[("AWS_ACCESS_KEY_ID", AWS)]).await;
+    let client = support::gateway(&url, &agent, &[("AWS_ACCESS_KEY_ID", AWS)]).await;
     let result = call(&client, "get-env", json!({})).await;
     let shown = text(&result);
     assert_ne!(result.is_error, Some(true), "{shown}");
@@ -314,7 +277,7 @@ async fn a_secret_in_a_result_reaches_the_agent_redacted() {
     client.cancel().await.unwrap();
 
     // A result with data of a denied class is withheld: the agent learns the classes only.
-    let client = gateway(&url, &agent, &[("BILLING_CARD", CARD)]).await;
+    let client = support::gateway(&url, &agent, &[("BILLING_CARD", CARD)]).await;
     let result = call(&client, "get-env", json!({})).await;
     let shown = text(&result);
     assert_eq!(result.is_error, Some(true));

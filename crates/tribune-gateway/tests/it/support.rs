@@ -6,9 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::ServiceExt as _;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::{RoleClient, RunningService, Service};
+use rmcp::transport::TokioChildProcess;
 use serde_json::Value;
+use tribune_gateway::HttpGovernor;
 use tribune_server::{AppState, Config, Database};
 use tribune_store::TokenKind;
 
@@ -118,4 +121,40 @@ pub fn meta(result: &CallToolResult, key: &str) -> Value {
         .as_ref()
         .and_then(|m| m.get(key).cloned())
         .unwrap_or(Value::Null)
+}
+
+/// An rmcp client of the gateway core in front of the everything server over stdio (with
+/// exactly `env` and `PATH`), governed by the Tribune server at `url` as `token`'s agent; each
+/// call makes a new gateway session.
+pub async fn gateway(
+    url: &str,
+    token: &str,
+    env: &[(&str, &str)],
+) -> RunningService<RoleClient, ClientConfig> {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(crate::everything())
+        .arg("stdio")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .kill_on_drop(true);
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = tribune_gateway::connect_child(transport).await.unwrap();
+    let governor = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
+    let (agent_end, gateway_end) = tokio::io::duplex(1 << 16);
+    tokio::spawn(tribune_gateway::serve(
+        governor,
+        child,
+        gateway_end,
+        uuid::Uuid::now_v7().to_string(),
+        std::future::pending(),
+    ));
+    ClientConfig::new(ClientCapabilities::default(), Implementation::new("test", "0"))
+        .serve(agent_end)
+        .await
+        .unwrap()
 }
