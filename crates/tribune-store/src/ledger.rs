@@ -21,6 +21,7 @@ use crate::records::{ActivationRecord, DecisionRecord, OutcomeRecord, TokenRecor
 use crate::reviews::{ActivityReviewRecord, insert_review};
 use crate::store::{Backend, Store, insert_activation, insert_decision, insert_token, with_pool};
 use crate::writer::{BatchCommit, BatchWriter};
+use crate::writes::{Writes, execute_write};
 
 /// What an entry is about, kept beside it for queries and retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub enum SideRecord {
     MfaEnrollment(MfaEnrollmentRecord),
     /// A human's review of the ledger's activity.
     ActivityReview(ActivityReviewRecord),
+    /// A governance change described as statements ([`Writes`]): it commits with its entry or
+    /// not at all, and a guarded change that finds its row moved on is [`Appended::Stale`].
+    Writes(Writes),
 }
 
 /// One entry to append.
@@ -312,6 +316,33 @@ macro_rules! append_in_tx {
                         .await
                         .map_err(|err| StoreError::on_insert(err, Entity::ActivityReview, &r.id))?;
                     None
+                }
+                SideRecord::Writes(w) => {
+                    // A guard that changed a different number of rows than expected (more
+                    // than one, say) is undone with its savepoint, so a stale change writes
+                    // nothing at all.
+                    let moved_on = match &w.guard {
+                        Some((guard, rows)) => {
+                            sqlx::query("SAVEPOINT side_guard").execute(&mut *$tx).await?;
+                            let moved_on = execute_write!($tx, guard) != *rows;
+                            let end = if moved_on {
+                                "ROLLBACK TO SAVEPOINT side_guard"
+                            } else {
+                                "RELEASE SAVEPOINT side_guard"
+                            };
+                            sqlx::query(end).execute(&mut *$tx).await?;
+                            moved_on
+                        }
+                        None => false,
+                    };
+                    if moved_on {
+                        Some(Appended::Stale)
+                    } else {
+                        for statement in &w.statements {
+                            execute_write!($tx, statement);
+                        }
+                        None
+                    }
                 }
             };
             if let Some(skipped) = skipped {

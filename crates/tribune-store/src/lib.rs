@@ -43,6 +43,7 @@ mod stops;
 mod store;
 mod trust;
 mod writer;
+mod writes;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -71,3 +72,4 @@ pub use stops::StopRecord;
 pub use store::Store;
 pub use trust::{TrustBandRecord, TrustEventRecord};
 pub use writer::{BatchCommit, BatchWriter, DecisionCommitter, DecisionWriter, WriterStats};
+pub use writes::{Param, Write, Writes};

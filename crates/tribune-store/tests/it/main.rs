@@ -55,6 +55,7 @@ mod providers;
 mod reviews;
 mod tokens;
 mod writer;
+mod writes;
 
 /// Which backend a test store runs on.
 pub fn backend_of(db: &TestStore) -> Backend {
