@@ -68,6 +68,11 @@ kind = "mcp_server"
 destination = "internal"
 transport = "streamable_http"
 url = "{url}"
+[providers.everything.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [tools.echo]
 provider = "everything"

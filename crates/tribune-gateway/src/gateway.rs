@@ -790,6 +790,7 @@ pub fn held(tool: &str, hold: &Hold) -> CallToolResult {
             "approvals_required": hold.approvals_required,
             "mfa_required": hold.mfa,
             "reasons": reasons_json(&hold.reasons),
+            "tainted": hold.tainted,
         }),
     )
 }

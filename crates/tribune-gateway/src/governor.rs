@@ -104,6 +104,9 @@ pub struct Hold {
     pub state: Option<String>,
     /// Why the call was held.
     pub reasons: Vec<Reason>,
+    /// The call's tainted arguments as the decision lists them (argument, kind of value, the
+    /// untrusted result it came from; never the value), empty when none is.
+    pub tainted: Vec<Value>,
 }
 
 /// Tribune's answer for one call.

@@ -351,6 +351,7 @@ pub fn parse_verdict(d: &Value) -> Result<Verdict, String> {
             mfa: d["mfa_required"].as_bool().unwrap_or(false),
             state: d["approval_state"].as_str().map(str::to_owned),
             reasons,
+            tainted: d["tainted"].as_array().cloned().unwrap_or_default(),
         })),
         other => Err(format!("`decision` is {other:?}, not allow, deny or hold")),
     }

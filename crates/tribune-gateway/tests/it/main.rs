@@ -117,6 +117,20 @@ fn decisions_are_read_as_the_api_gives_them() {
             mfa: true,
             state: Some("pending".to_owned()),
             reasons: vec![],
+            tainted: vec![],
+        })),
+    );
+    let tainted = json!({ "argument": "message", "pointer": "/message", "kind": "iban", "source": "result", "tool": "get-env", "decision": "d0" });
+    check_verdict(
+        json!({ "id": "d5", "decision": "hold", "approvals_required": 1, "reasons": [], "tainted": [tainted] }),
+        Ok(Verdict::Held(Hold {
+            decision: DecisionId("d5".to_owned()),
+            approval: None,
+            approvals_required: 1,
+            mfa: false,
+            state: None,
+            reasons: vec![],
+            tainted: vec![tainted.clone()],
         })),
     );
     // Anything else is no decision, and so fails closed.
@@ -179,6 +193,7 @@ fn refusals_are_error_results_that_explain_themselves() {
         mfa: true,
         state: Some("pending".to_owned()),
         reasons: vec![],
+        tainted: vec![],
     };
     let h = held("pay", &hold);
     assert_eq!(h.is_error, Some(true));

@@ -40,6 +40,11 @@ owner = "alice"
 [providers.everything]
 kind = "mcp_server"
 destination = "internal"
+[providers.everything.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [tools.get-env]
 provider = "everything"
@@ -131,6 +136,17 @@ async fn an_argument_from_an_untrusted_result_is_held() {
     assert!(
         why.contains("`message`") && why.contains("`iban`") && why.contains("`get-env`"),
         "{why}"
+    );
+    // The same, structured, for a client that reads `_meta`.
+    let listed = decision["tainted"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `tainted`: {decision:#}"));
+    assert!(
+        listed.iter().any(|t| t["argument"] == "message"
+            && t["kind"] == "iban"
+            && t["source"] == "result"
+            && t["tool"] == "get-env"),
+        "{decision:#}"
     );
     assert!(
         text(&held).contains("data_governance/tainted_arguments"),
