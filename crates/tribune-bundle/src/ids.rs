@@ -139,6 +139,29 @@ impl ProviderKind {
     }
 }
 
+/// The verdict of a provider's due diligence, as a vetting record states it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VettingVerdict {
+    /// Its tools may be called.
+    Approved,
+    /// Its tools may be called with a human's approval.
+    Probation,
+    /// Its tools may not be called.
+    Rejected,
+}
+
+impl VettingVerdict {
+    /// The name used in bundles and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VettingVerdict::Approved => "approved",
+            VettingVerdict::Probation => "probation",
+            VettingVerdict::Rejected => "rejected",
+        }
+    }
+}
+
 /// How Tribune reaches an MCP server provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,11 +223,23 @@ pub enum EventClass {
     AuditRead,
     /// A change of an approval request: a vote, its resolution, its expiry.
     Approval,
+    /// An emergency stop, a resume step or a drill's stop.
+    Stop,
+    /// An incident opened, contained or closed.
+    Incident,
+    /// A trust score crossing a threshold band.
+    Trust,
+    /// A provider's vetting, a tool description pinned or quarantined.
+    Provider,
+    /// A red-team run.
+    Redteam,
+    /// A human's review of the ledger's activity.
+    AuditReview,
 }
 
 impl EventClass {
     /// Every event class.
-    pub const ALL: [EventClass; 8] = [
+    pub const ALL: [EventClass; 14] = [
         EventClass::Decision,
         EventClass::Outcome,
         EventClass::Activation,
@@ -213,6 +248,12 @@ impl EventClass {
         EventClass::Retention,
         EventClass::AuditRead,
         EventClass::Approval,
+        EventClass::Stop,
+        EventClass::Incident,
+        EventClass::Trust,
+        EventClass::Provider,
+        EventClass::Redteam,
+        EventClass::AuditReview,
     ];
 
     /// The snake_case name stored with each ledger entry.
@@ -226,6 +267,12 @@ impl EventClass {
             EventClass::Retention => "retention",
             EventClass::AuditRead => "audit_read",
             EventClass::Approval => "approval",
+            EventClass::Stop => "stop",
+            EventClass::Incident => "incident",
+            EventClass::Trust => "trust",
+            EventClass::Provider => "provider",
+            EventClass::Redteam => "redteam",
+            EventClass::AuditReview => "audit_review",
         }
     }
 }
@@ -245,6 +292,17 @@ pub struct Classification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_classes_read_as_the_names_stored_with_entries() {
+        for class in EventClass::ALL {
+            let name = serde_json::to_value(class).expect("an event class serializes");
+            assert_eq!(name, class.as_str(), "{class:?}");
+            let back: EventClass =
+                serde_json::from_value(serde_json::Value::from(class.as_str())).expect("its name parses");
+            assert_eq!(back, class);
+        }
+    }
 
     #[test]
     fn ids_accept_the_mcp_tool_name_charset_only() {

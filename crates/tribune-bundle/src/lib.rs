@@ -16,7 +16,9 @@ mod raw;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Location, Severity, SourceFile};
-pub use ids::{Classification, Destination, EventClass, Id, IdError, McpTransport, ProviderKind, Tier};
+pub use ids::{
+    Classification, Destination, EventClass, Id, IdError, McpTransport, ProviderKind, Tier, VettingVerdict,
+};
 pub use model::*;
 pub use parse::{BundleSources, DEFAULT_SCALE, MANIFEST, parse};
 

@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
-use crate::ids::{Classification, Destination, EventClass, Id, McpTransport, ProviderKind, Tier};
+use crate::ids::{
+    Classification, Destination, EventClass, Id, McpTransport, ProviderKind, Tier, VettingVerdict,
+};
 use crate::input::ArgRecord;
 
 /// A loaded, valid governance bundle. Immutable once built.
@@ -70,12 +72,59 @@ pub struct Bundle {
     pub findings: Vec<Diagnostic>,
 }
 
-/// The `[vetting]` table. Without it (or with `required = false`) a provider with no vetting
-/// record is not held up; a rejected, expired or probation record applies either way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The `[vetting]` table. By default (and with `required = true`) calls to tools of a provider
+/// with no vetting record, declared in the bundle or recorded at run time, are denied; only
+/// `required = false` lets them run. A rejected, expired or probation record applies either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vetting {
     /// Whether calls to tools of a provider with no vetting record are denied.
     pub required: bool,
+}
+
+impl Default for Vetting {
+    fn default() -> Vetting {
+        Vetting { required: true }
+    }
+}
+
+/// A provider's due-diligence record as the bundle declares it (`[providers.ID.vetting]`), so
+/// it is reviewed in git like the rest of the bundle. It is dated by `reviewed`; a vetting
+/// recorded at run time after that date supersedes it (see the server's provider view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredVetting {
+    /// The verdict.
+    pub status: VettingVerdict,
+    /// The human who reviewed the provider (a declared human).
+    pub reviewer: Id,
+    /// The day of the review.
+    pub reviewed: time::Date,
+    /// The day the record lapses: it holds until 00:00 UTC that day.
+    pub expires: time::Date,
+    /// The reviewer's notes.
+    pub notes: Option<String>,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+impl DeclaredVetting {
+    /// When it was reviewed: 00:00 UTC on `reviewed`, in milliseconds since the Unix epoch.
+    pub fn reviewed_at_ms(&self) -> i64 {
+        day_start_ms(self.reviewed)
+    }
+
+    /// When it lapses: 00:00 UTC on `expires`, in milliseconds since the Unix epoch.
+    pub fn expires_at_ms(&self) -> i64 {
+        day_start_ms(self.expires)
+    }
+
+    /// The reviewer as run-time records name actors: `human:ID`.
+    pub fn reviewer_actor(&self) -> String {
+        format!("human:{}", self.reviewer)
+    }
+}
+
+fn day_start_ms(day: time::Date) -> i64 {
+    day.midnight().assume_utc().unix_timestamp() * 1000
 }
 
 /// The `[taint]` table: the bounds of the memory of values seen in untrusted tools' results
@@ -795,6 +844,8 @@ pub struct Provider {
     pub description: Option<String>,
     /// Whether its tools' results are untrusted content (unless a tool says otherwise).
     pub untrusted: bool,
+    /// Its due-diligence record, if the bundle declares one.
+    pub vetting: Option<DeclaredVetting>,
     /// Where it is declared.
     pub location: Location,
 }

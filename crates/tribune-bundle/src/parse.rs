@@ -151,7 +151,7 @@ impl Cx<'_> {
         let classes = self.classes(&raw.classes, &floor, &identities.lifecycle);
         let agents = self.agents(&raw);
         let services = self.services(&raw);
-        let providers = self.providers(&raw.providers);
+        let providers = self.providers(&raw.providers, &raw.humans);
         let tools = self.tools(
             &raw,
             &classifications,
@@ -199,7 +199,7 @@ impl Cx<'_> {
             trust,
             incidents,
             vetting: Vetting {
-                required: raw.vetting.as_ref().is_some_and(|v| v.required),
+                required: raw.vetting.as_ref().and_then(|v| v.required).unwrap_or(true),
             },
             taint,
             manifest: sources.manifest.clone(),
@@ -1669,13 +1669,92 @@ impl Cx<'_> {
         }
     }
 
-    fn providers(&mut self, raw: &Table<RawProvider>) -> BTreeMap<Id, Provider> {
+    /// A date written `YYYY-MM-DD`.
+    fn date(&mut self, s: &Spanned<String>, what: &str) -> Option<time::Date> {
+        let text = s.get_ref();
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        match time::Date::parse(text, format) {
+            Ok(day) if text.len() == 10 => Some(day),
+            _ => {
+                self.error(
+                    s,
+                    "bad-value",
+                    format!("{what} must be a date written `YYYY-MM-DD`, not `{text}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `[providers.ID.vetting]`: the reviewer is a declared human, `expires` comes after
+    /// `reviewed`, and the notes are plain text.
+    fn provider_vetting(
+        &mut self,
+        provider: &Id,
+        raw: &Spanned<RawProviderVetting>,
+        humans: &Table<RawHuman>,
+    ) -> Option<DeclaredVetting> {
+        let v = raw.get_ref();
+        let from = format!("the vetting of provider `{provider}`");
+        let reviewer = match v.reviewer.get_ref().strip_prefix("human:") {
+            Some(human) => {
+                let human = Spanned::new(v.reviewer.span(), human.to_owned());
+                self.reference(&human, humans, &from, "reviewer")
+            }
+            None => {
+                self.error(
+                    &v.reviewer,
+                    "bad-value",
+                    format!(
+                        "{from}: `reviewer` must name a declared human as `human:ID`, not `{}`",
+                        v.reviewer.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let reviewed = self.date(&v.reviewed, &format!("{from}: `reviewed`"));
+        let expires = self.date(&v.expires, &format!("{from}: `expires`"));
+        if let (Some(r), Some(e)) = (reviewed, expires)
+            && e <= r
+        {
+            self.error(
+                &v.expires,
+                "bad-value",
+                format!("{from} expires on {e}, which is not after it was reviewed on {r}"),
+            );
+        }
+        if let Some(notes) = &v.notes {
+            let text = notes.get_ref();
+            if text.chars().count() > 4000 || text.chars().any(|c| c.is_control() && c != '\n') {
+                self.error(
+                    notes,
+                    "bad-value",
+                    format!("{from}: `notes` must be at most 4000 characters without control characters"),
+                );
+            }
+        }
+        Some(DeclaredVetting {
+            status: *v.status.get_ref(),
+            reviewer: reviewer?,
+            reviewed: reviewed?,
+            expires: expires?,
+            notes: v.notes.as_ref().map(|n| n.get_ref().clone()),
+            location: self.at(raw),
+        })
+    }
+
+    fn providers(&mut self, raw: &Table<RawProvider>, humans: &Table<RawHuman>) -> BTreeMap<Id, Provider> {
         let mut out = BTreeMap::new();
         for (key, p) in raw {
             let Some(id) = self.id(key) else { continue };
             let p = p.get_ref();
             let location = self.at(key);
             self.provider_transport(key, p);
+            let vetting = p
+                .vetting
+                .as_ref()
+                .and_then(|v| self.provider_vetting(&id, v, humans));
             out.insert(
                 id.clone(),
                 Provider {
@@ -1686,6 +1765,7 @@ impl Cx<'_> {
                     url: p.url.as_ref().map(|u| u.get_ref().clone()),
                     description: p.description.clone(),
                     untrusted: p.untrusted,
+                    vetting,
                     location,
                 },
             );

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::ids::{Destination, EventClass, McpTransport, ProviderKind, Tier};
+use crate::ids::{Destination, EventClass, McpTransport, ProviderKind, Tier, VettingVerdict};
 
 pub(crate) type Table<T> = BTreeMap<Spanned<String>, Spanned<T>>;
 
@@ -75,12 +75,13 @@ pub(crate) struct RawTaint {
     pub ttl_secs: Option<Spanned<u32>>,
 }
 
-/// `[vetting]`: whether every provider needs a current vetting record before its tools run.
+/// `[vetting]`: whether every provider needs a current vetting record before its tools run
+/// (default: yes).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawVetting {
     #[serde(default)]
-    pub required: bool,
+    pub required: Option<bool>,
 }
 
 /// `[drills]`: how often an emergency-stop drill must pass, and the scopes that may be drilled.
@@ -451,6 +452,20 @@ pub(crate) struct RawProvider {
     pub description: Option<String>,
     #[serde(default)]
     pub untrusted: bool,
+    #[serde(default)]
+    pub vetting: Option<Spanned<RawProviderVetting>>,
+}
+
+/// `[providers.ID.vetting]`: the provider's due-diligence record, declared in the bundle.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProviderVetting {
+    pub status: Spanned<VettingVerdict>,
+    pub reviewer: Spanned<String>,
+    pub reviewed: Spanned<String>,
+    pub expires: Spanned<String>,
+    #[serde(default)]
+    pub notes: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

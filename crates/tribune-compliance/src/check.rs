@@ -101,6 +101,10 @@ pub enum Check {
     },
     /// Every tool declares its arguments' JSON Schema, so calls are validated before policy.
     InputSchemasDeclared,
+    /// Vetting is required (`[vetting] required` is not `false`) and every provider declares
+    /// its due diligence in the bundle (`[providers.ID.vetting]`) with a verdict other than
+    /// `rejected`. (Expiry is judged at each decision, with the clock; this check has none.)
+    ProvidersVetted,
     /// `[hitl] reviewer_capacity` is declared: the queue is capped by what this deployment's
     /// reviewers can carry, not by a default.
     HitlCapacityDeclared,
@@ -686,6 +690,7 @@ impl Check {
             }
             Check::InventoryDescribed { kinds } => inventory_described(cx, kinds),
             Check::InputSchemasDeclared => input_schemas_declared(cx),
+            Check::ProvidersVetted => providers_vetted(cx),
             Check::HitlCapacityDeclared => match cx.bundle.hitl.reviewer_capacity_at {
                 Some(_) => Vec::new(),
                 None => vec![cx.at_anchor(format!(
@@ -1193,6 +1198,37 @@ fn inventory_described(cx: &Cx<'_>, kinds: &[Inventory]) -> Vec<Gap> {
             message: format!("{what} `{id}` has no `description`, so the inventory does not say what it is"),
         })
         .collect()
+}
+
+fn providers_vetted(cx: &Cx<'_>) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    if !cx.bundle.vetting.required {
+        gaps.push(cx.at_anchor(
+            "`[vetting] required = false`: tools of a provider vetted nowhere may be called".to_owned(),
+        ));
+    }
+    for p in cx.bundle.providers.values() {
+        match &p.vetting {
+            None => gaps.push(Gap {
+                location: p.location.clone(),
+                message: format!(
+                    "provider `{}` declares no vetting (`[providers.{}.vetting]`), so its due diligence is not on record in the bundle",
+                    p.id, p.id
+                ),
+            }),
+            Some(v) if v.status == tribune_bundle::VettingVerdict::Rejected => gaps.push(Gap {
+                location: v.location.clone(),
+                message: format!(
+                    "provider `{}` was rejected by `{}` on {}, yet the bundle still declares it",
+                    p.id,
+                    v.reviewer_actor(),
+                    v.reviewed
+                ),
+            }),
+            Some(_) => {}
+        }
+    }
+    gaps
 }
 
 fn input_schemas_declared(cx: &Cx<'_>) -> Vec<Gap> {

@@ -490,7 +490,7 @@ impl Snapshot {
         }
         // Stage: vetting. A quarantined tool or a provider whose vetting is rejected, expired
         // or (when required) missing is denied; probation needs at least one approval.
-        let vetting_hold = vetting::gate(self.bundle.vetting, facts.vetting, tool)?;
+        let vetting_hold = vetting::gate(&self.bundle, facts.vetting, tool, now_ms)?;
         if !entry.validator.is_valid(request.arguments) {
             let why = entry
                 .validator

@@ -1,14 +1,18 @@
 //! Third-party due diligence: the vetting stage and the tool description pin.
 //!
-//! The caller looks up the current vetting of the tool's provider (judging its expiry at the
-//! decision's time) and whether the tool's pinned description is quarantined, and passes
-//! both in [`VettingFacts`]; `decide` turns them into the stage that runs after the emergency
-//! stops and before Cedar. A description is pinned by [`description_hash`]: SHA-256 over the
+//! A provider's vetting is declared in the bundle (`[providers.ID.vetting]`, dated by its
+//! `reviewed` day) or recorded at run time (dated when recorded); the current one is the later
+//! of the two ([`current`]). The caller looks up the current vetting of the tool's provider
+//! (judging its expiry at the decision's time) and whether the tool's pinned description is
+//! quarantined, and passes both in [`VettingFacts`]; a caller that knows of no run-time
+//! record passes [`VettingStatus::Unvetted`] and the stage reads the bundle's declaration
+//! itself, so an offline decision judges by the bundle alone. `decide` turns the facts into
+//! the stage that runs after the emergency stops and before Cedar. A description is pinned by [`description_hash`]: SHA-256 over the
 //! RFC 8785 JSON of `{name, description, inputSchema}` as the MCP server lists the tool.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use tribune_bundle::{Tool, Vetting};
+use tribune_bundle::{Bundle, DeclaredVetting, Tool, VettingVerdict};
 
 use crate::decision::{Code, Reason, Stage};
 
@@ -55,12 +59,76 @@ impl VettingStatus {
             current
         })
     }
+
+    /// The status of a vetting the bundle declares, judged at `now_ms`.
+    pub fn of_declared(declared: &DeclaredVetting, now_ms: i64) -> VettingStatus {
+        let status = match declared.status {
+            VettingVerdict::Approved => "approved",
+            VettingVerdict::Probation => "probation",
+            VettingVerdict::Rejected => "rejected",
+        };
+        VettingStatus::of_record(status, declared.expires_at_ms(), now_ms).unwrap_or(VettingStatus::Rejected)
+    }
+}
+
+/// Which of a provider's vetting records is current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Current<'a> {
+    /// Neither kind of record exists.
+    None,
+    /// The bundle's declaration.
+    Declared(&'a DeclaredVetting),
+    /// The latest vetting recorded at run time, at `vetted_at_ms`.
+    Recorded {
+        /// `approved`, `probation` or `rejected` (anything else counts as rejected).
+        status: &'a str,
+        /// When it was recorded.
+        vetted_at_ms: i64,
+        /// When it lapses.
+        expires_at_ms: i64,
+    },
+}
+
+impl Current<'_> {
+    /// Its status at `now_ms`. A recorded status this version does not know counts as
+    /// rejected: fail closed.
+    pub fn status(self, now_ms: i64) -> VettingStatus {
+        match self {
+            Current::None => VettingStatus::Unvetted,
+            Current::Declared(d) => VettingStatus::of_declared(d, now_ms),
+            Current::Recorded {
+                status,
+                expires_at_ms,
+                ..
+            } => VettingStatus::of_record(status, expires_at_ms, now_ms).unwrap_or(VettingStatus::Rejected),
+        }
+    }
+}
+
+/// The current vetting of a provider: of the bundle's declaration (dated 00:00 UTC on its
+/// `reviewed` day) and the latest run-time record (dated when it was recorded), the later one;
+/// the run-time record on a tie. A declaration whose `reviewed` day is still ahead of `now_ms`
+/// does not supersede a run-time record, so a future-dated review cannot pre-empt one.
+pub fn current<'a>(declared: Option<&'a DeclaredVetting>, recorded: Current<'a>, now_ms: i64) -> Current<'a> {
+    match (declared, recorded) {
+        (None, recorded) => recorded,
+        (Some(d), Current::Recorded { vetted_at_ms, .. }) => {
+            let dated = d.reviewed_at_ms();
+            if dated > vetted_at_ms && dated <= now_ms {
+                Current::Declared(d)
+            } else {
+                recorded
+            }
+        }
+        (Some(d), _) => Current::Declared(d),
+    }
 }
 
 /// The vetting stage's inputs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VettingFacts {
-    /// The current vetting of the tool's provider.
+    /// The current vetting of the tool's provider ([`current`]); `Unvetted` when the caller
+    /// found no record, in which case the stage judges the bundle's declaration, if any.
     pub provider: VettingStatus,
     /// Whether the tool's description changed from its pin and was not approved again.
     pub tool_quarantined: bool,
@@ -85,12 +153,13 @@ pub fn description(name: &str, description: Option<&str>, input_schema: &Value) 
     Value::Object(object)
 }
 
-/// The stage: a quarantined tool, a rejected or expired provider, or (when `[vetting]
-/// required`) an unvetted one is denied; probation asks for at least one approval.
+/// The stage: a quarantined tool, a rejected or expired provider, or (unless `[vetting]
+/// required = false`) an unvetted one is denied; probation asks for at least one approval.
 pub(crate) fn gate(
-    vetting: Vetting,
+    bundle: &Bundle,
     facts: VettingFacts,
     tool: &Tool,
+    now_ms: i64,
 ) -> Result<Option<Reason>, crate::Denial> {
     let provider = &tool.provider;
     if facts.tool_quarantined {
@@ -106,12 +175,21 @@ pub(crate) fn gate(
     }
     let denial =
         |code, message: String| Err((Stage::Vetting, code, Some(format!("vetting:{provider}")), message));
-    match facts.provider {
+    let status = match facts.provider {
+        VettingStatus::Unvetted => {
+            let declared = bundle.providers.get(provider).and_then(|p| p.vetting.as_ref());
+            current(declared, Current::None, now_ms).status(now_ms)
+        }
+        found => found,
+    };
+    match status {
         VettingStatus::Approved => Ok(None),
-        VettingStatus::Unvetted if !vetting.required => Ok(None),
+        VettingStatus::Unvetted if !bundle.vetting.required => Ok(None),
         VettingStatus::Unvetted => denial(
             Code::ProviderUnvetted,
-            format!("provider `{provider}` has no vetting record and `[vetting] required` is set"),
+            format!(
+                "provider `{provider}` has no vetting record, declared or recorded, and vetting is required"
+            ),
         ),
         VettingStatus::Rejected => denial(
             Code::ProviderRejected,

@@ -117,7 +117,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let token = token.trim();
         if !token.starts_with(tokens::PREFIX) {
             let token = token.to_owned();
-            return credential_caller(parts, state, &token);
+            return credential_caller(parts, state, &token).await;
         }
         let hash = tokens::hash(token);
         // Read before the token is, so a revocation racing with this lookup leaves the entry
@@ -214,13 +214,13 @@ impl TokenCache {
 
 /// A caller presenting a JWT: a short-lived credential Tribune issued to an agent or service,
 /// or, when the bundle configures `[oidc]`, a human's ID token from the identity provider.
-fn credential_caller(parts: &mut Parts, state: &AppState, token: &str) -> Result<Caller, ApiError> {
+async fn credential_caller(parts: &mut Parts, state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let now_secs = crate::state::now_ms() / 1000;
     let verifier = state.identities.verifier();
     if let Some(oidc) = state.identities.oidc()
         && !issued_by(token, verifier.issuer())
     {
-        return oidc.caller(token, now_secs, &state.snapshot());
+        return oidc.caller(token, now_secs, &state.snapshot()).await;
     }
     let verified = verifier.verify(token, now_secs).map_err(ApiError::Credential)?;
     let claims = verified.claims;

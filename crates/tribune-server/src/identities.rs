@@ -15,7 +15,7 @@ use tribune_bundle::{Agent, Bundle, Id, Lifecycle, Service};
 use tribune_identity::{Claims, IdentityFacts, Issuer, Verifier};
 use tribune_policy::{Code, PrincipalKind};
 use tribune_store::{
-    IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, Store, StoreError, SyncOutcome,
+    IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, SideRecord, Store, StoreError, Writes,
 };
 
 /// What the caller presented to authenticate as an agent or service.
@@ -65,40 +65,133 @@ pub struct Identities {
     view: ArcSwap<View>,
     last_used: dashmap::DashMap<String, i64>,
     oidc: ArcSwap<Option<Arc<OidcHumans>>>,
+    /// Held from reading the store to installing the view, so a refresh that read before a
+    /// change never installs its older view after one that read after it
+    /// (INVARIANT(revoke-before-answer)).
+    refresh_lock: tokio::sync::Mutex<()>,
 }
 
 /// Humans signing in with an identity provider's ID tokens (`[oidc]`).
+///
+/// Keys from a `jwks_url` are fetched again when a token names a `kid` the set does not hold
+/// (at most once per [`JWKS_REFETCH_MIN`], so unknown `kid`s cannot make Tribune hammer the
+/// provider) and every [`JWKS_REFRESH`], so a provider's key rotation is picked up without a
+/// reload. A failed fetch keeps the keys there are.
 pub struct OidcHumans {
-    verifier: tribune_identity::OidcVerifier,
-    claim: String,
+    verifier: ArcSwap<tribune_identity::OidcVerifier>,
+    oidc: tribune_bundle::Oidc,
+    /// When the keys were last fetched from the URL.
+    fetched: tokio::sync::Mutex<Fetched>,
 }
+
+/// When a `jwks_url` was last fetched, for any reason and for an unknown `kid`.
+#[derive(Default)]
+struct Fetched {
+    last: Option<std::time::Instant>,
+    for_unknown_kid: Option<std::time::Instant>,
+}
+
+/// The least time between two fetches of a `jwks_url` for unknown `kid`s.
+pub const JWKS_REFETCH_MIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often a `jwks_url` is fetched again, whatever the tokens say.
+pub const JWKS_REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl OidcHumans {
     /// The human `token` names, if it verifies and its claim matches a declared human's
-    /// `email` or id.
-    pub fn caller(
+    /// `email` or id. A claim `email` counts only with `email_verified: true`: an address the
+    /// provider never verified names nobody.
+    pub async fn caller(
         &self,
         token: &str,
         now_secs: i64,
         snapshot: &tribune_policy::Snapshot,
     ) -> Result<crate::auth::Caller, crate::error::ApiError> {
         use crate::error::ApiError;
-        let claims = self
-            .verifier
-            .verify(token, now_secs)
-            .map_err(|e| ApiError::Oidc(format!("the ID token does not verify: {e}")))?;
+        self.refetch(false).await;
+        let mut verified = self.verifier.load().verify(token, now_secs);
+        if matches!(verified, Err(tribune_identity::OidcError::UnknownKey { .. })) {
+            // Whether this call fetched or waited for one that did, the newest keys decide.
+            self.refetch(true).await;
+            verified = self.verifier.load().verify(token, now_secs);
+        }
+        let claims = verified.map_err(|e| ApiError::Oidc(format!("the ID token does not verify: {e}")))?;
+        let claim = &self.oidc.claim;
         let value = claims
-            .get(&self.claim)
+            .get(claim)
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| ApiError::Oidc(format!("the ID token has no string claim `{}`", self.claim)))?;
+            .ok_or_else(|| ApiError::Oidc(format!("the ID token has no string claim `{claim}`")))?;
+        if claim == "email" && claims.get("email_verified") != Some(&serde_json::Value::Bool(true)) {
+            return Err(ApiError::Oidc(
+                "the ID token's `email` is not verified by the provider (`email_verified` is not `true`)"
+                    .to_owned(),
+            ));
+        }
         let humans = &snapshot.bundle().humans;
         humans
             .values()
             .find(|h| h.email.as_deref() == Some(value))
             .or_else(|| humans.get(value))
             .map(|h| crate::auth::Caller::Human(h.id.to_string()))
-            .ok_or_else(|| ApiError::Oidc(format!("no declared human matches `{}` = `{value}`", self.claim)))
+            .ok_or_else(|| ApiError::Oidc(format!("no declared human matches `{claim}` = `{value}`")))
     }
+
+    /// Fetches a `jwks_url` again when it is due: for an unknown `kid`, unless another
+    /// unknown `kid` made a fetch in the last [`JWKS_REFETCH_MIN`]; otherwise once the keys
+    /// are [`JWKS_REFRESH`] old. Concurrent callers wait for one fetch rather than each making
+    /// their own.
+    async fn refetch(&self, unknown_kid: bool) {
+        let tribune_bundle::JwksSource::Url(url) = &self.oidc.jwks else {
+            return;
+        };
+        let mut fetched = self.fetched.lock().await;
+        let due = if unknown_kid {
+            fetched
+                .for_unknown_kid
+                .is_none_or(|at| at.elapsed() >= JWKS_REFETCH_MIN)
+        } else {
+            fetched.last.is_none_or(|at| at.elapsed() >= JWKS_REFRESH)
+        };
+        if !due {
+            return;
+        }
+        let now = std::time::Instant::now();
+        fetched.last = Some(now);
+        if unknown_kid {
+            fetched.for_unknown_kid = Some(now);
+        }
+        match fetch_jwks(url)
+            .await
+            .and_then(|jwks| verifier_of(&jwks, &self.oidc))
+        {
+            Ok(verifier) => self.verifier.store(Arc::new(verifier)),
+            Err(e) => {
+                tracing::warn!(error = %e, "refetching the `[oidc]` keys failed; keeping the keys there are");
+            }
+        }
+    }
+}
+
+async fn fetch_jwks(url: &str) -> Result<serde_json::Value, String> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("cannot fetch `[oidc] jwks_url` `{url}`: {e}"))?;
+    response
+        .json()
+        .await
+        .map_err(|e| format!("`[oidc] jwks_url` `{url}` did not answer JSON: {e}"))
+}
+
+fn verifier_of(
+    jwks: &serde_json::Value,
+    oidc: &tribune_bundle::Oidc,
+) -> Result<tribune_identity::OidcVerifier, String> {
+    tribune_identity::OidcVerifier::new(jwks, oidc.issuer.clone(), oidc.audience.clone())
+        .map_err(|e| format!("the `[oidc]` keys are unusable: {e}"))
 }
 
 /// Reads the identity provider's keys the bundle names: a file in the bundle directory or a
@@ -115,25 +208,15 @@ pub async fn load_oidc(
                 .map_err(|e| format!("cannot read `[oidc] jwks_file` `{}`: {e}", path.display()))?;
             serde_json::from_str(&text).map_err(|e| format!("`[oidc] jwks_file` is not JSON: {e}"))?
         }
-        tribune_bundle::JwksSource::Url(url) => {
-            let response = reqwest::Client::new()
-                .get(url)
-                .timeout(std::time::Duration::from_secs(10))
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| format!("cannot fetch `[oidc] jwks_url` `{url}`: {e}"))?;
-            response
-                .json()
-                .await
-                .map_err(|e| format!("`[oidc] jwks_url` `{url}` did not answer JSON: {e}"))?
-        }
+        tribune_bundle::JwksSource::Url(url) => fetch_jwks(url).await?,
     };
-    let verifier = tribune_identity::OidcVerifier::new(&jwks, oidc.issuer.clone(), oidc.audience.clone())
-        .map_err(|e| format!("the `[oidc]` keys are unusable: {e}"))?;
     Ok(OidcHumans {
-        verifier,
-        claim: oidc.claim.clone(),
+        verifier: ArcSwap::from_pointee(verifier_of(&jwks, oidc)?),
+        oidc: oidc.clone(),
+        fetched: tokio::sync::Mutex::new(Fetched {
+            last: Some(std::time::Instant::now()),
+            for_unknown_kid: None,
+        }),
     })
 }
 
@@ -159,6 +242,7 @@ impl Identities {
             view: ArcSwap::from_pointee(View::default()),
             last_used: dashmap::DashMap::new(),
             oidc: ArcSwap::from_pointee(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
         };
         identities.refresh(store).await?;
         Ok(identities)
@@ -198,7 +282,11 @@ impl Identities {
 
     /// Reads the registry from `store` again. Returns whether the set of runtime identities
     /// changed (so the snapshot must be rebuilt to know them).
+    ///
+    /// Refreshes run one at a time: the poller's and those publishing a change are serialised,
+    /// so the last view installed is always the one read last.
     pub async fn refresh(&self, store: &Store) -> Result<bool, StoreError> {
+        let _serial = self.refresh_lock.lock().await;
         let now = crate::state::now_ms();
         let records = store.identities().await?;
         let revoked = store.revoked_credentials_since(now).await?;
@@ -259,6 +347,15 @@ impl Identities {
                 )
             });
         };
+        // A bundle-declared identity the active bundle no longer declares (suspended as
+        // removed from it) is the request stage's to deny, as an unknown principal.
+        let declared = match kind {
+            PrincipalKind::Agent => bundle.agents.contains_key(name),
+            PrincipalKind::Service => bundle.services.contains_key(name),
+        };
+        if record.origin == IdentityOrigin::Bundle && !declared {
+            return None;
+        }
         let because = |r: &IdentityRecord| {
             r.state_reason
                 .as_ref()
@@ -286,13 +383,18 @@ impl Identities {
         match presented {
             None => None,
             Some(Presented::Secret) => {
+                // A secret past its rotation grace is refused for everything, exchanging it for
+                // a credential included, whatever `require_credentials` says.
+                if let Some(refusal) = rotation_refusal(record, bundle, now_ms) {
+                    return Some(refusal);
+                }
                 if bundle.identities.require_credentials {
                     return Some((
                         Code::CredentialRequired,
                         "this deployment accepts only short-lived credentials (`POST /v1/credentials`), not registration secrets".to_owned(),
                     ));
                 }
-                rotation_refusal(record, bundle, now_ms)
+                None
             }
             Some(Presented::Credential(claims)) => {
                 if claims.generation < record.generation {
@@ -417,20 +519,65 @@ pub fn declared(bundle: &Bundle, now_ms: i64) -> Vec<IdentityRecord> {
         .collect()
 }
 
-/// Writes the bundle's identities into the registry; returns the ones inserted or changed.
-pub async fn sync(
-    store: &Store,
-    bundle: &Bundle,
-    now_ms: i64,
-) -> Result<Vec<(String, SyncOutcome)>, StoreError> {
-    let mut changed = Vec::new();
-    for record in declared(bundle, now_ms) {
-        let outcome = store.sync_bundle_identity(&record).await?;
-        if matches!(outcome, SyncOutcome::Inserted | SyncOutcome::Updated) {
-            changed.push((record.id, outcome));
+/// One change an activation makes to the registry, committed with its ledger entry by
+/// [`record_sync`].
+#[derive(Clone, Debug)]
+pub enum SyncChange {
+    /// A newly declared identity.
+    Created(IdentityRecord),
+    /// A declared identity whose class, owner or scopes changed (or that was runtime-registered
+    /// and is now declared).
+    Updated(IdentityRecord),
+    /// A bundle-declared identity the bundle no longer declares: suspended with reason
+    /// [`REMOVED_FROM_BUNDLE`], so neither its secret nor its credentials act any more.
+    Removed(String),
+    /// An identity suspended because it was removed, declared again: it acts again.
+    Restored(String),
+}
+
+/// The reason a bundle-declared identity is suspended when a new bundle no longer declares it.
+pub const REMOVED_FROM_BUNDLE: &str = "removed from bundle";
+
+/// What activating `bundle` changes in the registry (read only; [`record_sync`] writes it).
+pub async fn sync(store: &Store, bundle: &Bundle, now_ms: i64) -> Result<Vec<SyncChange>, StoreError> {
+    let existing: HashMap<String, IdentityRecord> = store
+        .identities()
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let declared = declared(bundle, now_ms);
+    let mut changes = Vec::new();
+    for record in &declared {
+        match existing.get(&record.id) {
+            None => changes.push(SyncChange::Created(record.clone())),
+            Some(e) if e.state == IdentityState::Decommissioned => {}
+            Some(e) => {
+                if e.class != record.class
+                    || e.owner != record.owner
+                    || e.scopes != record.scopes
+                    || e.origin != IdentityOrigin::Bundle
+                {
+                    changes.push(SyncChange::Updated(record.clone()));
+                }
+                if e.state == IdentityState::Suspended
+                    && e.state_reason.as_deref() == Some(REMOVED_FROM_BUNDLE)
+                {
+                    changes.push(SyncChange::Restored(e.id.clone()));
+                }
+            }
         }
     }
-    Ok(changed)
+    let still: BTreeSet<&str> = declared.iter().map(|r| r.id.as_str()).collect();
+    for e in existing.values() {
+        if e.origin == IdentityOrigin::Bundle
+            && matches!(e.state, IdentityState::Active | IdentityState::Pending)
+            && !still.contains(e.id.as_str())
+        {
+            changes.push(SyncChange::Removed(e.id.clone()));
+        }
+    }
+    Ok(changes)
 }
 
 /// `bundle` with the runtime identities of `view` added as agents and services, so that the
@@ -522,19 +669,65 @@ pub fn reach(snapshot: &tribune_policy::Snapshot, kind: PrincipalKind, name: &st
     }
 }
 
-/// Records each identity an activation inserted or changed, as a ledger entry.
+/// Commits each change [`sync`] found, each in the same transaction as its ledger entry
+/// (`identity_created`, `identity_updated`, `identity_suspended`, `identity_reinstated`). A
+/// change another replica made first is skipped: it recorded its own entry.
 pub async fn record_sync(
     ledger: &crate::ledger::Ledger,
     bundle: &Bundle,
-    synced: &[(String, SyncOutcome)],
+    changes: &[SyncChange],
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    for (id, outcome) in synced {
-        let event = match outcome {
-            SyncOutcome::Inserted => "identity_created",
-            _ => "identity_updated",
+    let by = format!("bundle:{}", bundle.hash);
+    for change in changes {
+        let (event, id, details, writes) = match change {
+            SyncChange::Created(r) => (
+                "identity_created",
+                &r.id,
+                serde_json::json!({ "identity": r.id, "origin": "bundle", "bundle_hash": bundle.hash, "owner": r.owner, "class": r.class, "scopes": r.scopes }),
+                Writes::guarded(Store::insert_identity_write(r), 1, Vec::new()),
+            ),
+            SyncChange::Updated(r) => (
+                "identity_updated",
+                &r.id,
+                serde_json::json!({ "identity": r.id, "origin": "bundle", "bundle_hash": bundle.hash, "owner": r.owner, "class": r.class, "scopes": r.scopes }),
+                Writes::guarded(Store::sync_identity_write(r), 1, Vec::new()),
+            ),
+            SyncChange::Removed(id) => (
+                "identity_suspended",
+                id,
+                serde_json::json!({ "identity": id, "state": "suspended", "reason": REMOVED_FROM_BUNDLE, "bundle_hash": bundle.hash }),
+                Writes::guarded(
+                    Store::identity_state_write(
+                        id,
+                        &[IdentityState::Active, IdentityState::Pending],
+                        IdentityState::Suspended,
+                        Some(REMOVED_FROM_BUNDLE),
+                        &by,
+                        at_ms,
+                    ),
+                    1,
+                    Vec::new(),
+                ),
+            ),
+            SyncChange::Restored(id) => (
+                "identity_reinstated",
+                id,
+                serde_json::json!({ "identity": id, "state": "active", "reason": "declared in the bundle again", "bundle_hash": bundle.hash }),
+                Writes::guarded(
+                    Store::identity_state_write(
+                        id,
+                        &[IdentityState::Suspended],
+                        IdentityState::Active,
+                        None,
+                        &by,
+                        at_ms,
+                    ),
+                    1,
+                    Vec::new(),
+                ),
+            ),
         };
-        let details = serde_json::json!({ "identity": id, "origin": "bundle", "bundle_hash": bundle.hash });
         let value = crate::ocsf::event(
             event,
             3,
@@ -545,7 +738,7 @@ pub async fn record_sync(
             at_ms,
         );
         ledger
-            .record_event("identity", value, at_ms, tribune_store::SideRecord::None)
+            .record_event("identity", value, at_ms, SideRecord::Writes(writes))
             .await?;
     }
     Ok(())
@@ -569,34 +762,36 @@ pub async fn suspend_unreviewed(state: &crate::state::AppState, now_ms: i64) -> 
             continue;
         }
         let reason = REVIEW_LAPSED;
-        let changed = state
-            .store
-            .set_identity_state(
-                &record.id,
-                &[IdentityState::Active],
-                IdentityState::Suspended,
-                Some(reason),
-                "tribune",
+        let details = serde_json::json!({ "identity": record.id, "reason": reason, "state": "suspended" });
+        let value = crate::ocsf::event(
+            "identity_suspended",
+            3,
+            &format!("identity_suspended/{}/{now_ms}", record.id),
+            "tribune",
+            None,
+            details,
+            now_ms,
+        );
+        let change = Store::identity_state_write(
+            &record.id,
+            &[IdentityState::Active],
+            IdentityState::Suspended,
+            Some(reason),
+            "tribune",
+            now_ms,
+        );
+        // Another node that suspended it first recorded its own entry: this one is stale.
+        let appended = state
+            .ledger
+            .record_event(
+                "identity",
+                value,
                 now_ms,
+                SideRecord::Writes(Writes::guarded(change, 1, Vec::new())),
             )
             .await?;
-        if changed.is_some() {
+        if matches!(appended, tribune_store::Appended::Entry { .. }) {
             suspended += 1;
-            let details =
-                serde_json::json!({ "identity": record.id, "reason": reason, "state": "suspended" });
-            let value = crate::ocsf::event(
-                "identity_suspended",
-                3,
-                &format!("identity_suspended/{}/{now_ms}", record.id),
-                "tribune",
-                None,
-                details,
-                now_ms,
-            );
-            state
-                .ledger
-                .record_event("identity", value, now_ms, tribune_store::SideRecord::None)
-                .await?;
         }
     }
     if suspended > 0 {

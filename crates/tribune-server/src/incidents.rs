@@ -7,13 +7,16 @@
 //! `count` entries each, and the map itself bounded); a trigger that fires is handed to one
 //! background worker over a bounded queue, so containment never runs on a request's path.
 //!
-//! The worker opens the incident in the store first: at most one incident per trigger and
-//! subject is open at a time (a unique index, so two replicas cannot both open one), and only
-//! the one that opened it contains. Containment runs in a fixed order — stops (a real stop,
-//! made as `POST /v1/stops` makes one, by `tribune`), credential revocation (in this node's
-//! registry view at once), a legal hold over the evidence, then the notification — and each
-//! step's result is recorded, whether it was done, skipped or failed. The signed checkpoint
-//! taken then covers the evidence, and an `incident_opened` ledger entry records it all.
+//! The worker opens the incident first, with its `incident_opened` ledger entry in the same
+//! transaction: at most one incident per trigger and subject is open at a time (the insert is
+//! the entry's guard over a partial unique index, so two replicas cannot both open one), and
+//! only the one that opened it contains. Containment runs in a fixed order — stops (a real
+//! stop, made as `POST /v1/stops` makes one, by `tribune`), the identity's containment (every
+//! credential revoked and the identity suspended, in this node's registry view at once), a
+//! legal hold over the evidence, then the notification. Each step's change commits with its
+//! own entry or not at all, and its result says so: done, skipped, or failed (a step whose
+//! entry could not be written did nothing). The signed checkpoint taken then covers the
+//! evidence, and an `incident_contained` entry records the results with the incident's record.
 //!
 //! INVARIANT(incident-no-undo): closing an incident changes nothing it did. Its stops are
 //! resumed only by two holders of stop authority and its holds released only by two humans,
@@ -29,14 +32,16 @@ use prometheus_client::metrics::family::Family;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tribune_bundle::{Bundle, IncidentAction, IncidentTrigger, TriggerOn};
+use tribune_dlp::{Action, Release, Screened};
 use tribune_policy::{Code, Decision, Outcome, PrincipalKind, Snapshot, Stop, StopScope};
 use tribune_store::{
-    Appended, EntryMeta, IncidentCheckpoint, IncidentRecord, IncidentState, LegalHoldRecord, SideRecord,
-    StopRecord, StoreError,
+    IdentityRecord, IdentityState, IncidentCheckpoint, IncidentRecord, IncidentState, LegalHoldRecord,
+    StopRecord, Writes,
 };
 
 use crate::metrics::ResultLabels;
 use crate::state::{AppState, now_ms};
+use crate::stops::{Event, Recorded, record_change};
 use crate::webhooks::Webhooks;
 
 /// Fired triggers waiting for the worker, at most; beyond it a firing is dropped (and logged)
@@ -341,10 +346,11 @@ pub fn observe(
     }
 }
 
-/// For the trust module: `kind:name`'s trust score is now `score` (0–1000). Fires every
-/// `trust_below` trigger whose threshold the score is under; `evidence` is the ledger index of
-/// the event that moved the score, if there is one.
-pub fn trust_observed(state: &AppState, kind: PrincipalKind, name: &str, score: u16, evidence: Option<u64>) {
+/// For the trust module: `subject`'s trust score (`agent:ID`, `service:ID` or `provider:ID`) is
+/// now `score` (0–1000). Fires every `trust_below` trigger whose threshold the score is under;
+/// `evidence` is the ledger index of the entry the event that moved the score derives from.
+pub fn trust_observed(state: &AppState, subject: &str, score: u16, evidence: Option<u64>) {
+    let subject = Subject::parse_principal(subject).unwrap_or_else(|| Subject::Other(subject.to_owned()));
     let snapshot = state.snapshot();
     let at = now_ms();
     for trigger in &snapshot.bundle().incidents.triggers {
@@ -356,9 +362,65 @@ pub fn trust_observed(state: &AppState, kind: PrincipalKind, name: &str, score: 
         }
         state.incidents.fire(Fired {
             trigger: trigger.clone(),
-            subject: Subject::Principal(kind, name.to_owned()),
+            subject: subject.clone(),
             evidence: evidence.map(|i| (i, i)),
             detail: json!({ "score": score, "threshold": threshold }),
+            at_ms: at,
+        });
+    }
+}
+
+/// For the outcome report: the result of decision `decision_id` (`principal` calling `tool`)
+/// was redacted or withheld by data governance, and the report recorded at `ledger_index`.
+/// Records the `dlp` trust events (written before the report is answered) and fires every
+/// `dlp` trigger whose classification the tool's, or the withheld or redacted data's, reaches.
+pub async fn result_screened(
+    state: &AppState,
+    snapshot: &Snapshot,
+    principal: &str,
+    tool: &str,
+    decision_id: &str,
+    screened: &Screened,
+    ledger_index: u64,
+) {
+    if screened.release == Release::Pass {
+        return;
+    }
+    crate::trust::result_screened(state, snapshot, principal, tool, decision_id, ledger_index).await;
+    let bundle = snapshot.bundle();
+    let Some(subject) = Subject::parse_principal(principal) else {
+        return;
+    };
+    let tool_class = bundle.tools.get(tool).map(|t| &t.classification);
+    let tool_rank = tool_class.and_then(|c| usize::try_from(c.rank).ok());
+    // The most sensitive class that made the result redacted or withheld.
+    let data = screened
+        .verdict
+        .classes
+        .iter()
+        .filter(|c| c.action != Action::Allow)
+        .filter_map(|c| rank(bundle, c.class.as_str()).map(|r| (r, c.class.as_str())))
+        .max_by_key(|(r, _)| *r);
+    let at = now_ms();
+    for trigger in &bundle.incidents.triggers {
+        let TriggerOn::Dlp { classification } = &trigger.on else {
+            continue;
+        };
+        let least = usize::try_from(classification.rank).unwrap_or(usize::MAX);
+        if tool_rank.max(data.map(|(r, _)| r)).is_none_or(|r| r < least) {
+            continue;
+        }
+        state.incidents.fire(Fired {
+            trigger: trigger.clone(),
+            subject: subject.clone(),
+            evidence: Some((ledger_index, ledger_index)),
+            detail: json!({
+                "decision": decision_id,
+                "tool": tool,
+                "classification": tool_class.map(|c| c.name.as_str()),
+                "data_class": data.map(|(_, c)| c),
+                "release": screened.release.as_str(),
+            }),
             at_ms: at,
         });
     }
@@ -417,40 +479,8 @@ pub fn incident_json(r: &IncidentRecord) -> Value {
         "closed_by": r.closed_by,
         "closed_at_ms": r.closed_at_ms,
         "close_reason": r.close_reason,
+        "closed_ledger_index": r.closed_ledger_index,
     })
-}
-
-/// Appends a governance event `event` of `class` by [`ACTOR`], correlated with `incident`.
-pub async fn record_event(
-    state: &AppState,
-    class: &str,
-    event: &str,
-    uid: &str,
-    incident: &str,
-    details: Value,
-) -> Result<u64, String> {
-    let at = now_ms();
-    let value = crate::ocsf::event(
-        event,
-        1,
-        &format!("{event}/{uid}/{at}"),
-        ACTOR,
-        Some(incident),
-        details,
-        at,
-    );
-    let entry = crate::ocsf::entry(value).map_err(|e| e.to_string())?;
-    let meta = EntryMeta {
-        event_class: class.to_owned(),
-        classification: None,
-        correlation_uid: Some(incident.to_owned()),
-        created_at_ms: at,
-    };
-    match state.ledger.append(entry, meta, SideRecord::None).await {
-        Ok(Appended::Entry { index }) => Ok(index),
-        Ok(other) => Err(format!("the ledger did not append the entry: {other:?}")),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 fn done(action: IncidentAction, extra: Value) -> Value {
@@ -474,6 +504,38 @@ fn failed(action: IncidentAction, why: &str) -> Value {
     json!({ "action": action.as_str(), "result": "failed", "detail": why })
 }
 
+/// Records `event` (by [`ACTOR`], correlated with `incident`) with its change `writes`.
+async fn append_step(
+    state: &AppState,
+    class: &str,
+    event: &str,
+    id: &str,
+    incident: &str,
+    details: Value,
+    writes: Writes,
+) -> Result<Recorded, String> {
+    let event = Event {
+        class,
+        event,
+        id,
+        actor: ACTOR,
+        correlation: Some(incident),
+        details,
+    };
+    record_change(state, event, writes).await
+}
+
+/// `record` as the API shows it, without the fields `drop` names.
+fn shown_without(record: &IncidentRecord, drop: &[&str]) -> Value {
+    let mut details = incident_json(record);
+    if let Value::Object(map) = &mut details {
+        for volatile in drop {
+            map.remove(*volatile);
+        }
+    }
+    details
+}
+
 /// Opens the incident for `f` and runs its containment (the worker's job).
 async fn contain(state: &AppState, f: Fired) {
     let subject = f.subject.key();
@@ -493,10 +555,41 @@ async fn contain(state: &AppState, f: Fired) {
         closed_by: None,
         closed_at_ms: None,
         close_reason: None,
+        closed_ledger_index: None,
     };
-    match state.store.open_incident(&record).await {
-        Ok(()) => {}
-        Err(e) if matches!(e.root(), StoreError::Conflict { .. }) => {
+    // The incident exists exactly when its `incident_opened` entry does; the guard lets in no
+    // second open incident of the trigger for the subject, from this replica or another.
+    let opened = match record.open_write() {
+        Ok(open) => {
+            let details = shown_without(
+                &record,
+                &[
+                    "checkpoint",
+                    "actions",
+                    "ledger_index",
+                    "state",
+                    "closed_by",
+                    "closed_at_ms",
+                    "close_reason",
+                    "closed_ledger_index",
+                ],
+            );
+            append_step(
+                state,
+                "incident",
+                "incident_opened",
+                &record.id,
+                &record.id,
+                details,
+                Writes::guarded(open, 1, Vec::new()),
+            )
+            .await
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let opened_index = match opened {
+        Ok(Recorded::At(index)) => index,
+        Ok(Recorded::Stale) => {
             tracing::debug!(trigger = %key.0, subject = %key.1, "an incident of this trigger is already open for this subject");
             state.incidents.quieten(key, now_ms());
             return;
@@ -506,7 +599,7 @@ async fn contain(state: &AppState, f: Fired) {
             state.incidents.rearm(&key.0, &key.1);
             return;
         }
-    }
+    };
     state.incidents.quieten(key, now_ms());
     let why = format!("incident {}: {}", record.id, record.trigger_id);
     let mut actions = Vec::new();
@@ -537,45 +630,36 @@ async fn contain(state: &AppState, f: Fired) {
         actions.push(notify(state, &record));
         record.actions = Value::Array(actions);
     }
-    let mut details = incident_json(&record);
-    if let Value::Object(map) = &mut details {
-        for volatile in [
-            "ledger_index",
-            "state",
-            "closed_by",
-            "closed_at_ms",
-            "close_reason",
-        ] {
-            map.remove(volatile);
-        }
-    }
-    record.ledger_index = match record_event(
-        state,
-        "incident",
-        "incident_opened",
+    let details = json!({
+        "incident": record.id,
+        "opened_ledger_index": opened_index,
+        "checkpoint": shown_without(&record, &[])["checkpoint"],
+        "actions": record.actions,
+    });
+    let contained = IncidentRecord::contained_write(
         &record.id,
-        &record.id,
-        details,
+        &record.actions,
+        record.checkpoint.as_ref(),
+        opened_index,
     )
-    .await
-    {
-        Ok(index) => Some(index),
-        Err(e) => {
-            tracing::error!(error = %e, incident = %record.id, "the incident's opening could not be recorded in the ledger");
-            None
+    .map_err(|e| e.to_string());
+    let recorded = match contained {
+        Ok(write) => {
+            append_step(
+                state,
+                "incident",
+                "incident_contained",
+                &record.id,
+                &record.id,
+                details,
+                Writes::of(vec![write]),
+            )
+            .await
         }
+        Err(e) => Err(e),
     };
-    if let Err(e) = state
-        .store
-        .record_incident_opening(
-            &record.id,
-            &record.actions,
-            record.checkpoint.as_ref(),
-            record.ledger_index,
-        )
-        .await
-    {
-        tracing::error!(error = %e, incident = %record.id, "the incident's containment could not be written to its record");
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, incident = %record.id, "the incident's containment could not be recorded; each step's own entry stands");
     }
     tracing::warn!(incident = %record.id, trigger = %record.trigger_id, subject = %record.subject, "incident opened");
     // An incident costs its subject trust (agents, services and providers have scores).
@@ -655,19 +739,26 @@ async fn stop(
         resumed_by: None,
         resumed_at_ms: None,
     };
-    if let Err(e) = state.store.insert_stop(&stop).await {
-        return failed(action, &format!("the stop could not be stored: {e}"));
+    let details = json!({ "stop": stop.id, "scope": stop.scope, "reason": stop.reason, "mfa": false, "incident": record.id });
+    let recorded = append_step(
+        state,
+        "stop",
+        "emergency_stop",
+        &stop.id,
+        &record.id,
+        details,
+        Writes::of(vec![stop.insert_write()]),
+    )
+    .await;
+    if let Err(e) = unguarded(recorded) {
+        return failed(action, &format!("the stop could not be recorded: {e}"));
     }
     // INVARIANT(stop-before-answer): in this node's set before the incident says it is done;
     // if the refresh fails the poller picks it up within 250 ms.
     if let Err(e) = state.stops.refresh(&state.store).await {
-        tracing::warn!(error = %e, stop = %stop.id, "the incident's stop is stored but this node's set did not refresh");
+        tracing::warn!(error = %e, stop = %stop.id, "the incident's stop is recorded but this node's set did not refresh");
     }
     tracing::warn!(stop = %stop.id, scope = %stop.scope, incident = %record.id, "emergency stop by an incident");
-    let details = json!({ "stop": stop.id, "scope": stop.scope, "reason": stop.reason, "mfa": false, "incident": record.id });
-    if let Err(e) = record_event(state, "stop", "emergency_stop", &stop.id, &record.id, details).await {
-        tracing::error!(error = %e, stop = %stop.id, "the incident's stop could not be recorded in the ledger");
-    }
     let covered = Stop {
         id: stop.id.clone(),
         scope,
@@ -687,16 +778,55 @@ async fn stop(
     )
 }
 
-/// Revokes every credential of the subject, in this node's registry view at once.
+/// An unguarded change's result: appended, or why not.
+fn unguarded(recorded: Result<Recorded, String>) -> Result<u64, String> {
+    match recorded {
+        Ok(Recorded::At(index)) => Ok(index),
+        Ok(Recorded::Stale) => Err("the ledger refused the change as stale".to_owned()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Contains the subject's identity: every credential of it (and everything delegated from
+/// them) revoked and, if it is active, the identity suspended, so neither its registration
+/// secret nor its token decides or mints a new credential until a human reinstates it. In this
+/// node's registry view at once.
 async fn revoke(state: &AppState, record: &IncidentRecord, action: IncidentAction, why: &str) -> Value {
-    let revoked = match state
-        .store
-        .revoke_identity_credentials(&record.subject, why, now_ms())
-        .await
-    {
-        Ok(n) => n,
-        Err(e) => return failed(action, &format!("the credentials could not be revoked: {e}")),
+    let now = now_ms();
+    // What the step will change, for its record; the writes themselves are conditional, so a
+    // credential issued or a state changed meanwhile is still caught.
+    let live = match state.store.credentials_of(&record.subject, false, now).await {
+        Ok(list) => list.iter().filter(|c| c.revoked_at_ms.is_none()).count(),
+        Err(e) => {
+            return failed(
+                action,
+                &format!("the identity's credentials could not be read: {e}"),
+            );
+        }
     };
+    let suspends = match state.store.identity(&record.subject).await {
+        Ok(Some(identity)) => identity.state == IdentityState::Active,
+        Ok(None) => false,
+        Err(e) => return failed(action, &format!("the identity could not be read: {e}")),
+    };
+    let details = json!({
+        "identity": record.subject, "revoked": live, "suspended": suspends, "reason": why,
+        "incident": record.id,
+    });
+    let writes = IdentityRecord::containment_writes(&record.subject, why, ACTOR, now);
+    let recorded = append_step(
+        state,
+        "identity",
+        "credentials_revoked",
+        &record.subject,
+        &record.id,
+        details,
+        Writes::of(writes),
+    )
+    .await;
+    if let Err(e) = unguarded(recorded) {
+        return failed(action, &format!("the revocation could not be recorded: {e}"));
+    }
     // INVARIANT(revoke-before-answer): in this node's view before the incident says it is done.
     match state.identities.refresh(&state.store).await {
         Ok(true) => {
@@ -709,21 +839,10 @@ async fn revoke(state: &AppState, record: &IncidentRecord, action: IncidentActio
             tracing::warn!(error = %e, "the registry view did not refresh after an incident's revocation; the poller retries within 250 ms")
         }
     }
-    let details =
-        json!({ "identity": record.subject, "revoked": revoked, "reason": why, "incident": record.id });
-    if let Err(e) = record_event(
-        state,
-        "identity",
-        "credentials_revoked",
-        &record.subject,
-        &record.id,
-        details,
+    done(
+        action,
+        json!({ "identity": record.subject, "revoked": live, "suspended": suspends }),
     )
-    .await
-    {
-        tracing::error!(error = %e, "the incident's revocation could not be recorded in the ledger");
-    }
-    done(action, json!({ "identity": record.subject, "revoked": revoked }))
 }
 
 /// A legal hold over the evidence, placed by [`ACTOR`] and released like any other (two humans).
@@ -742,24 +861,26 @@ async fn hold(state: &AppState, record: &IncidentRecord, action: IncidentAction,
         released_by: None,
         release_requested_by: None,
     };
-    if let Err(e) = state.store.insert_legal_hold(&hold).await {
-        return failed(action, &format!("the legal hold could not be placed: {e}"));
-    }
+    let write = match IncidentRecord::hold_write(&hold) {
+        Ok(w) => w,
+        Err(e) => return failed(action, &format!("the legal hold could not be placed: {e}")),
+    };
     let details = json!({
         "id": hold.id, "from": from, "to": to, "reason": hold.reason, "placed_by": hold.placed_by,
         "placed_at_ms": hold.placed_at_ms, "incident": record.id,
     });
-    if let Err(e) = record_event(
+    let recorded = append_step(
         state,
         "legal_hold",
         "legal_hold_placed",
         &hold.id,
         &record.id,
         details,
+        Writes::of(vec![write]),
     )
-    .await
-    {
-        tracing::error!(error = %e, hold = %hold.id, "the incident's legal hold could not be recorded in the ledger");
+    .await;
+    if let Err(e) = unguarded(recorded) {
+        return failed(action, &format!("the legal hold could not be recorded: {e}"));
     }
     done(action, json!({ "hold": hold.id, "from": from, "to": to }))
 }
@@ -777,7 +898,13 @@ fn notify(state: &AppState, record: &IncidentRecord) -> Value {
     };
     let mut incident = incident_json(record);
     if let Value::Object(map) = &mut incident {
-        for volatile in ["ledger_index", "closed_by", "closed_at_ms", "close_reason"] {
+        for volatile in [
+            "ledger_index",
+            "closed_by",
+            "closed_at_ms",
+            "close_reason",
+            "closed_ledger_index",
+        ] {
             map.remove(volatile);
         }
     }

@@ -1,12 +1,15 @@
 //! Provider vetting and tool description pins at run time: an in-memory view (every vetting,
 //! every pin) read on every decision, refreshed before any change is answered and by the
-//! poller, so the next decision on any replica sees it.
+//! poller, so the next decision on any replica sees it. A provider's current vetting merges
+//! the view with the active bundle's declaration: the later of the two
+//! ([`tribune_policy::vetting::current`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tribune_bundle::Bundle;
+use tribune_policy::vetting::{Current, current};
 use tribune_policy::{VettingFacts, VettingStatus};
 use tribune_store::{Store, StoreError, ToolPinRecord, VettingRecord};
 
@@ -20,19 +23,30 @@ pub struct View {
 }
 
 impl View {
-    /// The current vetting of `provider`, if it was ever vetted.
+    /// The latest vetting of `provider` recorded at run time, if it was ever vetted so.
     pub fn current(&self, provider: &str) -> Option<&VettingRecord> {
         self.vettings.get(provider).and_then(|h| h.last())
     }
 
-    /// The status of `provider` at `now_ms`. A status this version does not know counts as
-    /// rejected: fail closed.
-    pub fn status(&self, provider: &str, now_ms: i64) -> VettingStatus {
-        match self.current(provider) {
-            None => VettingStatus::Unvetted,
-            Some(v) => VettingStatus::of_record(&v.status, v.expires_at_ms, now_ms)
-                .unwrap_or(VettingStatus::Rejected),
-        }
+    /// The current vetting of `provider` at `now_ms`: the later of `bundle`'s declaration and
+    /// the latest run-time record.
+    pub fn effective<'a>(&'a self, bundle: &'a Bundle, provider: &str, now_ms: i64) -> Current<'a> {
+        let recorded = match self.current(provider) {
+            None => Current::None,
+            Some(v) => Current::Recorded {
+                status: &v.status,
+                vetted_at_ms: v.vetted_at_ms,
+                expires_at_ms: v.expires_at_ms,
+            },
+        };
+        let declared = bundle.providers.get(provider).and_then(|p| p.vetting.as_ref());
+        current(declared, recorded, now_ms)
+    }
+
+    /// The status of `provider` at `now_ms`, of its current vetting ([`View::effective`]). A
+    /// recorded status this version does not know counts as rejected: fail closed.
+    pub fn status(&self, bundle: &Bundle, provider: &str, now_ms: i64) -> VettingStatus {
+        self.effective(bundle, provider, now_ms).status(now_ms)
     }
 
     /// Whether `tool`'s description is quarantined.
@@ -83,7 +97,7 @@ impl Providers {
         };
         let view = self.view.load();
         VettingFacts {
-            provider: view.status(t.provider.as_str(), now_ms),
+            provider: view.status(bundle, t.provider.as_str(), now_ms),
             tool_quarantined: view.quarantined(tool),
         }
     }

@@ -134,23 +134,20 @@ impl AppState {
         let at = now_ms();
         let seed = key.derive_seed("credentials");
         let ledger = Ledger::open(store.clone(), key).await?;
-        record_activation(&ledger, &snapshot, &Activator::process("startup"), at).await?;
-        let synced = crate::identities::sync(&store, snapshot.bundle(), at).await?;
-        crate::identities::record_sync(&ledger, snapshot.bundle(), &synced, at).await?;
-        let identities = crate::identities::Identities::load(
-            &store,
-            seed,
-            ISSUER,
-            snapshot.bundle().identities.audience(),
-        )
-        .await?;
+        // As in `reload`: everything that can fail runs before the activation is recorded.
         let base = snapshot.bundle().clone();
-        identities.set_oidc(oidc_of(&base, &bundle_dir).await?);
+        let oidc = oidc_of(&base, &bundle_dir).await?;
+        let synced = crate::identities::sync(&store, &base, at).await?;
+        crate::identities::record_sync(&ledger, &base, &synced, at).await?;
+        let identities =
+            crate::identities::Identities::load(&store, seed, ISSUER, base.identities.audience()).await?;
+        identities.set_oidc(oidc);
         let snapshot = if identities.view().runtime().next().is_some() {
             build_with_runtime((*base).clone(), &identities.view()).await?
         } else {
             snapshot
         };
+        record_activation(&ledger, &snapshot, &Activator::process("startup"), at).await?;
         let checkpointer = ledger.spawn_checkpointer();
         let metrics = Metrics::new();
         let hitl = crate::hitl::Hitl::new(&metrics.hitl);
@@ -260,23 +257,24 @@ impl AppState {
         let changed = snapshot.bundle().hash != self.snapshot().bundle().hash;
         let at = now_ms();
         if changed {
-            record_activation(&self.ledger, &snapshot, by, at).await?;
-        }
-        if changed {
+            // Everything that can fail runs before the activation is recorded, so a recorded
+            // activation is one that took effect. The registry's changes are each committed
+            // with their own entry as they are made.
             let base = snapshot.bundle().clone();
             let oidc = oidc_of(&base, &self.bundle_dir).await?;
             let synced = crate::identities::sync(&self.store, &base, at).await?;
+            crate::identities::record_sync(&self.ledger, &base, &synced, at).await?;
             self.identities.refresh(&self.store).await?;
-            self.identities.set_audience(base.identities.audience());
-            self.identities.set_oidc(oidc);
             let snapshot = if self.identities.view().runtime().next().is_some() {
                 Arc::new(build_with_runtime((*base).clone(), &self.identities.view()).await?)
             } else {
                 Arc::new(snapshot)
             };
+            record_activation(&self.ledger, &snapshot, by, at).await?;
+            self.identities.set_audience(base.identities.audience());
+            self.identities.set_oidc(oidc);
             self.base.store(base);
             self.snapshot.store(Arc::clone(&snapshot));
-            crate::identities::record_sync(&self.ledger, self.base.load().as_ref(), &synced, at).await?;
             self.activated_at_ms
                 .store(at, std::sync::atomic::Ordering::Relaxed);
             // The activation stands either way: a request this fails to cancel is still

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use tribune_approvals::CancelReason;
 use tribune_bundle::Bundle;
 use tribune_policy::{CallScope, PrincipalKind, Stop, StopScope};
-use tribune_store::{StopRecord, Store, StoreError};
+use tribune_store::{Appended, EntryMeta, SideRecord, StopRecord, Store, StoreError, Writes};
 
 use crate::state::{AppState, now_ms};
 
@@ -123,4 +123,65 @@ pub async fn cancel_covered(state: &AppState, stop: &Stop) -> Result<usize, crat
             .then(|| format!("stop `{}` covers it", stop.id))
     })
     .await
+}
+
+/// The answer when a change's ledger entry could not be written: the change was not made
+/// either (`503 unavailable`).
+pub fn unrecorded(what: &str, why: impl std::fmt::Display) -> crate::error::ApiError {
+    crate::error::ApiError::Unavailable(format!(
+        "{what} could not be recorded in the ledger, so nothing changed: {why}"
+    ))
+}
+
+/// What [`record_change`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The entry, and the change with it, is durable at this ledger index.
+    At(u64),
+    /// A guarded change found its row moved on: nothing was written or appended.
+    Stale,
+}
+
+/// A governance event about to be recorded with the change it describes.
+pub struct Event<'a> {
+    /// The entry's event class (`stop`, `incident`, `provider`, ...).
+    pub class: &'a str,
+    /// The event's name (`emergency_stop`, ...).
+    pub event: &'a str,
+    /// What it is about (a stop's id, ...), for the entry's uid.
+    pub id: &'a str,
+    /// Who did it.
+    pub actor: &'a str,
+    /// The incident (or other record) it belongs to, as the entry's correlation uid.
+    pub correlation: Option<&'a str>,
+    /// What happened.
+    pub details: serde_json::Value,
+}
+
+/// Appends `event` together with its change `writes`, in one transaction, and waits until it
+/// is durable. An error means neither the entry nor the change exists.
+pub async fn record_change(state: &AppState, event: Event<'_>, writes: Writes) -> Result<Recorded, String> {
+    let at = now_ms();
+    let value = crate::ocsf::event(
+        event.event,
+        3,
+        &format!("{}/{}/{at}", event.event, event.id),
+        event.actor,
+        event.correlation,
+        event.details,
+        at,
+    );
+    let entry = crate::ocsf::entry(value).map_err(|e| e.to_string())?;
+    let meta = EntryMeta {
+        event_class: event.class.to_owned(),
+        classification: None,
+        correlation_uid: event.correlation.map(str::to_owned),
+        created_at_ms: at,
+    };
+    match state.ledger.append(entry, meta, SideRecord::Writes(writes)).await {
+        Ok(Appended::Entry { index }) => Ok(Recorded::At(index)),
+        Ok(Appended::Stale) => Ok(Recorded::Stale),
+        Ok(other) => Err(format!("the ledger did not append the entry: {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tribune_bundle::Bundle;
 use tribune_policy::trust::{Accumulator, Band, score};
 use tribune_policy::{Code, Decision, Outcome, PrincipalKind, Snapshot, TrustScores};
-use tribune_store::{SideRecord, Store, StoreError, TrustBandRecord, TrustEventRecord};
+use tribune_store::{Appended, SideRecord, Store, StoreError, TrustBandRecord, TrustEventRecord, Writes};
 
 use crate::error::ApiError;
 use crate::state::{AppState, now_ms};
@@ -58,7 +58,6 @@ pub enum EventKind {
     /// A human denied a held call.
     ApprovalRefused,
     /// A red-team scenario failed against the subject.
-    #[allow(dead_code)] // Recorded through `record` by the red-team subsystem as it lands.
     RedteamFailure,
     /// An incident was opened against the subject.
     Incident,
@@ -85,6 +84,8 @@ impl EventKind {
             EventKind::Allowed => e.allowed,
             EventKind::Forbidden if subject.starts_with("provider:") => e.provider_forbidden,
             EventKind::Forbidden => e.forbidden,
+            // A provider pays for data governance on its tools' results at its light weight.
+            EventKind::Dlp if subject.starts_with("provider:") => e.provider_forbidden,
             EventKind::Dlp => e.dlp,
             EventKind::ApprovalRefused => e.approval_refused,
             EventKind::RedteamFailure => e.redteam_failure,
@@ -457,15 +458,27 @@ pub async fn approval_refused(state: &AppState, principal: &str, approval_id: &s
         now,
         Some(approval_id),
     )];
-    if let Err(e) = write(state, trust, events, &[], None, now).await {
+    // The refusal is an `approval` entry correlated with the held decision: an incident it
+    // triggers holds it as evidence.
+    let evidence = match state.store.approval(approval_id).await {
+        Ok(Some(a)) => state
+            .store
+            .latest_entry_correlated(&a.decision_id)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    if let Err(e) = write(state, trust, events, &[], evidence, now).await {
         tracing::warn!(error = %e, approval = %approval_id, "recording a refused approval's trust event failed");
     }
 }
 
 /// Records an event of `kind` against `subject` (`agent:ID`, `service:ID` or `provider:ID`)
 /// with the active bundle's weight, about `reference` (an incident, a red-team run): the API
-/// the incident and red-team subsystems move scores through. Written before it returns.
-#[allow(dead_code)] // The incident and red-team subsystems call it as they land.
+/// the incident and red-team subsystems move scores through. Written before it returns. An
+/// incident it triggers takes as evidence the newest entry correlated with `reference` (an
+/// incident's own entries) or, for a red-team failure, the run's entry.
 pub async fn record(
     state: &AppState,
     subject: &str,
@@ -483,9 +496,60 @@ pub async fn record(
         return Ok(());
     }
     let events = vec![row(subject.to_owned(), kind, i64::from(delta), 1, now, reference)];
-    write(state, trust, events, &[], None, now)
+    let evidence = match (kind, reference) {
+        (EventKind::RedteamFailure, Some(run)) => state
+            .store
+            .redteam_runs(16)
+            .await
+            .ok()
+            .and_then(|runs| runs.into_iter().find(|r| r.id == run))
+            .and_then(|r| r.ledger_index)
+            .and_then(|i| u64::try_from(i).ok()),
+        (_, Some(uid)) => state.store.latest_entry_correlated(uid).await.ok().flatten(),
+        (_, None) => None,
+    };
+    write(state, trust, events, &[], evidence, now)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// Data governance redacted or withheld the result of decision `decision_id` (`principal`
+/// calling `tool`), its outcome recorded at `ledger_index`: a `dlp` event against the
+/// principal, and one against the tool's provider, which returned the data (at a provider's
+/// light weight, `provider_forbidden`). Written before the report is answered; a failure to
+/// write is logged and the outcome stands.
+pub async fn result_screened(
+    state: &AppState,
+    snapshot: &Snapshot,
+    principal: &str,
+    tool: &str,
+    decision_id: &str,
+    ledger_index: u64,
+) {
+    let bundle = snapshot.bundle();
+    let trust = &bundle.trust;
+    let now = now_ms();
+    let mut events = Vec::new();
+    let mut add = |subject: String| {
+        let delta = EventKind::Dlp.delta(trust, &subject);
+        if delta != 0 {
+            events.push(row(
+                subject,
+                EventKind::Dlp,
+                i64::from(delta),
+                1,
+                now,
+                Some(decision_id),
+            ));
+        }
+    };
+    add(principal.to_owned());
+    if let Some(t) = bundle.tools.get(tool) {
+        add(format!("provider:{}", t.provider));
+    }
+    if let Err(e) = write(state, trust, events, &[], Some(ledger_index), now).await {
+        tracing::warn!(error = %e, decision = %decision_id, "recording a screened result's trust events failed");
+    }
 }
 
 /// Writes `events`, applies them on this node, and records the band changes they cause.
@@ -507,18 +571,11 @@ async fn write(
     state.trust.apply(&events, flushed, now);
     let subjects: Vec<String> = events.iter().map(|e| e.subject.clone()).collect();
     record_crossings(state, trust, Some(&subjects), now).await;
-    // Incident triggers on trust (`trust_below`) see each agent's or service's score after an
-    // event lowered it.
+    // Incident triggers on trust (`trust_below`) see each subject's score (an agent's, a
+    // service's or a provider's) after an event lowered it.
     for e in events.iter().filter(|e| e.delta < 0) {
-        let kind = match e.subject.split_once(':') {
-            Some(("agent", name)) => Some((PrincipalKind::Agent, name)),
-            Some(("service", name)) => Some((PrincipalKind::Service, name)),
-            _ => None,
-        };
-        if let Some((kind, name)) = kind {
-            let (score, ..) = state.trust.current(trust, &e.subject, now);
-            crate::incidents::trust_observed(state, kind, name, score, evidence);
-        }
+        let (score, ..) = state.trust.current(trust, &e.subject, now);
+        crate::incidents::trust_observed(state, &e.subject, score, evidence);
     }
     Ok(())
 }
@@ -533,21 +590,6 @@ async fn record_crossings(
 ) {
     for c in state.trust.crossings(trust, only, now) {
         let (from, to) = (c.from.as_str(), c.to.as_str());
-        match state.store.set_trust_band(&c.subject, from, to, now, c.seq).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // Another replica recorded it (or a newer band): read what is recorded.
-                match state.store.trust_bands().await {
-                    Ok(records) => state.trust.set_bands(&records),
-                    Err(e) => tracing::warn!(error = %e, "reading the recorded trust bands failed"),
-                }
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, subject = %c.subject, "recording a trust band change failed");
-                continue;
-            }
-        }
         let cause = c.cause.as_ref().map_or_else(
             || json!("decay"),
             |e| {
@@ -581,21 +623,32 @@ async fn record_crossings(
             details,
             now,
         );
+        // The band's compare-and-set commits with the entry: one replica records each crossing,
+        // and a crossing whose entry fails is not recorded, so it is seen again.
+        let guard = TrustBandRecord::change_write(&c.subject, from, to, now, c.seq);
         match state
             .ledger
-            .record_event("trust", value, now, SideRecord::None)
+            .record_event(
+                "trust",
+                value,
+                now,
+                SideRecord::Writes(Writes::guarded(guard, 1, Vec::new())),
+            )
             .await
         {
-            Ok(_) => {
+            Ok(Appended::Entry { .. }) => {
                 state.trust.set_band(&c.subject, c.to, c.seq);
                 tracing::info!(subject = %c.subject, from, to, score = c.score, "trust band changed");
             }
-            Err(e) => {
-                // Put the band back, so this or another replica records the change again.
-                tracing::warn!(error = %e, subject = %c.subject, "recording a trust band change in the ledger failed");
-                if let Err(e) = state.store.set_trust_band(&c.subject, to, from, now, c.seq).await {
-                    tracing::warn!(error = %e, subject = %c.subject, "restoring a trust band failed");
+            Ok(_) => {
+                // Another replica recorded it (or a newer band): read what is recorded.
+                match state.store.trust_bands().await {
+                    Ok(records) => state.trust.set_bands(&records),
+                    Err(e) => tracing::warn!(error = %e, "reading the recorded trust bands failed"),
                 }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, subject = %c.subject, "recording a trust band change failed; it is recorded when next seen");
             }
         }
     }

@@ -3,12 +3,14 @@
 //!
 //! A drill's stop lives in the `stops` table like any other (so every replica enforces it),
 //! marked with the drill that made it. Only a marked stop can be resumed without the two
-//! holders a resume otherwise needs ([`Store::resume_drill_stop`]); a marked stop the drill
-//! failed to resume stays in force and resumes the ordinary two-person way.
+//! holders a resume otherwise needs ([`DrillRecord::resume_stop_write`]); a marked stop the
+//! drill failed to resume stays in force and resumes the ordinary two-person way. Each change
+//! (the stop, its resume, the drill's record) is a [`Write`] carried by its ledger entry.
 
-use crate::error::{Entity, StoreError};
+use crate::error::StoreError;
 use crate::stops::StopRecord;
 use crate::store::{Store, with_pool};
+use crate::writes::Write;
 
 /// Who resumes a drill's stop: the system, on the drill's behalf.
 pub const DRILL_RESUMER: &str = "tribune:drill";
@@ -96,72 +98,57 @@ fn record(row: Row) -> DrillRecord {
     }
 }
 
+impl DrillRecord {
+    /// Records `stop`, the stop drill `drill_id` makes: an ordinary stop, marked as the drill's
+    /// (with its `emergency_stop` entry).
+    pub fn stop_write(stop: &StopRecord, drill_id: &str) -> Write {
+        Write::new(
+            "INSERT INTO stops (id, scope, reason, stopped_by, stopped_at_ms, drill_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&stop.id)
+        .bind(&stop.scope)
+        .bind(&stop.reason)
+        .bind(&stop.stopped_by)
+        .bind(stop.stopped_at_ms)
+        .bind(drill_id)
+    }
+
+    /// Lifts a drill's stop at once, as [`DRILL_RESUMER`] (with its `stop_resumed` entry), as a
+    /// guard: it changes one row only if `stop_id` is marked as a drill's and still in force.
+    pub fn resume_stop_write(stop_id: &str, at_ms: i64) -> Write {
+        Write::new(
+            "UPDATE stops SET resumed_at_ms = $1, resumed_by = $2
+             WHERE id = $3 AND drill_id IS NOT NULL AND resumed_at_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(DRILL_RESUMER)
+        .bind(stop_id)
+    }
+
+    /// Records this finished drill (with its `stop_drill` entry).
+    pub fn insert_write(&self) -> Write {
+        Write::new(
+            "INSERT INTO drills (id, scope, drilled_by, stop_id, principal, tool, started_at_ms,
+                                 enforced_us, target_us, passed, failure, resumed_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&self.id)
+        .bind(&self.scope)
+        .bind(&self.drilled_by)
+        .bind(&self.stop_id)
+        .bind(&self.principal)
+        .bind(&self.tool)
+        .bind(self.started_at_ms)
+        .bind(self.enforced_us)
+        .bind(self.target_us)
+        .bind(i64::from(self.passed))
+        .bind(&self.failure)
+        .bind(self.resumed_at_ms)
+    }
+}
+
 impl Store {
-    /// Records the stop a drill makes: an ordinary stop, marked as drill `drill_id`'s.
-    pub async fn insert_drill_stop(&self, stop: &StopRecord, drill_id: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO stops (id, scope, reason, stopped_by, stopped_at_ms, drill_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&stop.id)
-            .bind(&stop.scope)
-            .bind(&stop.reason)
-            .bind(&stop.stopped_by)
-            .bind(stop.stopped_at_ms)
-            .bind(drill_id)
-            .execute(pool)
-            .await
-            .map_err(|err| StoreError::on_insert(err, Entity::Stop, &stop.id))?;
-        });
-        Ok(())
-    }
-
-    /// Lifts a drill's stop at once, as [`DRILL_RESUMER`]. Only a stop marked as a drill's and
-    /// still in force is lifted; returns whether it was.
-    pub async fn resume_drill_stop(&self, stop_id: &str, at_ms: i64) -> Result<bool, StoreError> {
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE stops SET resumed_at_ms = $1, resumed_by = $2
-                 WHERE id = $3 AND drill_id IS NOT NULL AND resumed_at_ms IS NULL",
-            )
-            .bind(at_ms)
-            .bind(DRILL_RESUMER)
-            .bind(stop_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(done == 1)
-    }
-
-    /// Records a finished drill.
-    pub async fn insert_drill(&self, drill: &DrillRecord) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO drills (id, scope, drilled_by, stop_id, principal, tool, started_at_ms,
-                                     enforced_us, target_us, passed, failure, resumed_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(&drill.id)
-            .bind(&drill.scope)
-            .bind(&drill.drilled_by)
-            .bind(&drill.stop_id)
-            .bind(&drill.principal)
-            .bind(&drill.tool)
-            .bind(drill.started_at_ms)
-            .bind(drill.enforced_us)
-            .bind(drill.target_us)
-            .bind(i64::from(drill.passed))
-            .bind(&drill.failure)
-            .bind(drill.resumed_at_ms)
-            .execute(pool)
-            .await
-            .map_err(|err| StoreError::on_insert(err, Entity::Drill, &drill.id))?;
-        });
-        Ok(())
-    }
-
     /// The drills, newest first, at most `limit`.
     pub async fn drills(&self, limit: u32) -> Result<Vec<DrillRecord>, StoreError> {
         let rows: Vec<Row> = with_pool!(self, pool => {

@@ -19,6 +19,7 @@ use sqlx::error::ErrorKind;
 
 use crate::error::{Entity, StoreError};
 use crate::store::{Store, with_pool};
+use crate::writes::Write;
 
 /// Defines a closed set of names stored as lowercase text: the enum, `ALL`, `as_str`,
 /// `Display`, and `FromStr` with its own error type.
@@ -378,6 +379,172 @@ fn parse_scopes(text: &str, entity: Entity, key: &str) -> Result<Vec<String>, St
 
 fn identity(row: Option<IdentityRow>) -> Result<Option<IdentityRecord>, StoreError> {
     row.map(IdentityRecord::try_from).transpose()
+}
+
+/// The identity changes the server commits in the same transaction as their ledger entry
+/// ([`crate::SideRecord::Writes`]). Each one meant as a guard changes exactly one row when the
+/// change applies and none when the identity moved on, so `Writes::guarded(w, 1, ...)` turns a
+/// lost race into [`crate::Appended::Stale`].
+impl Store {
+    /// Inserts `record` if its id is free (as given, origin included); changes no row if it is
+    /// taken.
+    pub fn insert_identity_write(record: &IdentityRecord) -> Write {
+        Write::new(concat!(
+            "INSERT INTO identities (",
+            identity_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                       $18, $19) ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(&record.id)
+        .bind(record.kind.as_str())
+        .bind(&record.class)
+        .bind(&record.owner)
+        .bind(scopes_json(&record.scopes))
+        .bind(record.origin.as_str())
+        .bind(record.state.as_str())
+        .bind(&record.state_reason)
+        .bind(record.state_changed_at_ms)
+        .bind(&record.state_changed_by)
+        .bind(i64::from(record.generation))
+        .bind(record.created_at_ms)
+        .bind(&record.created_by)
+        .bind(record.approved_at_ms)
+        .bind(&record.approved_by)
+        .bind(record.last_used_at_ms)
+        .bind(record.last_reviewed_at_ms)
+        .bind(&record.reviewed_by)
+        .bind(record.secret_rotated_at_ms)
+    }
+
+    /// Brings an existing identity's class, owner and scopes in step with the bundle's `record`
+    /// and marks it bundle-declared; changes no row if it is decommissioned or already so (as
+    /// [`Store::sync_bundle_identity`] does).
+    pub fn sync_identity_write(record: &IdentityRecord) -> Write {
+        Write::new(
+            "UPDATE identities SET class = $2, owner = $3, scopes = $4, origin = 'bundle'
+             WHERE id = $1 AND state <> 'decommissioned'
+               AND (class IS DISTINCT FROM $2 OR owner <> $3 OR scopes <> $4 OR origin <> 'bundle')",
+        )
+        .bind(&record.id)
+        .bind(&record.class)
+        .bind(&record.owner)
+        .bind(scopes_json(&record.scopes))
+    }
+
+    /// Moves identity `id` to `to` if it is in one of `expected_from` (never out of
+    /// `decommissioned`), as [`Store::set_identity_state`] does.
+    pub fn identity_state_write(
+        id: &str,
+        expected_from: &[IdentityState],
+        to: IdentityState,
+        reason: Option<&str>,
+        by: &str,
+        at_ms: i64,
+    ) -> Write {
+        let allowed = IdentityState::ALL.map(|state| expected_from.contains(&state).then(|| state.as_str()));
+        let [first, second, third, fourth] = allowed;
+        Write::new(
+            "UPDATE identities
+             SET state = $2, state_reason = $3, state_changed_by = $4, state_changed_at_ms = $5
+             WHERE id = $1 AND state <> 'decommissioned' AND state IN ($6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(by)
+        .bind(at_ms)
+        .bind(first)
+        .bind(second)
+        .bind(third)
+        .bind(fourth)
+    }
+
+    /// Approves pending identity `id`, as [`Store::approve_identity`] does.
+    pub fn approve_identity_write(id: &str, by: &str, at_ms: i64) -> Write {
+        Write::new(
+            "UPDATE identities
+             SET state = 'active', state_reason = NULL, state_changed_by = $2,
+                 state_changed_at_ms = $3, approved_by = $2, approved_at_ms = $3
+             WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(by)
+        .bind(at_ms)
+    }
+
+    /// Records a review of identity `id`, as [`Store::review_identity`] does.
+    pub fn review_identity_write(id: &str, by: &str, at_ms: i64) -> Write {
+        Write::new(
+            "UPDATE identities SET reviewed_by = $2, last_reviewed_at_ms = $3
+             WHERE id = $1 AND state <> 'decommissioned'",
+        )
+        .bind(id)
+        .bind(by)
+        .bind(at_ms)
+    }
+
+    /// Moves identity `id` from generation `from_generation` to the next one at `at_ms`, if it
+    /// is active or suspended and still at that generation. A pending identity has no
+    /// registration secret to rotate (it gets one on approval).
+    pub fn rotate_identity_write(id: &str, from_generation: u32, at_ms: i64) -> Write {
+        Write::new(
+            "UPDATE identities SET generation = generation + 1, secret_rotated_at_ms = $2
+             WHERE id = $1 AND generation = $3 AND state IN ('active', 'suspended')",
+        )
+        .bind(id)
+        .bind(at_ms)
+        .bind(i64::from(from_generation))
+    }
+
+    /// Revokes, with reason `rotated`, identity `id`'s credentials older than `generation` that
+    /// are neither expired nor revoked at `at_ms`, and everything delegated from them.
+    pub fn revoke_rotated_credentials_write(id: &str, generation: u32, at_ms: i64) -> Write {
+        Write::new(revoke_tree!(
+            "identity = $3 AND generation < $4 AND revoked_at_ms IS NULL AND expires_at_ms > $1"
+        ))
+        .bind(at_ms)
+        .bind("rotated")
+        .bind(id)
+        .bind(i64::from(generation))
+    }
+
+    /// Records an issued credential (its identity must exist, its jti must be new).
+    pub fn insert_credential_write(record: &CredentialRecord) -> Write {
+        Write::new(concat!(
+            "INSERT INTO credentials (",
+            credential_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&record.jti)
+        .bind(&record.identity)
+        .bind(&record.parent_jti)
+        .bind(&record.actor)
+        .bind(scopes_json(&record.scopes))
+        .bind(&record.audience)
+        .bind(i64::from(record.generation))
+        .bind(record.issued_at_ms)
+        .bind(record.expires_at_ms)
+        .bind(record.revoked_at_ms)
+        .bind(&record.revoked_reason)
+    }
+
+    /// Revokes credential `jti` and everything delegated from it, as
+    /// [`Store::revoke_credential`] does.
+    pub fn revoke_credential_write(jti: &str, reason: &str, at_ms: i64) -> Write {
+        Write::new(revoke_tree!("jti = $3"))
+            .bind(at_ms)
+            .bind(reason)
+            .bind(jti)
+    }
+
+    /// Revokes every credential of `identity` and everything delegated from them, as
+    /// [`Store::revoke_identity_credentials`] does.
+    pub fn revoke_identity_credentials_write(identity: &str, reason: &str, at_ms: i64) -> Write {
+        Write::new(revoke_tree!("identity = $3"))
+            .bind(at_ms)
+            .bind(reason)
+            .bind(identity)
+    }
 }
 
 impl Store {
@@ -755,5 +922,31 @@ impl Store {
                 .rows_affected()
         });
         Ok(purged)
+    }
+}
+
+// Incident containment (h6)
+
+impl IdentityRecord {
+    /// Contains identity `id` for an incident (with its `credentials_revoked` entry): every
+    /// credential issued to it, and everything delegated from those, revoked for `reason`, and
+    /// the identity suspended if it is active, so neither its registration secret nor its
+    /// token decides or mints a new credential until a human reinstates it.
+    pub fn containment_writes(id: &str, reason: &str, by: &str, at_ms: i64) -> Vec<crate::writes::Write> {
+        vec![
+            crate::writes::Write::new(revoke_tree!("identity = $3"))
+                .bind(at_ms)
+                .bind(reason)
+                .bind(id),
+            crate::writes::Write::new(
+                "UPDATE identities
+                 SET state = 'suspended', state_reason = $1, state_changed_by = $2, state_changed_at_ms = $3
+                 WHERE id = $4 AND state = 'active'",
+            )
+            .bind(reason)
+            .bind(by)
+            .bind(at_ms)
+            .bind(id),
+        ]
     }
 }

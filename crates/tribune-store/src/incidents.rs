@@ -1,14 +1,18 @@
 //! Incidents: what a bundle trigger opened, the evidence it points at in the ledger, the
 //! containment run for it, and who closed it and why.
 //!
-//! An incident is inserted `open` before any containment runs: the partial unique index on
-//! `(trigger_id, subject) WHERE state = 'open'` refuses a second one ([`StoreError::Conflict`]),
-//! so a trigger firing again on this or another replica while its incident is open contains
-//! nothing twice. The containment's results, the checkpoint and the ledger index of the
-//! opening entry are written once they are known ([`Store::record_incident_opening`]).
+//! An incident is inserted `open`, with its `incident_opened` ledger entry, before any
+//! containment runs ([`IncidentRecord::open_write`], a guard): the partial unique index on
+//! `(trigger_id, subject) WHERE state = 'open'` lets no second one in, so a trigger firing
+//! again on this or another replica while its incident is open contains nothing twice. The
+//! containment's results, the checkpoint and the ledger index of the opening entry are written
+//! with the `incident_contained` entry ([`IncidentRecord::contained_write`]); closing with
+//! `incident_closed` ([`IncidentRecord::close_write`]).
 
 use crate::error::{Entity, StoreError};
+use crate::ledger::LegalHoldRecord;
 use crate::store::{Store, with_pool};
+use crate::writes::Write;
 
 /// Whether an incident is still open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,24 +75,16 @@ pub struct IncidentRecord {
     pub closed_at_ms: Option<i64>,
     /// Why.
     pub close_reason: Option<String>,
-}
-
-/// What [`Store::close_incident`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CloseOutcome {
-    /// Closed now; the record as it is.
-    Closed(Box<IncidentRecord>),
-    /// No such incident.
-    NotFound,
-    /// It was closed before; the record as it is.
-    AlreadyClosed(Box<IncidentRecord>),
+    /// The ledger entry that records the closing, once written.
+    pub closed_ledger_index: Option<u64>,
 }
 
 /// The columns every read selects, in [`IncidentRow`]'s order.
 macro_rules! incident_columns {
     () => {
         "id, trigger_id, kind, subject, detail, opened_at_ms, evidence_from, evidence_to, checkpoint_size,
-         checkpoint_root, checkpoint_note, actions, ledger_index, state, closed_by, closed_at_ms, close_reason"
+         checkpoint_root, checkpoint_note, actions, ledger_index, state, closed_by, closed_at_ms, close_reason,
+         closed_ledger_index"
     };
 }
 
@@ -111,6 +107,7 @@ struct IncidentRow {
     closed_by: Option<String>,
     closed_at_ms: Option<i64>,
     close_reason: Option<String>,
+    closed_ledger_index: Option<i64>,
 }
 
 impl TryFrom<IncidentRow> for IncidentRecord {
@@ -163,6 +160,7 @@ impl TryFrom<IncidentRow> for IncidentRecord {
             detail: json(&row.detail)?,
             actions: json(&row.actions)?,
             ledger_index: index(row.ledger_index, "ledger_index")?,
+            closed_ledger_index: index(row.closed_ledger_index, "closed_ledger_index")?,
             evidence,
             checkpoint,
             state,
@@ -182,60 +180,93 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::LedgerInconsistent("an index does not fit in 63 bits"))
 }
 
-impl Store {
-    /// Records a newly opened incident (its `state` must be open). Refused with
-    /// [`StoreError::Conflict`] while an incident of the same trigger and subject is open.
-    pub async fn open_incident(&self, r: &IncidentRecord) -> Result<(), StoreError> {
-        let from = r.evidence.map(|(from, _)| to_i64(from)).transpose()?;
-        let to = r.evidence.map(|(_, to)| to_i64(to)).transpose()?;
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO incidents (id, trigger_id, kind, subject, detail, opened_at_ms, evidence_from,
-                   evidence_to, actions, state)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open')",
-            )
-            .bind(&r.id)
-            .bind(&r.trigger_id)
-            .bind(&r.kind)
-            .bind(&r.subject)
-            .bind(r.detail.to_string())
-            .bind(r.opened_at_ms)
-            .bind(from)
-            .bind(to)
-            .bind(r.actions.to_string())
-            .execute(pool)
-            .await
-            .map_err(|err| StoreError::on_insert(err, Entity::Incident, &r.id))?;
-        });
-        Ok(())
+impl IncidentRecord {
+    /// Opens this incident (its `state` must be open) with its `incident_opened` entry, as a
+    /// guard: it inserts one row, or none while an incident of the same trigger and subject is
+    /// open (the append is then `Stale`).
+    pub fn open_write(&self) -> Result<Write, StoreError> {
+        let from = self.evidence.map(|(from, _)| to_i64(from)).transpose()?;
+        let to = self.evidence.map(|(_, to)| to_i64(to)).transpose()?;
+        Ok(Write::new(
+            "INSERT INTO incidents (id, trigger_id, kind, subject, detail, opened_at_ms, evidence_from,
+               evidence_to, actions, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open')
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.id)
+        .bind(&self.trigger_id)
+        .bind(&self.kind)
+        .bind(&self.subject)
+        .bind(self.detail.to_string())
+        .bind(self.opened_at_ms)
+        .bind(from)
+        .bind(to)
+        .bind(self.actions.to_string()))
     }
 
-    /// Writes what opening incident `id` did: the containment's results, the checkpoint and the
-    /// ledger index of the opening entry. Returns whether the incident exists.
-    pub async fn record_incident_opening(
-        &self,
+    /// Writes what opening incident `id` did (with its `incident_contained` entry): the
+    /// containment's results, the checkpoint, and the index of the `incident_opened` entry.
+    pub fn contained_write(
         id: &str,
         actions: &serde_json::Value,
         checkpoint: Option<&IncidentCheckpoint>,
-        ledger_index: Option<u64>,
-    ) -> Result<bool, StoreError> {
+        opened_index: u64,
+    ) -> Result<Write, StoreError> {
         let size = checkpoint.map(|c| to_i64(c.size)).transpose()?;
-        let index = ledger_index.map(to_i64).transpose()?;
+        Ok(Write::new(
+            "UPDATE incidents SET actions = $1, checkpoint_size = $2, checkpoint_root = $3,
+               checkpoint_note = $4, ledger_index = $5
+             WHERE id = $6",
+        )
+        .bind(actions.to_string())
+        .bind(size)
+        .bind(checkpoint.map(|c| c.root.as_str()))
+        .bind(checkpoint.map(|c| c.note.as_str()))
+        .bind(to_i64(opened_index)?)
+        .bind(id))
+    }
+
+    /// Places `hold`, an incident's legal hold over its evidence (with its `legal_hold_placed`
+    /// entry); released like any other, by two humans.
+    pub fn hold_write(hold: &LegalHoldRecord) -> Result<Write, StoreError> {
+        Ok(Write::new(
+            "INSERT INTO legal_holds (id, from_idx, to_idx, reason, placed_by, placed_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&hold.id)
+        .bind(to_i64(hold.from_index)?)
+        .bind(to_i64(hold.to_index)?)
+        .bind(&hold.reason)
+        .bind(&hold.placed_by)
+        .bind(hold.placed_at_ms))
+    }
+
+    /// Closes incident `id` by `by` for `reason` at `at_ms` (with its `incident_closed` entry),
+    /// as a guard: it changes one row only if the incident is open. Closing changes nothing
+    /// the incident did: its stops stay in force and its holds stay placed.
+    pub fn close_write(id: &str, by: &str, reason: &str, at_ms: i64) -> Write {
+        Write::new(
+            "UPDATE incidents SET state = 'closed', closed_by = $1, closed_at_ms = $2, close_reason = $3
+             WHERE id = $4 AND state = 'open'",
+        )
+        .bind(by)
+        .bind(at_ms)
+        .bind(reason)
+        .bind(id)
+    }
+}
+
+impl Store {
+    /// Notes the index of closed incident `id`'s `incident_closed` entry, once it is durable
+    /// (the close itself committed with the entry). Returns whether the incident exists.
+    pub async fn set_incident_closed_index(&self, id: &str, index: u64) -> Result<bool, StoreError> {
         let updated = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE incidents SET actions = $1, checkpoint_size = $2, checkpoint_root = $3,
-                   checkpoint_note = $4, ledger_index = $5
-                 WHERE id = $6",
-            )
-            .bind(actions.to_string())
-            .bind(size)
-            .bind(checkpoint.map(|c| c.root.as_str()))
-            .bind(checkpoint.map(|c| c.note.as_str()))
-            .bind(index)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query("UPDATE incidents SET closed_ledger_index = $1 WHERE id = $2 AND state = 'closed'")
+                .bind(to_i64(index)?)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(updated == 1)
     }
@@ -269,34 +300,5 @@ impl Store {
                 .await?
         });
         rows.into_iter().map(IncidentRecord::try_from).collect()
-    }
-
-    /// Closes incident `id` by `by` for `reason` at `at_ms`, if it is open. Closing changes
-    /// nothing the incident did: its stops stay in force and its holds stay placed.
-    pub async fn close_incident(
-        &self,
-        id: &str,
-        by: &str,
-        reason: &str,
-        at_ms: i64,
-    ) -> Result<CloseOutcome, StoreError> {
-        let closed = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE incidents SET state = 'closed', closed_by = $1, closed_at_ms = $2, close_reason = $3
-                 WHERE id = $4 AND state = 'open'",
-            )
-            .bind(by)
-            .bind(at_ms)
-            .bind(reason)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(match (closed, self.incident(id).await?) {
-            (_, None) => CloseOutcome::NotFound,
-            (1, Some(r)) => CloseOutcome::Closed(Box::new(r)),
-            (_, Some(r)) => CloseOutcome::AlreadyClosed(Box::new(r)),
-        })
     }
 }

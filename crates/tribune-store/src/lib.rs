@@ -57,7 +57,7 @@ pub use identities::{
     CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, SyncOutcome,
     UnknownIdentityKind, UnknownIdentityOrigin, UnknownIdentityState,
 };
-pub use incidents::{CloseOutcome, IncidentCheckpoint, IncidentRecord, IncidentState};
+pub use incidents::{IncidentCheckpoint, IncidentRecord, IncidentState};
 pub use ledger::{
     Appended, CheckpointRecord, EntryMeta, LedgerAppend, LedgerCommitter, LedgerEntryRecord, LedgerWriter,
     LegalHoldRecord, ReleaseStep, SideRecord,

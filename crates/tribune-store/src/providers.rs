@@ -1,8 +1,9 @@
 //! Provider vetting records (history kept: the newest row is current) and the pinned
 //! description of each tool, quarantined when the gateway reports a different one.
 
-use crate::error::{Entity, StoreError};
+use crate::error::StoreError;
 use crate::store::{Store, with_pool};
+use crate::writes::Write;
 
 /// One vetting of a provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,11 @@ const UPSERT_PIN: &str = "INSERT INTO tool_pins
         description = excluded.description, pinned_at_ms = excluded.pinned_at_ms,
         pinned_by = excluded.pinned_by, state = excluded.state, observed_hash = excluded.observed_hash,
         observed_description = excluded.observed_description";
+
+const QUARANTINE: &str =
+    "UPDATE tool_pins SET state = 'quarantined', observed_hash = $1, observed_description = $3
+      WHERE tool = $2 AND hash <> $1
+        AND (state = 'pinned' OR (state = 'quarantined' AND observed_hash <> $1))";
 
 type VettingRow = (i64, String, String, String, i64, i64, String);
 type PinRow = (
@@ -105,74 +111,47 @@ fn pin(row: PinRow) -> ToolPinRecord {
     }
 }
 
+impl VettingRecord {
+    /// Records this vetting (with its `provider_vetted` entry); the database assigns its `seq`.
+    pub fn insert_write(&self) -> Write {
+        Write::new(
+            "INSERT INTO provider_vettings (provider, status, reviewer, vetted_at_ms, expires_at_ms, notes)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&self.provider)
+        .bind(&self.status)
+        .bind(&self.reviewer)
+        .bind(self.vetted_at_ms)
+        .bind(self.expires_at_ms)
+        .bind(&self.notes)
+    }
+}
+
+impl ToolPinRecord {
+    /// Pins this description, replacing an earlier pin of the tool and lifting any quarantine
+    /// (with the `provider_vetted` or `tool_pinned` entry).
+    pub fn upsert_write(&self) -> Write {
+        Write::new(UPSERT_PIN)
+            .bind(&self.tool)
+            .bind(&self.provider)
+            .bind(&self.hash)
+            .bind(&self.description)
+            .bind(self.pinned_at_ms)
+            .bind(&self.pinned_by)
+            .bind(&self.state)
+            .bind(&self.observed_hash)
+            .bind(&self.observed_description)
+    }
+
+    /// Quarantines pinned tool `tool` for a description (`description`, JSON text) hashing to
+    /// `observed` (with its `tool_quarantined` entry), as a guard: it changes one row only when
+    /// the tool is pinned to another hash, or quarantined for another observed one.
+    pub fn quarantine_write(tool: &str, observed: &str, description: &str) -> Write {
+        Write::new(QUARANTINE).bind(observed).bind(tool).bind(description)
+    }
+}
+
 impl Store {
-    /// Records a vetting and pins `pins` (replacing earlier pins of those tools) in one
-    /// transaction; returns the vetting's `seq`.
-    pub async fn insert_vetting(&self, v: &VettingRecord, pins: &[ToolPinRecord]) -> Result<i64, StoreError> {
-        let seq = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let (seq,): (i64,) = sqlx::query_as(
-                "INSERT INTO provider_vettings (provider, status, reviewer, vetted_at_ms, expires_at_ms, notes)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-            )
-            .bind(&v.provider)
-            .bind(&v.status)
-            .bind(&v.reviewer)
-            .bind(v.vetted_at_ms)
-            .bind(v.expires_at_ms)
-            .bind(&v.notes)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|err| StoreError::on_insert(err, Entity::Vetting, &v.provider))?;
-            for p in pins {
-                sqlx::query(
-                    UPSERT_PIN,
-                )
-                .bind(&p.tool)
-                .bind(&p.provider)
-                .bind(&p.hash)
-                .bind(&p.description)
-                .bind(p.pinned_at_ms)
-                .bind(&p.pinned_by)
-                .bind(&p.state)
-                .bind(&p.observed_hash)
-                .bind(&p.observed_description)
-                .execute(&mut *tx)
-                .await
-                .map_err(|err| StoreError::on_insert(err, Entity::ToolPin, &p.tool))?;
-            }
-            tx.commit().await?;
-            seq
-        });
-        Ok(seq)
-    }
-
-    /// Pins `pins` (replacing earlier pins of those tools, lifting any quarantine).
-    pub async fn upsert_pins(&self, pins: &[ToolPinRecord]) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for p in pins {
-                sqlx::query(
-                    UPSERT_PIN,
-                )
-                .bind(&p.tool)
-                .bind(&p.provider)
-                .bind(&p.hash)
-                .bind(&p.description)
-                .bind(p.pinned_at_ms)
-                .bind(&p.pinned_by)
-                .bind(&p.state)
-                .bind(&p.observed_hash)
-                .bind(&p.observed_description)
-                .execute(&mut *tx)
-                .await
-                .map_err(|err| StoreError::on_insert(err, Entity::ToolPin, &p.tool))?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Records `observed` as the reported description of a tool that is not pinned: inserted,
     /// or replacing an earlier `observed` row; a pinned or quarantined row is left alone.
     pub async fn observe_tool(&self, observed: &ToolPinRecord) -> Result<(), StoreError> {
@@ -194,31 +173,6 @@ impl Store {
             .await?;
         });
         Ok(())
-    }
-
-    /// Quarantines pinned tool `tool` for a description (`description`, JSON text) hashing to
-    /// `observed`. Returns whether this call changed it (false when it was already quarantined
-    /// for that hash, or is not pinned).
-    pub async fn quarantine_tool(
-        &self,
-        tool: &str,
-        observed: &str,
-        description: &str,
-    ) -> Result<bool, StoreError> {
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE tool_pins SET state = 'quarantined', observed_hash = $1, observed_description = $3
-                 WHERE tool = $2 AND hash <> $1
-                   AND (state = 'pinned' OR (state = 'quarantined' AND observed_hash <> $1))",
-            )
-            .bind(observed)
-            .bind(tool)
-            .bind(description)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(done > 0)
     }
 
     /// Every vetting, oldest first (the last of a provider's is its current one).

@@ -1,9 +1,13 @@
 //! Emergency stops: a scope halted by one human with stop authority and resumed only when two
-//! distinct holders of it agree (the second step reuses [`ReleaseStep`]).
+//! distinct holders of it agree.
+//!
+//! Every change is a [`Write`] carried by the ledger entry that records it
+//! (`SideRecord::Writes`): a stop exists exactly when its `emergency_stop` entry does, and each
+//! resume step commits with its own entry or not at all.
 
-use crate::error::{Entity, StoreError};
-use crate::ledger::{ReleaseStep, TwoPersonSql};
+use crate::error::StoreError;
 use crate::store::{Store, with_pool};
+use crate::writes::Write;
 
 /// One emergency stop, active until resumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,14 +29,6 @@ pub struct StopRecord {
     /// When the stop was lifted, if it was.
     pub resumed_at_ms: Option<i64>,
 }
-
-const RESUME: TwoPersonSql = TwoPersonSql {
-    read: "SELECT resume_requested_by, resumed_at_ms FROM stops WHERE id = $1",
-    request: "UPDATE stops SET resume_requested_by = $1, resume_requested_at_ms = $2
-              WHERE id = $3 AND resume_requested_by IS NULL AND resumed_at_ms IS NULL",
-    complete: "UPDATE stops SET resumed_at_ms = $1, resumed_by = $2
-               WHERE id = $3 AND resumed_at_ms IS NULL AND resume_requested_by = $4",
-};
 
 type Row = (
     String,
@@ -59,23 +55,58 @@ fn record(row: Row) -> StopRecord {
     }
 }
 
+impl StopRecord {
+    /// Records this new stop (with its `emergency_stop` entry).
+    pub fn insert_write(&self) -> Write {
+        Write::new(
+            "INSERT INTO stops (id, scope, reason, stopped_by, stopped_at_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&self.id)
+        .bind(&self.scope)
+        .bind(&self.reason)
+        .bind(&self.stopped_by)
+        .bind(self.stopped_at_ms)
+    }
+
+    /// The first holder's step towards resuming stop `id` (with its `stop_resume_requested`
+    /// entry), as a guard: it changes one row only if nobody asked yet and the stop is in force.
+    pub fn request_resume_write(id: &str, by: &str, at_ms: i64) -> Write {
+        Write::new(
+            "UPDATE stops SET resume_requested_by = $1, resume_requested_at_ms = $2
+             WHERE id = $3 AND resume_requested_by IS NULL AND resumed_at_ms IS NULL",
+        )
+        .bind(by)
+        .bind(at_ms)
+        .bind(id)
+    }
+
+    /// The second, different holder's step, lifting stop `id` (with its `stop_resumed` entry),
+    /// as a guard: it changes one row only if `first` asked and the stop is still in force.
+    pub fn complete_resume_write(id: &str, first: &str, by: &str, at_ms: i64) -> Write {
+        Write::new(
+            "UPDATE stops SET resumed_at_ms = $1, resumed_by = $2
+             WHERE id = $3 AND resumed_at_ms IS NULL AND resume_requested_by = $4",
+        )
+        .bind(at_ms)
+        .bind(by)
+        .bind(id)
+        .bind(first)
+    }
+}
+
 impl Store {
-    /// Records a new stop.
-    pub async fn insert_stop(&self, stop: &StopRecord) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO stops (id, scope, reason, stopped_by, stopped_at_ms) VALUES ($1, $2, $3, $4, $5)",
+    /// Stop `id`, in force or resumed.
+    pub async fn stop(&self, id: &str) -> Result<Option<StopRecord>, StoreError> {
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, scope, reason, stopped_by, stopped_at_ms, resume_requested_by, resumed_by, resumed_at_ms
+                 FROM stops WHERE id = $1",
             )
-            .bind(&stop.id)
-            .bind(&stop.scope)
-            .bind(&stop.reason)
-            .bind(&stop.stopped_by)
-            .bind(stop.stopped_at_ms)
-            .execute(pool)
-            .await
-            .map_err(|err| StoreError::on_insert(err, Entity::Stop, &stop.id))?;
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
         });
-        Ok(())
+        Ok(row.map(record))
     }
 
     /// The stops in force, oldest first.
@@ -103,11 +134,5 @@ impl Store {
             .await?
         });
         Ok(rows.into_iter().map(record).collect())
-    }
-
-    /// One human's step towards resuming stop `id`: the first asks, a second, different one
-    /// completes it.
-    pub async fn step_resume(&self, id: &str, by: &str, at_ms: i64) -> Result<ReleaseStep, StoreError> {
-        self.two_person_step(&RESUME, id, by, at_ms).await
     }
 }

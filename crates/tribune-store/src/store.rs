@@ -241,6 +241,48 @@ impl Store {
         Ok(result? > 0)
     }
 
+    /// Stores a new token (its id and hash must be free), inside a ledger append.
+    pub fn insert_token_write(token: &TokenRecord) -> crate::Write {
+        crate::Write::new(
+            "INSERT INTO tokens (id, hash, kind, subject, label, created_at_ms, revoked_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token.id.clone())
+        .bind(token.hash.to_vec())
+        .bind(token.kind.as_str())
+        .bind(token.subject.clone())
+        .bind(token.label.clone())
+        .bind(token.created_at_ms)
+        .bind(token.revoked_at_ms)
+    }
+
+    /// Revokes at `at_ms` every unrevoked token of `kind` for `subject` but `keep`, inside a
+    /// ledger append. The caller then calls [`Store::note_token_revocations`], whatever the
+    /// append's outcome.
+    pub fn revoke_subject_tokens_write(
+        kind: TokenKind,
+        subject: &str,
+        keep: Option<&str>,
+        at_ms: i64,
+    ) -> crate::Write {
+        crate::Write::new(
+            "UPDATE tokens SET revoked_at_ms = $1
+             WHERE kind = $2 AND subject = $3 AND revoked_at_ms IS NULL AND id <> $4",
+        )
+        .bind(at_ms)
+        .bind(kind.as_str())
+        .bind(subject)
+        // No token id is empty, so `''` keeps none.
+        .bind(keep.unwrap_or_default())
+    }
+
+    /// Counts a token revocation made through a ledger append
+    /// ([`Store::revoke_subject_tokens_write`]) in [`Store::token_revocations`]; call it once
+    /// the append returned, whatever its outcome (INVARIANT(token-revocation-epoch)).
+    pub fn note_token_revocations(&self) {
+        self.token_revocations.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// How many times [`Store::revoke_token`] has run on this store or any of its clones (in
     /// this process; other processes' revocations are not counted). A cache of verified tokens
     /// reads it before it reads a token and trusts the entry only while it is unchanged.

@@ -3,6 +3,7 @@
 
 use crate::error::{Entity, StoreError};
 use crate::store::{Store, with_pool};
+use crate::writes::Write;
 
 /// One row of a subject's trust history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,20 @@ fn event(row: EventRow) -> TrustEventRecord {
 }
 
 impl Store {
+    /// The newest ledger entry correlated with `uid` (a decision, an incident): the entry a
+    /// trust event about `uid` derives from, as the evidence of an incident it triggers.
+    pub async fn latest_entry_correlated(&self, uid: &str) -> Result<Option<u64>, StoreError> {
+        let row: (Option<i64>,) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT MAX(idx) FROM ledger_entries WHERE correlation_uid = $1")
+                .bind(uid)
+                .fetch_one(pool)
+                .await?
+        });
+        row.0
+            .map(|i| u64::try_from(i).map_err(|_| StoreError::LedgerInconsistent("a negative ledger index")))
+            .transpose()
+    }
+
     /// Stores `events` in one transaction (their `seq` is ignored) and returns the `seq` each
     /// was given, in order.
     pub async fn insert_trust_events(&self, events: &[TrustEventRecord]) -> Result<Vec<i64>, StoreError> {
@@ -152,47 +167,31 @@ impl Store {
             })
             .collect())
     }
+}
 
-    /// Moves `subject`'s recorded band from `from` to `to`, only if it is still `from` (a
-    /// subject with no row is `normal`) and was recorded by a replica that had read no newer
-    /// event than `seq`. Returns whether this call made the change.
-    pub async fn set_trust_band(
-        &self,
-        subject: &str,
-        from: &str,
-        to: &str,
-        at_ms: i64,
-        seq: i64,
-    ) -> Result<bool, StoreError> {
-        let changed = with_pool!(self, pool => {
-            let updated = sqlx::query(
+impl TrustBandRecord {
+    /// Moves `subject`'s recorded band from `from` to `to` (with its `trust_band_changed`
+    /// entry), as a guard: it changes one row only if the band is still `from` (a subject with
+    /// no row is `normal`) and was recorded by a replica that had read no newer event than
+    /// `seq`, so one replica records each crossing.
+    pub fn change_write(subject: &str, from: &str, to: &str, at_ms: i64, seq: i64) -> Write {
+        if from == "normal" {
+            Write::new(
+                "INSERT INTO trust_bands (subject, band, changed_at_ms, seq) VALUES ($4, $1, $2, $3)
+                 ON CONFLICT (subject) DO UPDATE
+                   SET band = excluded.band, changed_at_ms = excluded.changed_at_ms, seq = excluded.seq
+                   WHERE trust_bands.band = $5 AND trust_bands.seq <= $3",
+            )
+        } else {
+            Write::new(
                 "UPDATE trust_bands SET band = $1, changed_at_ms = $2, seq = $3
                  WHERE subject = $4 AND band = $5 AND seq <= $3",
             )
-            .bind(to)
-            .bind(at_ms)
-            .bind(seq)
-            .bind(subject)
-            .bind(from)
-            .execute(pool)
-            .await?
-            .rows_affected();
-            if updated == 0 && from == "normal" {
-                sqlx::query(
-                    "INSERT INTO trust_bands (subject, band, changed_at_ms, seq) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (subject) DO NOTHING",
-                )
-                .bind(subject)
-                .bind(to)
-                .bind(at_ms)
-                .bind(seq)
-                .execute(pool)
-                .await?
-                .rows_affected()
-            } else {
-                updated
-            }
-        });
-        Ok(changed == 1)
+        }
+        .bind(to)
+        .bind(at_ms)
+        .bind(seq)
+        .bind(subject)
+        .bind(from)
     }
 }

@@ -6,3 +6,4 @@ mod drills;
 mod incidents;
 mod providers;
 mod taint;
+mod vetting;

@@ -21,7 +21,8 @@ const AUDIT_FAILED: u8 = 2;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Register an agent or service at run time and print its registration secret, which is
-    /// shown only this once.
+    /// shown only this once (under `require_approval` it is pending and has none yet: the
+    /// approval prints it).
     Create {
         /// `agent:NAME` or `service:NAME`.
         id: String,
@@ -145,6 +146,14 @@ async fn execute(command: Command) -> Result<Answer, String> {
             let created = client::post(server, "/v1/identities", token, &body)
                 .await
                 .map_err(|e| e.to_string())?;
+            if created.get("secret").is_none() {
+                let head = "REGISTERED: pending; its registration secret is issued to the human admin who approves it";
+                return Ok(Answer::ok(if out.json {
+                    pretty(&created)
+                } else {
+                    format!("{head}\n{}", render(&created))
+                }));
+            }
             Ok(Answer::ok(with_secret("REGISTERED", &created, out.json)))
         }
         Command::List { out } => {
@@ -171,13 +180,15 @@ async fn execute(command: Command) -> Result<Answer, String> {
             }))
         }
         Command::Approve(t) => {
-            change(
-                t,
-                "/approve",
-                json!({}),
-                "APPROVED: it may obtain credentials and act",
-            )
-            .await
+            let (server, token) = t.out.remote.get()?;
+            let approved = client::post(server, &path(&t.id, "/approve"), token, &json!({}))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Answer::ok(with_secret(
+                "APPROVED: it may obtain credentials and act; hand it this registration secret",
+                &approved,
+                t.out.json,
+            )))
         }
         Command::Suspend(c) => {
             let body = json!({ "reason": c.reason });

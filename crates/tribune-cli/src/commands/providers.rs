@@ -131,11 +131,19 @@ fn count(tools: &Value, state: &str) -> usize {
         .map_or(0, |t| t.iter().filter(|p| p["state"] == state).count())
 }
 
-/// One line per provider: `helpdesk  approved  until 2027-01-01T00:00:00Z  2 pinned, 0 quarantined`.
+/// Where a vetting comes from: `bundle` (declared) or `recorded` (vetted at run time).
+fn source(v: &Value) -> &str {
+    v["source"].as_str().unwrap_or("-")
+}
+
+/// One line per provider, its current vetting's source and expiry:
+/// `helpdesk  approved  bundle  until 2027-11-30T00:00:00Z  2 pinned, 0 quarantined`.
 fn table(list: &Value) -> String {
     let mut text = String::new();
-    if list["required"] == true {
-        text.push_str("vetting is required ([vetting] required = true)\n");
+    if list["required"] == false {
+        text.push_str(
+            "vetting is not required ([vetting] required = false): unvetted providers' tools run\n",
+        );
     }
     for p in list["providers"].as_array().into_iter().flatten() {
         let until = p["vetting"]["expires_at_ms"]
@@ -143,9 +151,10 @@ fn table(list: &Value) -> String {
             .map(|ms| format!("until {}", rfc3339(ms)))
             .unwrap_or_else(|| "-".to_owned());
         text.push_str(&format!(
-            "{:<20} {:<10} {:<32} {} pinned, {} quarantined\n",
+            "{:<20} {:<10} {:<8} {:<32} {} pinned, {} quarantined\n",
             str_of(p, "id"),
             str_of(p, "status"),
+            source(&p["vetting"]),
             until,
             count(&p["tools"], "pinned"),
             count(&p["tools"], "quarantined"),
@@ -154,21 +163,43 @@ fn table(list: &Value) -> String {
     text
 }
 
-/// A provider: status, current vetting, pins, and history when given.
-fn render(p: &Value) -> String {
-    let mut text = format!("provider {}: {}\n", str_of(p, "id"), str_of(p, "status"));
-    let v = &p["vetting"];
-    if v.is_object() {
-        text.push_str(&format!(
+/// One vetting: `vetted approved by human:alice on …, until …` for a run-time one,
+/// `declared approved by human:alice, reviewed 2026-11-20, expires 2027-11-30` for the
+/// bundle's.
+fn vetting_line(v: &Value) -> String {
+    if source(v) == "bundle" {
+        format!(
+            "declared {} by {} in the bundle, reviewed {}, expires {}\n",
+            str_of(v, "status"),
+            str_of(v, "reviewer"),
+            str_of(v, "reviewed"),
+            str_of(v, "expires"),
+        )
+    } else {
+        format!(
             "vetted {} by {} on {}, until {}\n",
             str_of(v, "status"),
             str_of(v, "reviewer"),
             rfc3339(v["vetted_at_ms"].as_i64().unwrap_or(0)),
             rfc3339(v["expires_at_ms"].as_i64().unwrap_or(0)),
-        ));
+        )
+    }
+}
+
+/// A provider: status, current vetting (and the bundle's declaration when a later run-time
+/// vetting superseded it), pins, and history when given.
+fn render(p: &Value) -> String {
+    let mut text = format!("provider {}: {}\n", str_of(p, "id"), str_of(p, "status"));
+    let v = &p["vetting"];
+    if v.is_object() {
+        text.push_str(&vetting_line(v));
         if v["notes"].as_str().is_some_and(|n| !n.is_empty()) {
             text.push_str(&format!("notes: {}\n", str_of(v, "notes")));
         }
+    }
+    let declared = &p["declared"];
+    if declared.is_object() && source(v) != "bundle" {
+        text.push_str(&format!("superseded: {}", vetting_line(declared)));
     }
     for t in p["tools"].as_array().into_iter().flatten() {
         let hash: String = t["hash"].as_str().unwrap_or("").chars().take(12).collect();

@@ -149,14 +149,17 @@ async fn lifecycle_through_the_cli(backend: Backend) {
         )
         .await;
     assert!(
-        created.starts_with("REGISTERED\nagent:triage-bot (pending, runtime, secret generation 1)\n"),
+        created.starts_with("REGISTERED: pending; its registration secret is issued to the human admin who approves it\nagent:triage-bot (pending, runtime, secret generation 1)\n"),
         "{created}"
+    );
+    assert!(
+        !created.contains("secret: "),
+        "no secret before approval: {created}"
     );
     assert!(
         created.contains("  owner:          bob\n  class:          support\n  scopes:         search_docs\n"),
         "{created}"
     );
-    let secret = secret_of(&created);
     // An owner is declared in the bundle; the same name twice is a conflict.
     let unknown = s
         .cli(
@@ -183,8 +186,6 @@ async fn lifecycle_through_the_cli(backend: Backend) {
         .await;
     assert_fails_with(&again, 1, "conflict");
 
-    let pending = s.cli(&secret, &["credential", "issue"]).await;
-    assert_fails_with(&pending, 1, "identity_pending");
     // Approval needs a human admin: not the admin token, not the owner.
     assert_fails_with(
         &s.cli(ADMIN, &["identity", "approve", "agent:triage-bot"]).await,
@@ -198,6 +199,7 @@ async fn lifecycle_through_the_cli(backend: Backend) {
     );
     let approved = s.ok(&alice, &["identity", "approve", "agent:triage-bot"]).await;
     assert!(approved.starts_with("APPROVED"), "{approved}");
+    let secret = secret_of(&approved);
     assert!(
         approved.contains("agent:triage-bot (active, runtime, secret generation 1)"),
         "{approved}"

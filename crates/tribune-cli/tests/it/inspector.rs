@@ -52,6 +52,11 @@ kind = "mcp_server"
 destination = "internal"
 transport = "streamable_http"
 url = "{url}"
+[providers.everything.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 # The same server under a second name, vetted before any listing: its tool is pinned from the
 # declaration below, which is not what the server lists.
@@ -60,6 +65,11 @@ kind = "mcp_server"
 destination = "internal"
 transport = "streamable_http"
 url = "{url}"
+[providers.mirror.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [tools.echo]
 provider = "everything"

@@ -17,6 +17,7 @@ mod redteam;
 mod report;
 mod reviews;
 mod serve;
+mod stops;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

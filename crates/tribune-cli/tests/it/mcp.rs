@@ -52,6 +52,11 @@ owner = "carol"
 [providers.everything]
 kind = "mcp_server"
 destination = "internal"
+[providers.everything.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [tools.echo]
 provider = "everything"

@@ -16,10 +16,22 @@ fn an_admin_vets_shows_and_pins_through_the_cli() {
         .trim()
         .to_owned();
 
+    // The quick start declares its providers' vettings in the bundle.
     let list = s.json(&alice, &["providers", "list"]);
-    assert_eq!(list["providers"][0]["status"], "unvetted");
+    assert_eq!(list["providers"][0]["status"], "approved");
+    assert_eq!(list["providers"][0]["vetting"]["source"], "bundle");
     let text = s.ok(&alice, &["providers", "list"]);
-    assert!(text.contains("helpdesk") && text.contains("unvetted"), "{text}");
+    assert!(
+        text.contains("helpdesk") && text.contains("approved   bundle"),
+        "{text}"
+    );
+    let shown = s.ok(&alice, &["providers", "show", "helpdesk"]);
+    assert!(
+        shown.contains(
+            "declared approved by human:alice in the bundle, reviewed 2026-11-20, expires 2027-11-30"
+        ),
+        "{shown}"
+    );
 
     // bob is not an admin.
     let out = s.cli(&bob, &["providers", "vet", "helpdesk", "--status", "approved"]);
@@ -48,6 +60,11 @@ fn an_admin_vets_shows_and_pins_through_the_cli() {
     assert!(shown.contains("notes: SOC 2 pending"), "{shown}");
     assert!(shown.contains("tool search_docs"), "{shown}");
     assert!(shown.contains("history (1):"), "{shown}");
+    // The run-time vetting is later than the bundle's, so it is current.
+    assert!(
+        shown.contains("superseded: declared approved by human:alice"),
+        "{shown}"
+    );
 
     let pinned = s.json(&alice, &["providers", "pin", "helpdesk", "--tool", "search_docs"]);
     let states: Vec<&str> = pinned["tools"]

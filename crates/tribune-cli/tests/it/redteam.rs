@@ -173,7 +173,19 @@ fn redteam_end_to_end(backend: Backend) {
     // The failed step lowered the trust of the agent that got through.
     let (status, trust) = block_on(api.get(ADMIN, "/v1/trust/agent:support-bot"));
     assert_eq!(status, 200, "{trust:#}");
-    assert!(trust.to_string().contains("redteam_failure"), "{trust:#}");
+    let failures: Vec<&Value> = trust["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "redteam_failure")
+        .collect();
+    assert_eq!(failures.len(), 1, "one event for the one failed run: {trust:#}");
+    // The default weight, about the failed run.
+    assert_eq!(
+        (&failures[0]["delta"], &failures[0]["reference"]),
+        (&Value::from(-100), &runs[2]["id"]),
+        "{trust:#}"
+    );
 
     // After a passed run: the overdue finding is gone.
     let out = s.cli(&carol, &["check", &bundle]);

@@ -54,10 +54,20 @@ owner = "alice"
 [providers.records]
 kind = "mcp_server"
 destination = "internal"
+[providers.records.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [providers.mailer]
 kind = "external_api"
 destination = "external"
+[providers.mailer.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [tools.note]
 provider = "records"

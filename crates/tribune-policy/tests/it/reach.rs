@@ -37,6 +37,11 @@ owner = "ben"
 
 [providers.desk]
 kind = "mcp_server"
+[providers.desk.vetting]
+status = "approved"
+reviewer = "human:ann"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [tools.read_doc]
 provider = "desk"

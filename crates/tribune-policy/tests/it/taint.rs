@@ -35,9 +35,19 @@ owner = "alice"
 [providers.web]
 kind = "mcp_server"
 untrusted = true
+[providers.web.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [providers.bank]
 kind = "external_api"
+[providers.bank.vetting]
+status = "approved"
+reviewer = "human:alice"
+reviewed = "2026-11-20"
+expires = "2027-11-30"
 
 [tools.fetch_page]
 provider = "web"

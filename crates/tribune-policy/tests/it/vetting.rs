@@ -1,15 +1,140 @@
-//! The vetting stage: a quarantined tool, a rejected or expired provider and (when `[vetting]
-//! required`) an unvetted one are denied after the stops and before Cedar; probation holds
-//! for at least one approval. `decide` and `decide_reference` agree on every case.
+//! The vetting stage: a quarantined tool, a rejected or expired provider and (unless `[vetting]
+//! required = false`) an unvetted one are denied after the stops and before Cedar; probation
+//! holds for at least one approval. Without a run-time record the bundle's declaration
+//! decides; with both, the later is current. `decide` and `decide_reference` agree on every
+//! case.
 
 use serde_json::{Value, json};
-use tribune_policy::vetting::{description, description_hash};
+use tribune_bundle::VettingVerdict;
+use tribune_policy::vetting::{Current, current, description, description_hash};
 use tribune_policy::{Facts, PrincipalKind, Request, Snapshot, Stop, StopScope, VettingFacts, VettingStatus};
 
+/// The quick start without its declared vettings, so the facts alone decide.
 fn snapshot(required: bool) -> Snapshot {
     let mut bundle = tribune_bundle::load_dir(&crate::examples_dir().join("quickstart")).unwrap();
     bundle.vetting.required = required;
+    for p in bundle.providers.values_mut() {
+        p.vetting = None;
+    }
     Snapshot::build(bundle).unwrap()
+}
+
+/// The quick start with `helpdesk`'s declared vetting replaced by `status`, reviewed on
+/// 2026-11-20 and expiring on 2027-11-30.
+fn declared(status: VettingVerdict) -> Snapshot {
+    let mut bundle = tribune_bundle::load_dir(&crate::examples_dir().join("quickstart")).unwrap();
+    let declared = bundle
+        .providers
+        .get_mut("helpdesk")
+        .unwrap()
+        .vetting
+        .as_mut()
+        .unwrap();
+    declared.status = status;
+    assert_eq!(
+        (declared.reviewed_at_ms(), declared.expires_at_ms()),
+        (REVIEWED, EXPIRES)
+    );
+    Snapshot::build(bundle).unwrap()
+}
+
+/// 2026-11-20T00:00:00Z and 2027-11-30T00:00:00Z, the quick start's declared dates.
+const REVIEWED: i64 = 1_795_132_800_000;
+const EXPIRES: i64 = 1_827_532_800_000;
+
+/// `decide` with the facts' `Unvetted` (no run-time record) at `now`.
+fn decide_at(s: &Snapshot, now: i64) -> String {
+    let args = json!({ "query": "q" });
+    let req = Request {
+        kind: PrincipalKind::Agent,
+        principal: "support-bot",
+        tool: "search_docs",
+        arguments: &args,
+        session: None,
+        context: None,
+    };
+    let facts = Facts::default();
+    let d = s.decide(&req, &facts, now);
+    assert_eq!(d, s.decide_reference(&req, &facts, now));
+    let r = serde_json::to_value(d.primary_reason().unwrap()).unwrap();
+    format!(
+        "{} {}/{}",
+        serde_json::to_value(&d).unwrap()["decision"].as_str().unwrap(),
+        r["stage"].as_str().unwrap(),
+        r["code"].as_str().unwrap()
+    )
+}
+
+#[test]
+fn without_a_run_time_record_the_bundle_declaration_decides() {
+    use VettingVerdict::*;
+    let cases = [
+        (Approved, REVIEWED, "allow policy/permitted"),
+        // A declaration applies before its review day too, while nothing was recorded.
+        (Approved, 0, "allow policy/permitted"),
+        (Approved, EXPIRES - 1, "allow policy/permitted"),
+        (Approved, EXPIRES, "deny vetting/vetting_expired"),
+        (Probation, REVIEWED, "hold vetting/provider_probation"),
+        (Probation, EXPIRES, "deny vetting/vetting_expired"),
+        (Rejected, REVIEWED, "deny vetting/provider_rejected"),
+        (Rejected, EXPIRES, "deny vetting/provider_rejected"),
+    ];
+    for (status, now, expected) in cases {
+        assert_eq!(decide_at(&declared(status), now), expected, "{status:?} at {now}");
+    }
+    // The run-time facts, when the caller found a record, are what the stage judges.
+    let s = declared(Approved);
+    assert_eq!(
+        decide(
+            &s,
+            "search_docs",
+            json!({ "query": "q" }),
+            facts(VettingStatus::Rejected, false),
+            &[]
+        ),
+        "deny 0 vetting/provider_rejected"
+    );
+}
+
+#[test]
+fn the_later_record_is_current() {
+    let bundle = tribune_bundle::load_dir(&crate::examples_dir().join("quickstart")).unwrap();
+    let d = bundle.providers["helpdesk"].vetting.as_ref().unwrap();
+    let recorded = |at: i64| Current::Recorded {
+        status: "rejected",
+        vetted_at_ms: at,
+        expires_at_ms: i64::MAX,
+    };
+    let now = EXPIRES - 1;
+    // (declared, recorded, now, current)
+    let cases = [
+        (None, Current::None, now, Current::None),
+        (Some(d), Current::None, now, Current::Declared(d)),
+        (None, recorded(REVIEWED - 1), now, recorded(REVIEWED - 1)),
+        // Recorded before the review: the declaration is later.
+        (Some(d), recorded(REVIEWED - 1), now, Current::Declared(d)),
+        // A tie, or recorded after the review: the run-time record.
+        (Some(d), recorded(REVIEWED), now, recorded(REVIEWED)),
+        (Some(d), recorded(REVIEWED + 1), now, recorded(REVIEWED + 1)),
+        // A review dated after now does not supersede a run-time record.
+        (Some(d), recorded(0), REVIEWED - 1, recorded(0)),
+    ];
+    for (declared, recorded, now, expected) in cases {
+        assert_eq!(
+            current(declared, recorded, now),
+            expected,
+            "{recorded:?} at {now}"
+        );
+    }
+    assert_eq!(Current::Declared(d).status(now), VettingStatus::Approved);
+    assert_eq!(Current::Declared(d).status(EXPIRES), VettingStatus::Expired);
+    assert_eq!(recorded(0).status(now), VettingStatus::Rejected);
+    let unknown = Current::Recorded {
+        status: "pending",
+        vetted_at_ms: 0,
+        expires_at_ms: i64::MAX,
+    };
+    assert_eq!(unknown.status(now), VettingStatus::Rejected, "fail closed");
 }
 
 /// `outcome approvals stage/code` of the deciding reason.

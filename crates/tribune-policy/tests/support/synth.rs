@@ -1112,7 +1112,7 @@ fn manifest<R: Rng + ?Sized>(spec: &Spec, tools: &[ToolDef], scopes: &[Vec<usize
         };
         let _ = writeln!(
             s,
-            "[providers.p{p}]\nkind = \"{kind}\"\ndestination = \"{destination}\"\nurl = \"https://p{p}.example.com/mcp\"\n"
+            "[providers.p{p}]\nkind = \"{kind}\"\ndestination = \"{destination}\"\nurl = \"https://p{p}.example.com/mcp\"\n[providers.p{p}.vetting]\nstatus = \"approved\"\nreviewer = \"human:h0\"\nreviewed = \"2026-11-20\"\nexpires = \"2027-11-30\"\n"
         );
     }
     for t in tools {

@@ -537,6 +537,12 @@ pub async fn outcome(
     });
     match state.ledger.append(entry, meta, side).await {
         Ok(Appended::Entry { index }) => {
+            // A result data governance redacted or withheld weighs on trust and is shown to
+            // the `dlp` incident triggers, as a hit in the arguments is.
+            if let Some(s) = &screened {
+                let (principal, tool) = (&record.principal, &record.tool);
+                crate::incidents::result_screened(&state, &snapshot, principal, tool, &id, s, index).await;
+            }
             let mut body = stored;
             body["ledger_index"] = Value::from(index);
             if let Some(result) = screened.and_then(|s| s.result)

@@ -27,12 +27,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tribune_bundle::{Bundle, Drills};
 use tribune_policy::{CallScope, Code, Facts, Outcome, PrincipalKind, Request, Snapshot, Stop, StopScope};
-use tribune_store::{Appended, DRILL_RESUMER, DrillRecord, SideRecord, StopRecord};
+use tribune_store::{DRILL_RESUMER, DrillRecord, StopRecord, Writes};
 
 use super::{ApiJson, ApiQuery as Query};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{AppState, now_ms};
+use crate::stops::{Event, Recorded, record_change};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -237,25 +238,27 @@ fn wire_name(v: &impl serde::Serialize) -> String {
     }
 }
 
-/// Records `stop`-class event `event` about `id` by `actor` in the ledger, as
-/// [`super::log_event`] does; returns the entry's index.
+/// Records `stop`-class event `event` about `id` by `actor` with its change `writes`, in one
+/// transaction; `Ok(None)` when a guarded change found its row moved on (nothing written).
 async fn append(
     state: &AppState,
     actor: &str,
     event: &str,
     id: &str,
     details: Value,
-) -> Result<u64, ApiError> {
-    let at = now_ms();
-    let value = crate::ocsf::event(event, 3, &format!("{event}/{id}/{at}"), actor, None, details, at);
-    match state
-        .ledger
-        .record_event("stop", value, at, SideRecord::None)
-        .await
-    {
-        Ok(Appended::Entry { index }) => Ok(index),
-        Ok(other) => Err(ApiError::Unrecorded(format!("the ledger answered {other:?}"))),
-        Err(e) => Err(ApiError::Unrecorded(e.to_string())),
+    writes: Writes,
+) -> Result<Option<u64>, String> {
+    let event = Event {
+        class: "stop",
+        event,
+        id,
+        actor,
+        correlation: None,
+        details,
+    };
+    match record_change(state, event, writes).await? {
+        Recorded::At(index) => Ok(Some(index)),
+        Recorded::Stale => Ok(None),
     }
 }
 
@@ -331,13 +334,21 @@ async fn run(
         by: record.stopped_by.clone(),
     };
     let probe = probe(&snapshot, &stop);
-    state
-        .store
-        .insert_drill_stop(&record, &drill_id)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // The stop exists exactly when its entry does: if it cannot be recorded, nothing was
+    // stopped and there is nothing to drill.
+    let stop_entry = append(
+        &state,
+        &actor,
+        "emergency_stop",
+        &record.id,
+        json!({ "stop": record.id, "scope": record.scope, "reason": record.reason, "mfa": true, "drill": drill_id }),
+        Writes::of(vec![DrillRecord::stop_write(&record, &drill_id)]),
+    )
+    .await
+    .map_err(|e| crate::stops::unrecorded("the drill's stop", e))?
+    .ok_or_else(|| crate::stops::unrecorded("the drill's stop", "its insert was refused"))?;
 
-    // From here on the stop is stored: whatever the check finds, it is resumed below.
+    // From here on the stop is recorded: whatever the check finds, it is resumed below.
     let enforced = match &probe {
         Ok(p) => enforce(&state, &stop, p.as_ref(), started).await,
         Err(e) => Err(format!(
@@ -345,44 +356,48 @@ async fn run(
         )),
     };
     tracing::warn!(stop = %record.id, drill = %drill_id, scope = %record.scope, by = %record.stopped_by, "emergency stop (drill)");
-    let stop_logged = append(
-        &state,
-        &actor,
-        "emergency_stop",
-        &record.id,
-        json!({ "stop": record.id, "scope": record.scope, "reason": record.reason, "mfa": true, "drill": drill_id }),
-    )
-    .await;
 
+    // The resume commits with its `stop_resumed` entry, and only for a drill's stop still in
+    // force. One that fails leaves the stop in force (two holders resume it) and fails the drill.
     let resumed_at_ms = now_ms();
-    state
-        .store
-        .resume_drill_stop(&record.id, resumed_at_ms)
-        .await
-        .map_err(|e| {
-            ApiError::Unavailable(format!(
-                "the drill's stop `{}` could not be resumed and stays in force until two holders of stop authority resume it: {e}",
-                record.id
-            ))
-        })?;
-    if let Err(e) = state.stops.refresh(&state.store).await {
-        // The stop is lifted in the store; the poller drops it from this node's set on its next read.
-        tracing::warn!(error = %e, stop = %record.id, "re-reading the stops after a drill failed");
-    }
-    append(
+    let resumed = append(
         &state,
         DRILL_RESUMER,
         "stop_resumed",
         &record.id,
         json!({ "stop": record.id, "by": DRILL_RESUMER, "drill": drill_id }),
+        Writes::guarded(
+            DrillRecord::resume_stop_write(&record.id, resumed_at_ms),
+            1,
+            Vec::new(),
+        ),
     )
-    .await?;
+    .await;
+    let not_resumed = match resumed {
+        Ok(Some(_)) => {
+            if let Err(e) = state.stops.refresh(&state.store).await {
+                // The stop is lifted in the store; the poller drops it from this node's set on its next read.
+                tracing::warn!(error = %e, stop = %record.id, "re-reading the stops after a drill failed");
+            }
+            None
+        }
+        Ok(None) => Some(format!(
+            "the drill's stop `{}` was no longer in force to resume",
+            record.id
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, stop = %record.id, "a drill's stop could not be resumed; it stays in force");
+            Some(format!(
+                "the drill's stop `{}` could not be resumed and stays in force until two holders of stop authority resume it: {e}",
+                record.id
+            ))
+        }
+    };
 
-    let first_entry = stop_logged.as_ref().ok().copied();
     let target_us = i64::from(state.snapshot().bundle().drills.target_ms()) * 1000;
-    let (enforced_us, failure) = match (enforced, stop_logged) {
-        (Ok(us), Ok(_)) if us < target_us => (Some(us), None),
-        (Ok(us), Ok(_)) => (
+    let (enforced_us, failure) = match enforced {
+        Ok(us) if us < target_us => (Some(us), None),
+        Ok(us) => (
             Some(us),
             Some(format!(
                 "enforced after {:.3} ms, not within the {} ms target",
@@ -390,11 +405,11 @@ async fn run(
                 target_us / 1000
             )),
         ),
-        (Ok(us), Err(e)) => (
-            Some(us),
-            Some(format!("the stop's ledger entry was not recorded: {e}")),
-        ),
-        (Err(why), _) => (None, Some(why)),
+        Err(why) => (None, Some(why)),
+    };
+    let failure = match (failure, not_resumed) {
+        (Some(f), Some(r)) => Some(format!("{f}; {r}")),
+        (f, r) => f.or(r),
     };
     let (principal, tool) = match probe.ok().flatten() {
         Some(p) => (Some(p.principal()), Some(p.tool)),
@@ -414,24 +429,39 @@ async fn run(
         failure,
         resumed_at_ms,
     };
-    state
-        .store
-        .insert_drill(&drill)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     tracing::info!(drill = %drill.id, scope = %drill.scope, passed = drill.passed, enforced_us = ?drill.enforced_us, "stop drill");
     let body = drill_json(&drill);
-    let last_entry = append(&state, &actor, "stop_drill", &drill.id, body.clone()).await?;
+    let last_entry = append(
+        &state,
+        &actor,
+        "stop_drill",
+        &drill.id,
+        body.clone(),
+        Writes::of(vec![drill.insert_write()]),
+    )
+    .await;
     if let Some(why) = &drill.failure {
-        // The ledger range from the drill's stop to its result is the incident's evidence.
+        // The ledger range from the drill's stop to its result is the incident's evidence; a
+        // drill whose result could not be recorded still fires, with its stop as evidence.
+        let last = match &last_entry {
+            Ok(Some(index)) => *index,
+            _ => stop_entry,
+        };
         crate::incidents::drill_failed(
             &state,
             &drill.id,
-            Some((first_entry.unwrap_or(last_entry), last_entry)),
+            Some((stop_entry, last)),
             json!({ "scope": drill.scope, "failure": why }),
         );
     }
-    Ok(body)
+    match last_entry {
+        Ok(Some(_)) => Ok(body),
+        Ok(None) => Err(crate::stops::unrecorded(
+            "the drill's record",
+            "its insert was refused",
+        )),
+        Err(e) => Err(crate::stops::unrecorded("the drill's record", e)),
+    }
 }
 
 /// The drills, newest first, and where the deployment stands against its cadence: admins,

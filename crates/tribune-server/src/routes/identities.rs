@@ -2,8 +2,10 @@
 //!
 //! Admins (and, for their own identities, owners) manage the registry; agents and services
 //! exchange their registration secret for a short-lived credential and may delegate a
-//! narrower one. Every change is a ledger entry, and takes effect in this node's registry view
-//! before it is answered (INVARIANT(revoke-before-answer)).
+//! narrower one. Every change is committed in the same transaction as its ledger entry
+//! ([`SideRecord::Writes`]: both or neither), and takes effect in this node's registry view
+//! before it is answered (INVARIANT(revoke-before-answer)). A state change is compare-and-set:
+//! if the identity moved on since it was read, nothing is written and the answer is 409.
 
 use std::sync::Arc;
 
@@ -16,10 +18,11 @@ use tribune_bundle::Id;
 use tribune_identity::{Claims, Delegation, Scopes};
 use tribune_policy::PrincipalKind;
 use tribune_store::{
-    CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, TokenKind,
+    Appended, CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, SideRecord,
+    Store, TokenKind, TokenRecord, Write, Writes,
 };
 
-use super::{ApiJson, ApiPath as Path, log_event};
+use super::{ApiJson, ApiPath as Path};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::identities::{Presented, facts, lifecycle_of, reach, registry_id, to_policy};
@@ -102,14 +105,17 @@ fn require_manager(caller: &Caller, state: &AppState, r: &IdentityRecord) -> Res
     }
 }
 
-/// Makes a registry change visible to this node's decisions before it is answered.
-async fn publish(state: &AppState) -> Result<(), ApiError> {
+/// Makes a registry change visible to this node's decisions before it is answered. A change
+/// that adds or retires a runtime identity (`runtime`) rebuilds the snapshot whatever the
+/// refresh saw: the poller may have installed the new view first, its own rebuild still to
+/// come.
+async fn publish(state: &AppState, runtime: bool) -> Result<(), ApiError> {
     let runtime_changed = state
         .identities
         .refresh(&state.store)
         .await
         .map_err(unavailable)?;
-    if runtime_changed {
+    if runtime_changed || runtime {
         state.rebuild_for_registry().await.map_err(|e| {
             ApiError::Internal(format!("rebuilding the snapshot for the registry failed: {e}"))
         })?;
@@ -117,50 +123,90 @@ async fn publish(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Revokes every registration secret of `r` but `keep`, returning how many.
-async fn revoke_secrets(
+/// Commits `writes` in the same transaction as the ledger entry `event` about `subject`, made
+/// by `caller` at `at`. `false` if a guarded change found its row moved on: nothing was written.
+async fn commit(
     state: &AppState,
-    r: &IdentityRecord,
-    keep: Option<&str>,
+    caller: &Caller,
+    event: &str,
+    subject: &str,
+    details: Value,
     at: i64,
-) -> Result<usize, ApiError> {
-    let Some((kind, name)) = r.id.split_once(':') else {
-        return Ok(0);
-    };
-    let kind: TokenKind = kind
-        .parse()
-        .map_err(|_| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
-    let tokens = state.store.list_tokens().await.map_err(unavailable)?;
-    let mut revoked = 0;
-    for t in tokens
-        .iter()
-        .filter(|t| t.kind == kind && t.subject.as_deref() == Some(name) && t.revoked_at_ms.is_none())
-        .filter(|t| keep != Some(t.id.as_str()))
-    {
-        if state.store.revoke_token(&t.id, at).await.map_err(unavailable)? {
-            revoked += 1;
-        }
-    }
-    Ok(revoked)
+    writes: Writes,
+) -> Result<bool, ApiError> {
+    let value = crate::ocsf::event(
+        event,
+        3,
+        &format!("{event}/{subject}/{at}"),
+        &caller.actor(),
+        None,
+        details,
+        at,
+    );
+    let appended = state
+        .ledger
+        .record_event("identity", value, at, SideRecord::Writes(writes))
+        .await
+        .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
+    Ok(matches!(appended, Appended::Entry { .. }))
 }
 
-/// A new registration secret for `r`.
-async fn new_secret(state: &AppState, r: &IdentityRecord, caller: &Caller) -> Result<Value, ApiError> {
-    let (kind, name) =
-        r.id.split_once(':')
-            .ok_or_else(|| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
-    let kind: TokenKind = kind
-        .parse()
-        .map_err(|_| ApiError::Internal(format!("bad identity id `{}`", r.id)))?;
-    crate::routes::tokens::issue(
-        &state.snapshot(),
-        &state.store,
+/// The token kind and subject of `r`'s registration secrets.
+fn secret_subject(r: &IdentityRecord) -> Result<(TokenKind, &str), ApiError> {
+    let bad = || ApiError::Internal(format!("bad identity id `{}`", r.id));
+    let (kind, name) = r.id.split_once(':').ok_or_else(bad)?;
+    Ok((kind.parse().map_err(|_| bad())?, name))
+}
+
+/// A new registration secret for `r` at generation `generation`: the token row to commit with
+/// the change that issues it, and the secret, shown once.
+fn new_secret(r: &IdentityRecord, generation: u32, at: i64) -> Result<(TokenRecord, String), ApiError> {
+    let (kind, name) = secret_subject(r)?;
+    let secret = crate::tokens::mint();
+    let record = TokenRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        hash: crate::tokens::hash(&secret),
         kind,
-        Some(name.to_owned()),
-        format!("registration secret, generation {}", r.generation),
-        &caller.actor(),
-    )
-    .await
+        subject: Some(name.to_owned()),
+        label: format!("registration secret, generation {generation}"),
+        created_at_ms: at,
+        revoked_at_ms: None,
+    };
+    Ok((record, secret))
+}
+
+/// Revokes every registration secret of `r` but `keep`.
+fn revoke_secrets(r: &IdentityRecord, keep: Option<&str>, at: i64) -> Result<Write, ApiError> {
+    let (kind, name) = secret_subject(r)?;
+    Ok(Store::revoke_subject_tokens_write(kind, name, keep, at))
+}
+
+/// How many of `r`'s registration secrets were revoked at `at`.
+async fn secrets_revoked_at(state: &AppState, r: &IdentityRecord, at: i64) -> Result<usize, ApiError> {
+    let (kind, name) = secret_subject(r)?;
+    let tokens = state.store.list_tokens().await.map_err(unavailable)?;
+    Ok(tokens
+        .iter()
+        .filter(|t| t.kind == kind && t.subject.as_deref() == Some(name) && t.revoked_at_ms == Some(at))
+        .count())
+}
+
+/// How many of `identity`'s credentials were revoked at `at` for `reason`.
+async fn credentials_revoked_at(
+    state: &AppState,
+    identity: &str,
+    reason: &str,
+    at: i64,
+) -> Result<usize, ApiError> {
+    let credentials = state
+        .store
+        .credentials_of(identity, true, at)
+        .await
+        .map_err(unavailable)?;
+    Ok(credentials
+        .iter()
+        .filter(|c| c.revoked_at_ms == Some(at) && c.revoked_reason.as_deref() == Some(reason))
+        .count())
 }
 
 /// `GET /v1/identities`: every identity, with its findings.
@@ -231,7 +277,8 @@ pub struct NewIdentity {
 }
 
 /// `POST /v1/identities`: registers an agent or service at run time, under the same rules as
-/// a declared one; answers its registration secret once.
+/// a declared one; answers its registration secret once. Under `require_approval` it is
+/// pending and has no secret yet: the approval issues it (see [`approve`]).
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -319,25 +366,29 @@ pub async fn create(
         reviewed_by: None,
         secret_rotated_at_ms: now,
     };
-    state.store.insert_identity(&r).await.map_err(|e| match e {
-        tribune_store::StoreError::Conflict { .. } => {
-            ApiError::Conflict(format!("identity `{}` already exists", r.id))
-        }
-        e => unavailable(e),
-    })?;
-    log_event(
-        &state,
-        &caller,
-        "identity",
-        "identity_created",
-        &r.id,
-        json!({ "identity": r.id, "origin": "runtime", "owner": r.owner, "class": r.class, "scopes": r.scopes, "state": r.state.as_str() }),
-    )
-    .await?;
-    publish(&state).await?;
-    let secret = new_secret(&state, &r, &caller).await?;
+    let secret = if pending {
+        None
+    } else {
+        Some(new_secret(&r, r.generation, now)?)
+    };
+    let then = secret
+        .iter()
+        .map(|(token, _)| Store::insert_token_write(token))
+        .collect();
+    let details = json!({
+        "identity": r.id, "origin": "runtime", "owner": r.owner, "class": r.class,
+        "scopes": r.scopes, "state": r.state.as_str(),
+        "secret_token_id": secret.as_ref().map(|(token, _)| token.id.clone()),
+    });
+    let inserted = Writes::guarded(Store::insert_identity_write(&r), 1, then);
+    if !commit(&state, &caller, "identity_created", &r.id, details, now, inserted).await? {
+        return Err(ApiError::Conflict(format!("identity `{}` already exists", r.id)));
+    }
+    publish(&state, true).await?;
     let mut answer = identity_json(&r, &state, now);
-    answer["secret"] = secret["token"].clone();
+    if let Some((_, secret)) = secret {
+        answer["secret"] = json!(secret);
+    }
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -368,27 +419,45 @@ async fn transition(
     reason: Option<&str>,
     event: &str,
 ) -> Result<IdentityRecord, ApiError> {
-    let now = now_ms();
-    let changed = state
-        .store
-        .set_identity_state(&r.id, from, to, reason, &caller.actor(), now)
+    transition_with(state, caller, r, from, to, reason, event, |_| Ok(Vec::new()))
         .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::Conflict(format!("`{}` is {}, so it cannot become {to}", r.id, r.state)))?;
-    log_event(
-        state,
-        caller,
-        "identity",
-        event,
-        &r.id,
-        json!({ "identity": r.id, "from": r.state.as_str(), "state": to.as_str(), "reason": reason }),
-    )
-    .await?;
-    Ok(changed)
+        .map(|(changed, _)| changed)
+}
+
+/// [`transition`], with `then(now)` committed in the same transaction. Returns the identity as
+/// it is afterwards and when the change was made.
+#[allow(clippy::too_many_arguments)]
+async fn transition_with(
+    state: &AppState,
+    caller: &Caller,
+    r: &IdentityRecord,
+    from: &[IdentityState],
+    to: IdentityState,
+    reason: Option<&str>,
+    event: &str,
+    then: impl FnOnce(i64) -> Result<Vec<Write>, ApiError>,
+) -> Result<(IdentityRecord, i64), ApiError> {
+    let now = now_ms();
+    let conflict = |now: &IdentityRecord| {
+        ApiError::Conflict(format!("`{}` is {}, so it cannot become {to}", now.id, now.state))
+    };
+    if r.state == IdentityState::Decommissioned || !from.contains(&r.state) {
+        return Err(conflict(r));
+    }
+    let change = Store::identity_state_write(&r.id, from, to, reason, &caller.actor(), now);
+    let details =
+        json!({ "identity": r.id, "from": r.state.as_str(), "state": to.as_str(), "reason": reason });
+    let writes = Writes::guarded(change, 1, then(now)?);
+    if !commit(state, caller, event, &r.id, details, now, writes).await? {
+        return Err(conflict(&record(state, &r.id).await?));
+    }
+    Ok((record(state, &r.id).await?, now))
 }
 
 /// `POST /v1/identities/{id}/approve`: a human admin other than its creator lets a pending
-/// identity act.
+/// identity act. The approval issues its registration secret, answered to the approver once
+/// (`secret`), who hands it to the agent's deployment; should it be lost, its owner or an admin
+/// rotates it.
 pub async fn approve(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -408,23 +477,26 @@ pub async fn approve(
         )));
     }
     let now = now_ms();
-    let approved = state
-        .store
-        .approve_identity(&r.id, &caller.actor(), now)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::Conflict(format!("`{}` is {}, not pending", r.id, r.state)))?;
-    log_event(
-        &state,
-        &caller,
-        "identity",
-        "identity_approved",
-        &r.id,
-        json!({ "identity": r.id }),
-    )
-    .await?;
-    publish(&state).await?;
-    Ok(Json(identity_json(&approved, &state, now)))
+    let not_pending =
+        |r: &IdentityRecord| ApiError::Conflict(format!("`{}` is {}, not pending", r.id, r.state));
+    if r.state != IdentityState::Pending {
+        return Err(not_pending(&r));
+    }
+    let (token, secret) = new_secret(&r, r.generation, now)?;
+    let writes = Writes::guarded(
+        Store::approve_identity_write(&r.id, &caller.actor(), now),
+        1,
+        vec![Store::insert_token_write(&token)],
+    );
+    let details = json!({ "identity": r.id, "secret_token_id": token.id });
+    if !commit(&state, &caller, "identity_approved", &r.id, details, now, writes).await? {
+        return Err(not_pending(&record(&state, &r.id).await?));
+    }
+    publish(&state, false).await?;
+    let approved = record(&state, &r.id).await?;
+    let mut answer = identity_json(&approved, &state, now);
+    answer["secret"] = json!(secret);
+    Ok(Json(answer))
 }
 
 /// `POST /v1/identities/{id}/suspend`.
@@ -448,7 +520,7 @@ pub async fn suspend(
         "identity_suspended",
     )
     .await?;
-    publish(&state).await?;
+    publish(&state, false).await?;
     Ok(Json(identity_json(&changed, &state, now_ms())))
 }
 
@@ -470,7 +542,7 @@ pub async fn reinstate(
         "identity_reinstated",
     )
     .await?;
-    publish(&state).await?;
+    publish(&state, false).await?;
     Ok(Json(identity_json(&changed, &state, now_ms())))
 }
 
@@ -490,7 +562,9 @@ pub async fn decommission(
         IdentityState::Active,
         IdentityState::Suspended,
     ];
-    let changed = transition(
+    // The new state, the revocation of every credential and every secret, and the entry: one
+    // transaction.
+    let result = transition_with(
         &state,
         &caller,
         &r,
@@ -498,16 +572,20 @@ pub async fn decommission(
         IdentityState::Decommissioned,
         reason,
         "identity_decommissioned",
+        |now| {
+            Ok(vec![
+                Store::revoke_identity_credentials_write(&r.id, "decommissioned", now),
+                revoke_secrets(&r, None, now)?,
+            ])
+        },
     )
-    .await?;
-    let now = now_ms();
-    let credentials = state
-        .store
-        .revoke_identity_credentials(&r.id, "decommissioned", now)
-        .await
-        .map_err(unavailable)?;
-    let secrets = revoke_secrets(&state, &r, None, now).await?;
-    publish(&state).await?;
+    .await;
+    // INVARIANT(token-revocation-epoch): counted whatever the outcome.
+    state.store.note_token_revocations();
+    let (changed, now) = result?;
+    publish(&state, r.origin == IdentityOrigin::Runtime).await?;
+    let credentials = credentials_revoked_at(&state, &r.id, "decommissioned", now).await?;
+    let secrets = secrets_revoked_at(&state, &r, now).await?;
     let mut answer = identity_json(&changed, &state, now);
     answer["revoked_credentials"] = json!(credentials);
     answer["revoked_secrets"] = json!(secrets);
@@ -524,27 +602,51 @@ pub async fn rotate(
     let r = record(&state, &id).await?;
     require_manager(&caller, &state, &r)?;
     let now = now_ms();
-    let rotated = state
-        .store
-        .rotate_identity(&r.id, now)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::Conflict(format!("`{}` is decommissioned", r.id)))?;
-    // The new secret exists before the old ones go, so the identity is never left without one.
-    let secret = new_secret(&state, &rotated, &caller).await?;
-    let secrets = revoke_secrets(&state, &r, secret["id"].as_str(), now).await?;
-    log_event(
-        &state,
-        &caller,
-        "identity",
-        "identity_rotated",
-        &r.id,
-        json!({ "identity": r.id, "generation": rotated.generation, "revoked_secrets": secrets }),
-    )
-    .await?;
-    publish(&state).await?;
+    let cannot = |r: &IdentityRecord| match r.state {
+        IdentityState::Pending => ApiError::Conflict(format!(
+            "`{}` awaits approval: its registration secret is issued when it is approved",
+            r.id
+        )),
+        _ => ApiError::Conflict(format!(
+            "`{}` is {}, so it has no secret to rotate",
+            r.id, r.state
+        )),
+    };
+    if !matches!(r.state, IdentityState::Active | IdentityState::Suspended) {
+        return Err(cannot(&r));
+    }
+    let generation = r.generation + 1;
+    let (token, secret) = new_secret(&r, generation, now)?;
+    // The generation goes up, every older credential and every other secret is revoked, the
+    // new secret is stored, and the entry is appended: one transaction. The guard is on the
+    // generation read, so two rotations racing cannot both win.
+    let writes = Writes::guarded(
+        Store::rotate_identity_write(&r.id, r.generation, now),
+        1,
+        vec![
+            Store::revoke_rotated_credentials_write(&r.id, generation, now),
+            Store::insert_token_write(&token),
+            revoke_secrets(&r, Some(&token.id), now)?,
+        ],
+    );
+    let details = json!({ "identity": r.id, "generation": generation, "secret_token_id": token.id });
+    let committed = commit(&state, &caller, "identity_rotated", &r.id, details, now, writes).await;
+    // INVARIANT(token-revocation-epoch): counted whatever the outcome.
+    state.store.note_token_revocations();
+    if !committed? {
+        let now_is = record(&state, &r.id).await?;
+        return Err(match now_is.state {
+            IdentityState::Active | IdentityState::Suspended => ApiError::Conflict(format!(
+                "`{}` was rotated meanwhile (generation {}); read it again",
+                r.id, now_is.generation
+            )),
+            _ => cannot(&now_is),
+        });
+    }
+    publish(&state, false).await?;
+    let rotated = record(&state, &r.id).await?;
     let mut answer = identity_json(&rotated, &state, now);
-    answer["secret"] = secret["token"].clone();
+    answer["secret"] = json!(secret);
     Ok(Json(answer))
 }
 
@@ -558,21 +660,20 @@ pub async fn review(
     let r = record(&state, &id).await?;
     require_manager(&caller, &state, &r)?;
     let now = now_ms();
-    let mut reviewed = state
-        .store
-        .review_identity(&r.id, &caller.actor(), now)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::Conflict(format!("`{}` is decommissioned", r.id)))?;
-    log_event(
-        &state,
-        &caller,
-        "identity",
-        "identity_reviewed",
-        &r.id,
-        json!({ "identity": r.id }),
-    )
-    .await?;
+    let decommissioned = || ApiError::Conflict(format!("`{}` is decommissioned", r.id));
+    if r.state == IdentityState::Decommissioned {
+        return Err(decommissioned());
+    }
+    let writes = Writes::guarded(
+        Store::review_identity_write(&r.id, &caller.actor(), now),
+        1,
+        Vec::new(),
+    );
+    let details = json!({ "identity": r.id });
+    if !commit(&state, &caller, "identity_reviewed", &r.id, details, now, writes).await? {
+        return Err(decommissioned());
+    }
+    let mut reviewed = record(&state, &r.id).await?;
     if reviewed.state == IdentityState::Suspended
         && reviewed.state_reason.as_deref() == Some(crate::identities::REVIEW_LAPSED)
     {
@@ -587,15 +688,43 @@ pub async fn review(
         )
         .await?;
     }
-    publish(&state).await?;
+    publish(&state, false).await?;
     Ok(Json(identity_json(&reviewed, &state, now)))
+}
+
+/// The tool ids `asked` names: each a tool id, or `provider:ID` for every tool of that
+/// provider (expanded against the active bundle now, at issue time).
+fn expand_scopes(bundle: &tribune_bundle::Bundle, asked: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut tools = Vec::new();
+    for scope in asked {
+        match scope.strip_prefix("provider:") {
+            Some(provider) => {
+                if !bundle.providers.contains_key(provider) {
+                    return Err(ApiError::InvalidBody(format!(
+                        "scope `{scope}` names no provider declared in the bundle"
+                    )));
+                }
+                tools.extend(
+                    bundle
+                        .tools
+                        .values()
+                        .filter(|t| t.provider.as_str() == provider)
+                        .map(|t| t.id.to_string()),
+                );
+            }
+            None => tools.push(scope.clone()),
+        }
+    }
+    tools.sort();
+    tools.dedup();
+    Ok(tools)
 }
 
 /// The body of `POST /v1/credentials`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialRequest {
-    /// Tools to cover (default: all the identity may reach).
+    /// Tools to cover, by tool id or `provider:ID` (default: all the identity may reach).
     #[serde(default)]
     scopes: Option<Vec<String>>,
     /// Lifetime in seconds (default and maximum from `[identities]`).
@@ -652,8 +781,9 @@ fn admit(
     }
 }
 
-/// Signs `claims` and records the credential.
-async fn mint(state: &AppState, claims: &Claims, parent: Option<&Claims>) -> Result<Value, ApiError> {
+/// Signs `claims`; returns the answer and the write that records the credential, to commit
+/// with its ledger entry.
+fn mint(state: &AppState, claims: &Claims, parent: Option<&Claims>) -> Result<(Value, Write), ApiError> {
     let token = state
         .identities
         .issuer()
@@ -672,12 +802,7 @@ async fn mint(state: &AppState, claims: &Claims, parent: Option<&Claims>) -> Res
         revoked_at_ms: None,
         revoked_reason: None,
     };
-    state
-        .store
-        .insert_credential(&record)
-        .await
-        .map_err(unavailable)?;
-    Ok(json!({
+    let answer = json!({
         "credential": token,
         "jti": claims.jti,
         "subject": claims.sub,
@@ -685,7 +810,8 @@ async fn mint(state: &AppState, claims: &Claims, parent: Option<&Claims>) -> Res
         "audience": claims.aud,
         "expires_at_ms": record.expires_at_ms,
         "chain": claims.chain(),
-    }))
+    });
+    Ok((answer, Store::insert_credential_write(&record)))
 }
 
 /// `POST /v1/credentials`: an agent or service exchanges its registration secret for a
@@ -705,9 +831,20 @@ pub async fn issue(
     let now = now_ms();
     admit(&state, kind, name, &presented, now)?;
     let snapshot = state.snapshot();
+    let declared = match kind {
+        PrincipalKind::Agent => snapshot.bundle().agents.contains_key(name),
+        PrincipalKind::Service => snapshot.bundle().services.contains_key(name),
+    };
+    if !declared {
+        return Err(ApiError::Forbidden(format!(
+            "`{}` is not declared in the active bundle",
+            registry_id(kind, name)
+        )));
+    }
     let reachable = reach(&snapshot, kind, name);
     let scopes: Scopes = match &body.scopes {
         Some(asked) => {
+            let asked = expand_scopes(snapshot.bundle(), asked)?;
             if let Some(t) = asked.iter().find(|t| !reachable.contains(t.as_str())) {
                 return Err(ApiError::Forbidden(format!(
                     "`{}` may not hold a credential for tool `{t}`: it is outside its scopes",
@@ -738,14 +875,16 @@ pub async fn issue(
         act: None,
         anc: Vec::new(),
     };
-    let answer = mint(&state, &claims, None).await?;
-    log_event(
+    let (answer, write) = mint(&state, &claims, None)?;
+    let details = json!({ "identity": id, "jti": claims.jti, "generation": claims.generation, "scopes": answer["scopes"], "expires_at_ms": answer["expires_at_ms"] });
+    commit(
         &state,
         &caller,
-        "identity",
         "credential_issued",
         &claims.jti,
-        json!({ "identity": id, "jti": claims.jti, "scopes": answer["scopes"], "expires_at_ms": answer["expires_at_ms"] }),
+        details,
+        now,
+        Writes::of(vec![write]),
     )
     .await?;
     state.identities.touch(&id, now);
@@ -758,7 +897,8 @@ pub async fn issue(
 pub struct DelegateRequest {
     /// Who receives it: the sub-agent's name.
     actor: String,
-    /// Tools to cover: at most the parent's (default: all of them).
+    /// Tools to cover, by tool id or `provider:ID`: at most the parent's (default: all of
+    /// them).
     #[serde(default)]
     scopes: Option<Vec<String>>,
     /// Lifetime in seconds; never past the parent's expiry.
@@ -789,8 +929,11 @@ pub async fn delegate(
         &Presented::Credential(Arc::clone(&parent)),
         now,
     )?;
-    let scopes = body
-        .scopes
+    let expanded = match &body.scopes {
+        Some(asked) => Some(expand_scopes(state.snapshot().bundle(), asked)?),
+        None => None,
+    };
+    let scopes = expanded
         .as_ref()
         .map(|s| s.iter().map(String::as_str).collect::<Scopes>());
     let request = Delegation {
@@ -800,14 +943,16 @@ pub async fn delegate(
     };
     let child = tribune_identity::delegate(&parent, &request, now / 1000, uuid::Uuid::now_v7().to_string())
         .map_err(|e| ApiError::Forbidden(e.to_string()))?;
-    let answer = mint(&state, &child, Some(&parent)).await?;
-    log_event(
+    let (answer, write) = mint(&state, &child, Some(&parent))?;
+    let details = json!({ "identity": child.sub, "parent_jti": parent.jti, "ancestors": child.anc, "jti": child.jti, "chain": child.chain(), "scopes": answer["scopes"], "expires_at_ms": answer["expires_at_ms"] });
+    commit(
         &state,
         &caller,
-        "identity",
         "credential_delegated",
         &child.jti,
-        json!({ "identity": child.sub, "parent_jti": parent.jti, "jti": child.jti, "chain": child.chain(), "scopes": answer["scopes"], "expires_at_ms": answer["expires_at_ms"] }),
+        details,
+        now,
+        Writes::of(vec![write]),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(answer)))
@@ -832,21 +977,12 @@ pub async fn revoke(
     let r = record(&state, &credential.identity).await?;
     require_manager(&caller, &state, &r)?;
     let reason = reason_of(&body)?.unwrap_or("revoked");
-    let revoked = state
-        .store
-        .revoke_credential(&jti, reason, now_ms())
-        .await
-        .map_err(unavailable)?;
-    log_event(
-        &state,
-        &caller,
-        "identity",
-        "credential_revoked",
-        &jti,
-        json!({ "identity": r.id, "jti": jti, "reason": reason, "revoked": revoked }),
-    )
-    .await?;
-    publish(&state).await?;
+    let now = now_ms();
+    let details = json!({ "identity": r.id, "jti": jti, "reason": reason });
+    let writes = Writes::of(vec![Store::revoke_credential_write(&jti, reason, now)]);
+    commit(&state, &caller, "credential_revoked", &jti, details, now, writes).await?;
+    publish(&state, false).await?;
+    let revoked = credentials_revoked_at(&state, &r.id, reason, now).await?;
     Ok(Json(json!({ "jti": jti, "revoked": revoked })))
 }
 

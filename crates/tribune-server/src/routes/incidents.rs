@@ -2,7 +2,7 @@
 //!
 //! Reading needs the admin token or a human who is an admin, an auditor or a holder of stop
 //! authority. Closing needs a human (personal token) with stop authority or the `admin` role,
-//! and a reason; it is a ledger entry, and it changes nothing the incident did
+//! and a reason; it commits with its `incident_closed` ledger entry, and it changes nothing the incident did
 //! (INVARIANT(incident-no-undo)): its stops and legal holds stay until two humans lift them.
 
 use std::sync::Arc;
@@ -11,13 +11,14 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tribune_store::{CloseOutcome, IncidentState};
+use tribune_store::{IncidentRecord, IncidentState, Writes};
 
 use super::{ApiJson, ApiPath as Path, ApiQuery as Query};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::incidents::incident_json;
 use crate::state::{AppState, now_ms};
+use crate::stops::{Event, Recorded, record_change};
 
 /// `GET /v1/incidents` filters.
 #[derive(Debug, Deserialize)]
@@ -131,60 +132,69 @@ pub async fn close(
             "`reason` must be 1 to 2000 characters without control characters".to_owned(),
         ));
     }
-    let record = match state
+    let by = caller.actor();
+    let record = state
         .store
-        .close_incident(&id, &caller.actor(), reason, now_ms())
+        .incident(&id)
         .await
         .map_err(unavailable)?
-    {
-        CloseOutcome::Closed(record) => record,
-        CloseOutcome::NotFound => return Err(ApiError::NotFound { what: "incident", id }),
-        CloseOutcome::AlreadyClosed(r) => {
-            return Err(ApiError::Conflict(format!(
-                "incident `{id}` was already closed by `{}`",
-                r.closed_by.as_deref().unwrap_or("?")
-            )));
+        .ok_or_else(|| ApiError::NotFound {
+            what: "incident",
+            id: id.clone(),
+        })?;
+    let already = |r: &IncidentRecord| {
+        ApiError::Conflict(format!(
+            "incident `{id}` was already closed by `{}`",
+            r.closed_by.as_deref().unwrap_or("?")
+        ))
+    };
+    if record.state == IncidentState::Closed {
+        return Err(already(&record));
+    }
+    let event = Event {
+        class: "incident",
+        event: "incident_closed",
+        id: &record.id,
+        actor: &by,
+        correlation: Some(&record.id),
+        details: json!({
+            "incident": record.id,
+            "trigger": record.trigger_id,
+            "subject": record.subject,
+            "by": by,
+            "reason": reason,
+        }),
+    };
+    // The close commits with its entry, and only if the incident is still open.
+    let guard = IncidentRecord::close_write(&id, &by, reason, now_ms());
+    let index = match record_change(&state, event, Writes::guarded(guard, 1, Vec::new())).await {
+        Ok(Recorded::At(index)) => index,
+        Ok(Recorded::Stale) => {
+            let now = state.store.incident(&id).await.map_err(unavailable)?;
+            return Err(now.map_or_else(
+                || ApiError::NotFound {
+                    what: "incident",
+                    id: id.clone(),
+                },
+                |r| already(&r),
+            ));
         }
+        Err(e) => return Err(crate::stops::unrecorded("the close", e)),
     };
     state.incidents.rearm(&record.trigger_id, &record.subject);
-    let details = json!({
-        "incident": record.id,
-        "trigger": record.trigger_id,
-        "subject": record.subject,
-        "by": record.closed_by,
-        "reason": record.close_reason,
-    });
-    let at = now_ms();
-    let value = crate::ocsf::event(
-        "incident_closed",
-        3,
-        &format!("incident_closed/{id}/{at}"),
-        &caller.actor(),
-        Some(&record.id),
-        details,
-        at,
-    );
-    let entry = crate::ocsf::entry(value).map_err(|e| ApiError::Unrecorded(e.to_string()))?;
-    let meta = tribune_store::EntryMeta {
-        event_class: "incident".to_owned(),
-        classification: None,
-        correlation_uid: Some(record.id.clone()),
-        created_at_ms: at,
-    };
-    let index = match state
-        .ledger
-        .append(entry, meta, tribune_store::SideRecord::None)
+    if let Err(e) = state.store.set_incident_closed_index(&id, index).await {
+        tracing::warn!(error = %e, incident = %id, "the closing entry's index could not be noted on the incident");
+    }
+    let record = state
+        .store
+        .incident(&id)
         .await
-    {
-        Ok(tribune_store::Appended::Entry { index }) => index,
-        Ok(other) => {
-            return Err(ApiError::Unrecorded(format!(
-                "the ledger did not append: {other:?}"
-            )));
-        }
-        Err(e) => return Err(ApiError::Unrecorded(e.to_string())),
-    };
-    tracing::info!(incident = %record.id, by = %caller.actor(), "incident closed");
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "incident",
+            id: id.clone(),
+        })?;
+    tracing::info!(incident = %record.id, by = %by, "incident closed");
     let mut answer = incident_json(&record);
     answer["closed_ledger_index"] = json!(index);
     Ok(Json(answer))

@@ -13,16 +13,30 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tribune_bundle::{Bundle, Tool};
+use tribune_bundle::{Bundle, DeclaredVetting, Tool};
 use tribune_policy::PrincipalKind;
-use tribune_policy::vetting::{description, description_hash};
-use tribune_store::{ToolPinRecord, VettingRecord};
+use tribune_policy::vetting::{Current, description, description_hash};
+use tribune_store::{ToolPinRecord, VettingRecord, Writes};
 
-use super::{ApiJson, ApiPath as Path, log_event};
+use super::{ApiJson, ApiPath as Path};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::providers::View;
 use crate::state::{AppState, now_ms};
+use crate::stops::{Event, Recorded, record_change};
+
+/// An unguarded change's answer: recorded, or `503 unavailable` with neither the change nor its
+/// entry written.
+fn recorded(result: Result<Recorded, String>) -> Result<u64, ApiError> {
+    match result {
+        Ok(Recorded::At(index)) => Ok(index),
+        Ok(Recorded::Stale) => Err(crate::stops::unrecorded(
+            "the change",
+            "the ledger refused the change as stale".to_owned(),
+        )),
+        Err(e) => Err(crate::stops::unrecorded("the change", e)),
+    }
+}
 
 const DAY_MS: i64 = 86_400_000;
 /// The longest a vetting may run: about five years.
@@ -86,6 +100,7 @@ fn tools_of<'a>(bundle: &'a Bundle, provider: &'a str) -> impl Iterator<Item = &
 
 fn vetting_json(v: &VettingRecord) -> Value {
     json!({
+        "source": "recorded",
         "status": v.status,
         "reviewer": v.reviewer,
         "vetted_at_ms": v.vetted_at_ms,
@@ -108,14 +123,42 @@ fn pin_json(tool: &str, pin: Option<&ToolPinRecord>) -> Value {
     }
 }
 
+/// The vetting the bundle declares (`[providers.ID.vetting]`), dated by its `reviewed` day.
+fn declared_json(d: &DeclaredVetting) -> Value {
+    json!({
+        "source": "bundle",
+        "status": d.status.as_str(),
+        "reviewer": d.reviewer_actor(),
+        "reviewed": d.reviewed.to_string(),
+        "expires": d.expires.to_string(),
+        "vetted_at_ms": d.reviewed_at_ms(),
+        "expires_at_ms": d.expires_at_ms(),
+        "notes": d.notes.clone().unwrap_or_default(),
+    })
+}
+
+/// A provider: its status and current vetting (the later of the bundle's declaration and the
+/// latest run-time vetting), the declaration itself, and its tools' pins.
 fn provider_json(bundle: &Bundle, view: &View, id: &str, now: i64) -> Value {
     let tools: Vec<Value> = tools_of(bundle, id)
         .map(|t| pin_json(t.id.as_str(), view.pins.get(t.id.as_str())))
         .collect();
+    let current = view.effective(bundle, id, now);
+    let vetting = match current {
+        Current::None => None,
+        Current::Declared(d) => Some(declared_json(d)),
+        Current::Recorded { .. } => view.current(id).map(vetting_json),
+    };
+    let declared = bundle
+        .providers
+        .get(id)
+        .and_then(|p| p.vetting.as_ref())
+        .map(declared_json);
     json!({
         "id": id,
-        "status": view.status(id, now).as_str(),
-        "vetting": view.current(id).map(vetting_json),
+        "status": current.status(now).as_str(),
+        "vetting": vetting,
+        "declared": declared,
         "tools": tools,
     })
 }
@@ -260,36 +303,33 @@ pub async fn vet(
         seq: 0,
         provider: id.clone(),
         status: body.status,
-        reviewer: by,
+        reviewer: by.clone(),
         vetted_at_ms: now,
         expires_at_ms,
         notes: body.notes,
     };
-    state
-        .store
-        .insert_vetting(&record, &pins)
-        .await
-        .map_err(unavailable)?;
-    state.providers.refresh(&state.store).await.map_err(unavailable)?;
     let pinned: Vec<Value> = pins
         .iter()
         .map(|p| json!({ "tool": p.tool, "hash": p.hash }))
         .collect();
-    log_event(
-        &state,
-        &caller,
-        "provider",
-        "provider_vetted",
-        &id,
-        json!({
+    let mut writes = vec![record.insert_write()];
+    writes.extend(pins.iter().map(ToolPinRecord::upsert_write));
+    let event = Event {
+        class: "provider",
+        event: "provider_vetted",
+        id: &id,
+        actor: &by,
+        correlation: None,
+        details: json!({
             "provider": id,
             "status": record.status,
             "expires_at_ms": record.expires_at_ms,
             "notes": record.notes,
             "pinned": pinned,
         }),
-    )
-    .await?;
+    };
+    recorded(record_change(&state, event, Writes::of(writes)).await)?;
+    state.providers.refresh(&state.store).await.map_err(unavailable)?;
     let view = state.providers.view();
     Ok((
         StatusCode::CREATED,
@@ -338,21 +378,21 @@ pub async fn pin(
         }
         pins.push(new_pin(tool, current, &by, now)?);
     }
-    state.store.upsert_pins(&pins).await.map_err(unavailable)?;
-    state.providers.refresh(&state.store).await.map_err(unavailable)?;
     let pinned: Vec<Value> = pins
         .iter()
         .map(|p| json!({ "tool": p.tool, "hash": p.hash }))
         .collect();
-    log_event(
-        &state,
-        &caller,
-        "provider",
-        "tool_pinned",
-        &id,
-        json!({ "provider": id, "pinned": pinned, "released_from_quarantine": approved }),
-    )
-    .await?;
+    let event = Event {
+        class: "provider",
+        event: "tool_pinned",
+        id: &id,
+        actor: &by,
+        correlation: None,
+        details: json!({ "provider": id, "pinned": pinned, "released_from_quarantine": approved }),
+    };
+    let writes = pins.iter().map(ToolPinRecord::upsert_write).collect();
+    recorded(record_change(&state, event, Writes::of(writes)).await)?;
+    state.providers.refresh(&state.store).await.map_err(unavailable)?;
     let view = state.providers.view();
     Ok(Json(provider_json(bundle, &view, &id, now_ms())))
 }
@@ -443,23 +483,24 @@ pub async fn report(
             }
             Some(p) if p.state == "pinned" && p.hash == hash => {}
             Some(p) => {
-                if state
-                    .store
-                    .quarantine_tool(tool.id.as_str(), &hash, &text)
-                    .await
-                    .map_err(unavailable)?
-                {
-                    changed = true;
-                    tracing::warn!(tool = %tool.id, provider = %id, pinned = %p.hash, observed = %hash, "tool description changed; quarantined");
-                    log_event(
-                        &state,
-                        &caller,
-                        "provider",
-                        "tool_quarantined",
-                        tool.id.as_str(),
-                        json!({ "provider": id, "tool": tool.id.as_str(), "pinned_hash": p.hash, "observed_hash": hash }),
-                    )
-                    .await?;
+                let event = Event {
+                    class: "provider",
+                    event: "tool_quarantined",
+                    id: tool.id.as_str(),
+                    actor: &by,
+                    correlation: None,
+                    details: json!({ "provider": id, "tool": tool.id.as_str(), "pinned_hash": p.hash, "observed_hash": hash }),
+                };
+                // The guard changes the pin only if it is not quarantined for this description
+                // already; then the entry records it, else nothing is written.
+                let guard = ToolPinRecord::quarantine_write(tool.id.as_str(), &hash, &text);
+                match record_change(&state, event, Writes::guarded(guard, 1, Vec::new())).await {
+                    Ok(Recorded::At(_)) => {
+                        changed = true;
+                        tracing::warn!(tool = %tool.id, provider = %id, pinned = %p.hash, observed = %hash, "tool description changed; quarantined");
+                    }
+                    Ok(Recorded::Stale) => {}
+                    Err(e) => return Err(crate::stops::unrecorded("the quarantine", e)),
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! Emergency stops: `POST /v1/stops`, `GET /v1/stops`, `POST /v1/stops/{id}/resume`.
 //!
 //! One human with stop authority and a fresh TOTP code stops a scope; resuming needs two
-//! distinct holders, each with a fresh code. Every step is a ledger entry.
+//! distinct holders, each with a fresh code. Every step is a ledger entry, written in one
+//! transaction with the change it records, so no stop or resume step exists without its entry.
 
 use std::sync::Arc;
 
@@ -11,12 +12,16 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tribune_policy::{Stop, StopScope};
-use tribune_store::{ReleaseStep, StopRecord};
+use tribune_store::{StopRecord, Writes};
 
-use super::{ApiJson, ApiPath as Path, ApiQuery as Query, log_event};
+use super::{ApiJson, ApiPath as Path, ApiQuery as Query};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{AppState, now_ms};
+use crate::stops::{Event, Recorded, record_change, unrecorded};
+
+/// How often a resume step reads the stop again after a racing step moved it on.
+const RESUME_ATTEMPTS: usize = 3;
 
 /// The body of a stop.
 #[derive(Debug, Deserialize)]
@@ -107,27 +112,27 @@ pub async fn create(
         resumed_by: None,
         resumed_at_ms: None,
     };
-    state
-        .store
-        .insert_stop(&record)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    // INVARIANT(stop-before-answer): in this node's set before anyone is told it is in force.
-    state
-        .stops
-        .refresh(&state.store)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let actor = caller.actor();
+    let event = Event {
+        class: "stop",
+        event: "emergency_stop",
+        id: &record.id,
+        actor: &actor,
+        correlation: None,
+        details: json!({ "stop": record.id, "scope": record.scope, "reason": record.reason, "mfa": true }),
+    };
+    match record_change(&state, event, Writes::of(vec![record.insert_write()])).await {
+        Ok(Recorded::At(_)) => {}
+        Ok(Recorded::Stale) => {
+            return Err(unrecorded("the stop", "its insert was refused"));
+        }
+        Err(e) => return Err(unrecorded("the stop", e)),
+    }
     tracing::warn!(stop = %record.id, scope = %record.scope, by = %record.stopped_by, reason = %record.reason, "emergency stop");
-    log_event(
-        &state,
-        &caller,
-        "stop",
-        "emergency_stop",
-        &record.id,
-        json!({ "stop": record.id, "scope": record.scope, "reason": record.reason, "mfa": true }),
-    )
-    .await?;
+    // INVARIANT(stop-before-answer): in this node's set before anyone is told it is in force.
+    // The stop is recorded whatever happens next, so the approvals it covers are cancelled
+    // even if this node's set cannot be read now (the poller retries every 250 ms).
+    let refreshed = state.stops.refresh(&state.store).await;
     let stop = Stop {
         id: record.id.clone(),
         scope,
@@ -135,6 +140,12 @@ pub async fn create(
         by: record.stopped_by.clone(),
     };
     let cancelled = crate::stops::cancel_covered(&state, &stop).await?;
+    refreshed.map_err(|e| {
+        ApiError::Unavailable(format!(
+            "stop `{}` is recorded and in force, but this node could not read it yet: {e}",
+            record.id
+        ))
+    })?;
     let mut body = stop_json(&record);
     body["cancelled_approvals"] = json!(cancelled);
     Ok((StatusCode::CREATED, Json(body)))
@@ -170,40 +181,64 @@ pub async fn resume(
     ApiJson(body): ApiJson<ResumeBody>,
 ) -> Result<Json<Value>, ApiError> {
     stop_authority(&state, &caller, body.mfa_code.as_deref(), "resuming").await?;
-    let step = state
-        .store
-        .step_resume(&id, &caller.actor(), now_ms())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let (status, event, first) = match step {
-        ReleaseStep::NotFound => return Err(ApiError::NotFound { what: "stop", id }),
-        ReleaseStep::AlreadyReleased => {
+    let by = caller.actor();
+    for _ in 0..RESUME_ATTEMPTS {
+        let stop = state
+            .store
+            .stop(&id)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .ok_or_else(|| ApiError::NotFound {
+                what: "stop",
+                id: id.clone(),
+            })?;
+        if stop.resumed_at_ms.is_some() {
             return Err(ApiError::Conflict(format!("stop `{id}` is already resumed")));
         }
-        ReleaseStep::SameHuman => {
-            return Err(ApiError::Conflict(format!(
-                "`{}` already asked to resume `{id}`; a second, different holder of stop authority must confirm",
-                caller.actor()
-            )));
+        let at = now_ms();
+        let (status, event, first, guard) = match &stop.resume_requested_by {
+            None => (
+                "resume_requested",
+                "stop_resume_requested",
+                None,
+                StopRecord::request_resume_write(&id, &by, at),
+            ),
+            Some(first) if *first == by => {
+                return Err(ApiError::Conflict(format!(
+                    "`{by}` already asked to resume `{id}`; a second, different holder of stop authority must confirm"
+                )));
+            }
+            Some(first) => (
+                "resumed",
+                "stop_resumed",
+                Some(first.clone()),
+                StopRecord::complete_resume_write(&id, first, &by, at),
+            ),
+        };
+        let event = Event {
+            class: "stop",
+            event,
+            id: &id,
+            actor: &by,
+            correlation: None,
+            details: json!({ "stop": id, "by": by, "first": first, "mfa": true }),
+        };
+        match record_change(&state, event, Writes::guarded(guard, 1, Vec::new())).await {
+            Ok(Recorded::At(_)) => {}
+            // Another holder's step landed between the read and this one: read again.
+            Ok(Recorded::Stale) => continue,
+            Err(e) => return Err(unrecorded("the resume step", e)),
         }
-        ReleaseStep::Requested => ("resume_requested", "stop_resume_requested", None),
-        ReleaseStep::Released { first } => ("resumed", "stop_resumed", Some(first)),
-    };
-    if first.is_some() {
-        state
-            .stops
-            .refresh(&state.store)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        if first.is_some() {
+            state
+                .stops
+                .refresh(&state.store)
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        }
+        return Ok(Json(json!({ "id": id, "status": status })));
     }
-    log_event(
-        &state,
-        &caller,
-        "stop",
-        event,
-        &id,
-        json!({ "stop": id, "by": caller.actor(), "first": first, "mfa": true }),
-    )
-    .await?;
-    Ok(Json(json!({ "id": id, "status": status })))
+    Err(ApiError::Conflict(format!(
+        "stop `{id}` kept changing while this step was recorded; try again"
+    )))
 }

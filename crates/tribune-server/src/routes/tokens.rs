@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tribune_policy::Snapshot;
-use tribune_store::{EntryMeta, LedgerAppend, SideRecord, Store, TokenKind, TokenRecord};
+use tribune_store::{EntryMeta, IdentityState, LedgerAppend, SideRecord, Store, TokenKind, TokenRecord};
 
 use super::ApiJson;
 use crate::auth::Caller;
@@ -84,6 +84,26 @@ pub async fn issue(
             )));
         }
         _ => {}
+    }
+    // A runtime identity awaiting approval gets its first secret from the approval, and a
+    // decommissioned one gets none ever again.
+    if let (TokenKind::Agent | TokenKind::Service, Some(s)) = (&kind, &subject) {
+        let id = format!("{kind}:{s}");
+        let registered = store
+            .identity(&id)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        match registered.map(|r| r.state) {
+            Some(IdentityState::Pending) => {
+                return Err(ApiError::Conflict(format!(
+                    "`{id}` awaits approval: its registration secret is issued when it is approved"
+                )));
+            }
+            Some(IdentityState::Decommissioned) => {
+                return Err(ApiError::Conflict(format!("`{id}` is decommissioned")));
+            }
+            _ => {}
+        }
     }
     let secret = crate::tokens::mint();
     let record = TokenRecord {

@@ -15,6 +15,11 @@ on_both_backends!(
     runtime_identities_follow_the_bundle_rules,
     require_credentials_refuses_registration_secrets,
     lapsed_rotation_and_review_are_enforced,
+    a_lapsed_secret_gets_no_credential_when_only_credentials_are_accepted,
+    a_revocation_holds_while_the_registry_is_refreshed_concurrently,
+    every_registry_change_is_on_the_record_with_its_change,
+    a_credential_expires_on_the_server,
+    a_provider_scope_covers_its_tools,
 );
 
 const SEARCH: &str = "search_docs";
@@ -300,8 +305,11 @@ async fn decommission_cuts_off_a_cached_credential(backend: Backend) {
     s.decide(&s.agent, search())
         .await
         .expect_error(401, "revoked_token");
-    // Decommissioned is terminal.
+    // Decommissioned is terminal: no reinstatement, and no new secret.
     s.post(&format!("/v1/identities/{id}/reinstate"), ADMIN, json!({}))
+        .await
+        .expect_error(409, "conflict");
+    s.post("/v1/tokens", ADMIN, json!({ "kind": "agent", "subject": AGENT }))
         .await
         .expect_error(409, "conflict");
     let shown = s
@@ -343,6 +351,32 @@ async fn delegation_is_narrower_and_shows_its_chain(backend: Backend) {
         d["credential"]["chain"],
         json!([format!("agent:{AGENT}"), "researcher"])
     );
+    // The record shows the chain: the decision's entry and the delegation's.
+    let entries = ledger_events(&s).await;
+    let decided = entries
+        .iter()
+        .find(|(_, p)| p.to_string().contains(d["id"].as_str().unwrap()))
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| panic!("no entry for decision {}", d["id"]));
+    assert!(
+        decided
+            .to_string()
+            .contains(&json!([format!("agent:{AGENT}"), "researcher"]).to_string()),
+        "the decision's entry lacks the chain: {decided:#}"
+    );
+    let delegated = entries
+        .iter()
+        .find(|(e, p)| {
+            e == "credential_delegated" && p["unmapped"]["tribune"]["details"]["jti"] == child["jti"]
+        })
+        .map(|(_, p)| p["unmapped"]["tribune"]["details"].clone())
+        .unwrap_or_else(|| panic!("no credential_delegated entry in {entries:#?}"));
+    assert_eq!(
+        delegated["chain"],
+        json!([format!("agent:{AGENT}"), "researcher"])
+    );
+    assert_eq!(delegated["parent_jti"], parent["jti"]);
+    assert_eq!(delegated["ancestors"], json!([parent["jti"]]));
     let d = s.decide(child_token, update()).await.expect(200).body;
     denied_at_authenticate(&d, "out_of_scope");
     // Wider than the parent: refused. From a secret: refused.
@@ -418,12 +452,27 @@ async fn runtime_identities_follow_the_bundle_rules(backend: Backend) {
         .body;
     assert_eq!(created["state"], "pending");
     assert_eq!(created["origin"], "runtime");
-    let secret = created["secret"].as_str().unwrap().to_owned();
-    // Pending: no credential, and decisions are refused.
-    s.post("/v1/credentials", &secret, json!({}))
+    // Pending: no secret yet, none to be had from the token API or by rotating, and the admin
+    // may not ask for decisions on its behalf either.
+    assert!(created.get("secret").is_none(), "{created:#}");
+    s.post(
+        "/v1/tokens",
+        ADMIN,
+        json!({ "kind": "agent", "subject": "helper" }),
+    )
+    .await
+    .expect_error(409, "conflict");
+    s.post("/v1/identities/agent:helper/rotate", ADMIN, json!({}))
         .await
-        .expect_error(403, "forbidden");
-    let d = s.decide(&secret, search()).await.expect(200).body;
+        .expect_error(409, "conflict");
+    let d = s
+        .decide(
+            ADMIN,
+            json!({ "agent": "helper", "tool": SEARCH, "arguments": { "query": "q" } }),
+        )
+        .await
+        .expect(200)
+        .body;
     denied_at_authenticate(&d, "identity_pending");
     // The admin token cannot approve (a human must), and neither can the creator.
     s.post("/v1/identities/agent:helper/approve", ADMIN, json!({}))
@@ -442,6 +491,11 @@ async fn runtime_identities_follow_the_bundle_rules(backend: Backend) {
         .body;
     assert_eq!(approved["state"], "active");
     assert_eq!(approved["approved_by"], "human:alice");
+    // The approval hands its registration secret to the approver, once.
+    let secret = approved["secret"].as_str().unwrap().to_owned();
+    s.post("/v1/identities/agent:helper/approve", &alice, json!({}))
+        .await
+        .expect_error(409, "conflict");
     // Now it is an agent like a declared one, held to its class and its scopes.
     let c = s
         .post("/v1/credentials", &secret, json!({}))
@@ -590,6 +644,315 @@ async fn lapsed_rotation_and_review_are_enforced(backend: Backend) {
         "allow"
     );
     s.stop().await;
+}
+
+async fn a_lapsed_secret_gets_no_credential_when_only_credentials_are_accepted(backend: Backend) {
+    let s = TestServer::start_with(backend, |dir| {
+        let path = dir.join("tribune.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            format!("{text}\n[identities]\nrequire_credentials = true\nrotation_days = 30\nrotation_grace_days = 5\n"),
+        )
+        .unwrap();
+    })
+    .await;
+    // While the secret is current, it is exchanged for a credential (and only that).
+    credential(&s, json!({})).await;
+    denied_at_authenticate(
+        &s.decide(&s.agent, search()).await.expect(200).body,
+        "credential_required",
+    );
+    // 36 days since the last rotation: past 30 days and 5 of grace.
+    s.execute_raw("UPDATE identities SET secret_rotated_at_ms = secret_rotated_at_ms - 3110400000")
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let d = s.decide(&s.agent, search()).await.expect(200).body;
+        if d["reasons"][0]["code"] == "rotation_overdue" {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 5, "{d:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The lapsed secret mints nothing.
+    let refused = s
+        .post("/v1/credentials", &s.agent, json!({}))
+        .await
+        .expect_error(403, "forbidden")
+        .body;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rotation_overdue"),
+        "{refused:#}"
+    );
+    s.stop().await;
+}
+
+async fn a_revocation_holds_while_the_registry_is_refreshed_concurrently(backend: Backend) {
+    let s = std::sync::Arc::new(TestServer::start(backend).await);
+    // Each revocation of a decoy refreshes the registry view, on top of the 250 ms poll.
+    let mut decoys = Vec::new();
+    for _ in 0..40 {
+        decoys.push(
+            credential(&s, json!({ "scopes": [SEARCH] })).await["jti"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let churn = {
+        let s = std::sync::Arc::clone(&s);
+        tokio::spawn(async move {
+            for jti in decoys {
+                s.post(&format!("/v1/credentials/{jti}/revoke"), ADMIN, json!({}))
+                    .await
+                    .expect(200);
+            }
+        })
+    };
+    // Few enough decisions to stay within the class's quota (120 a minute).
+    for _ in 0..5 {
+        let c = credential(&s, json!({ "scopes": [SEARCH] })).await;
+        let token = c["credential"].as_str().unwrap();
+        let d = s.decide(token, search()).await.expect(200).body;
+        assert_eq!(d["decision"], "allow", "{d:#}");
+        let jti = c["jti"].as_str().unwrap();
+        s.post(&format!("/v1/credentials/{jti}/revoke"), ADMIN, json!({}))
+            .await
+            .expect(200);
+        // The very next decision and every one after it, across more than one poll: denied.
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            let d = s.decide(token, search()).await.expect(200).body;
+            denied_at_authenticate(&d, "credential_revoked");
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        }
+    }
+    churn.await.unwrap();
+    std::sync::Arc::into_inner(s).unwrap().stop().await;
+}
+
+async fn every_registry_change_is_on_the_record_with_its_change(backend: Backend) {
+    let s = TestServer::start_with(backend, |dir| {
+        let path = dir.join("tribune.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\n[identities]\nrequire_approval = true\n")).unwrap();
+    })
+    .await;
+    let id = "agent:helper";
+    s.post(
+        "/v1/identities",
+        ADMIN,
+        json!({ "id": id, "owner": "alice", "class": "support", "scopes": [SEARCH] }),
+    )
+    .await
+    .expect(201);
+    // Registered twice: refused, and only one entry.
+    s.post(
+        "/v1/identities",
+        ADMIN,
+        json!({ "id": id, "owner": "alice", "class": "support", "scopes": [SEARCH] }),
+    )
+    .await
+    .expect_error(409, "conflict");
+    let alice = s.token("human", Some("alice")).await;
+    let approved = s
+        .post(&format!("/v1/identities/{id}/approve"), &alice, json!({}))
+        .await
+        .expect(200)
+        .body;
+    let secret = approved["secret"].as_str().unwrap().to_owned();
+    let c = s
+        .post("/v1/credentials", &secret, json!({}))
+        .await
+        .expect(201)
+        .body;
+    s.post(
+        &format!("/v1/identities/{id}/suspend"),
+        &alice,
+        json!({ "reason": "checking" }),
+    )
+    .await
+    .expect(200);
+    // Suspended twice: the second finds it moved on.
+    s.post(&format!("/v1/identities/{id}/suspend"), &alice, json!({}))
+        .await
+        .expect_error(409, "conflict");
+    s.post(&format!("/v1/identities/{id}/reinstate"), ADMIN, json!({}))
+        .await
+        .expect(200);
+    s.post(&format!("/v1/identities/{id}/review"), &alice, json!({}))
+        .await
+        .expect(200);
+    let rotated = s
+        .post(&format!("/v1/identities/{id}/rotate"), &alice, json!({}))
+        .await
+        .expect(200)
+        .body;
+    let decommissioned = s
+        .post(
+            &format!("/v1/identities/{id}/decommission"),
+            &alice,
+            json!({ "reason": "done" }),
+        )
+        .await
+        .expect(200)
+        .body;
+    // The credential was already revoked by the rotation; the rotated secret goes now.
+    assert_eq!(decommissioned["revoked_credentials"], 0, "{decommissioned:#}");
+    assert_eq!(decommissioned["revoked_secrets"], 1, "{decommissioned:#}");
+    s.post(&format!("/v1/identities/{id}/decommission"), &alice, json!({}))
+        .await
+        .expect_error(409, "conflict");
+    s.post(&format!("/v1/identities/{id}/rotate"), &alice, json!({}))
+        .await
+        .expect_error(409, "conflict");
+    // Decommissioned, a runtime identity leaves the bundle's view: no secret for it either.
+    s.post(
+        "/v1/tokens",
+        ADMIN,
+        json!({ "kind": "agent", "subject": "helper" }),
+    )
+    .await
+    .expect_error(422, "invalid_body");
+
+    let about: Vec<(String, Value)> = ledger_events(&s)
+        .await
+        .into_iter()
+        .filter(|(_, p)| p["unmapped"]["tribune"]["details"]["identity"] == id)
+        .map(|(e, p)| (e, p["unmapped"]["tribune"]["details"].clone()))
+        .collect();
+    let events: Vec<&str> = about.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "identity_created",
+            "identity_approved",
+            "credential_issued",
+            "identity_suspended",
+            "identity_reinstated",
+            "identity_reviewed",
+            "identity_rotated",
+            "identity_decommissioned",
+        ]
+    );
+    // Each entry names what its transaction wrote: the secret issued on approval and rotation
+    // is the one the store holds, and the stored state is what the last entry says.
+    let tokens = s.side_store().await.list_tokens().await.unwrap();
+    let secret_of = |(_, d): &(String, Value)| {
+        let token_id = d["secret_token_id"].as_str().unwrap().to_owned();
+        tokens.iter().find(|t| t.id == token_id).cloned().unwrap()
+    };
+    let first = secret_of(&about[1]);
+    let second = secret_of(&about[6]);
+    assert_eq!(first.subject.as_deref(), Some("helper"));
+    assert!(first.revoked_at_ms.is_some() && second.revoked_at_ms.is_some());
+    assert_eq!(about[6].1["generation"], rotated["generation"]);
+    assert!(
+        about[0].1["secret_token_id"].is_null(),
+        "a pending identity gets no secret"
+    );
+    let stored = s.side_store().await.identity(id).await.unwrap().unwrap();
+    assert_eq!(stored.state.as_str(), "decommissioned");
+    assert_eq!(stored.state_reason.as_deref(), Some("done"));
+    let credential = s
+        .side_store()
+        .await
+        .credential(c["jti"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credential.revoked_reason.as_deref(), Some("rotated"));
+    s.stop().await;
+}
+
+async fn a_credential_expires_on_the_server(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let c = credential(&s, json!({ "scopes": [SEARCH], "ttl_secs": 1 })).await;
+    let token = c["credential"].as_str().unwrap();
+    // Verified once, so the verifier caches it; the cache still checks the expiry.
+    assert_eq!(
+        s.decide(token, search()).await.expect(200).body["decision"],
+        "allow"
+    );
+    // Past `exp` and the verifier's 5 s leeway.
+    tokio::time::sleep(std::time::Duration::from_millis(7_500)).await;
+    let r = s
+        .decide(token, search())
+        .await
+        .expect_error(401, "credential_expired");
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains("expired"),
+        "{:#}",
+        r.body
+    );
+    s.stop().await;
+}
+
+async fn a_provider_scope_covers_its_tools(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    // `provider:helpdesk` is search_docs and update_ticket, expanded when it is issued.
+    let c = credential(&s, json!({ "scopes": ["provider:helpdesk"] })).await;
+    assert_eq!(c["scopes"], json!([SEARCH, UPDATE]));
+    let token = c["credential"].as_str().unwrap();
+    assert_eq!(
+        s.decide(token, search()).await.expect(200).body["decision"],
+        "allow"
+    );
+    let refund = json!({ "tool": "issue_refund", "arguments": { "order_id": "O-1", "amount": 10 } });
+    denied_at_authenticate(&s.decide(token, refund).await.expect(200).body, "out_of_scope");
+    // Delegation narrows by provider too, and never beyond the parent.
+    let child = s
+        .post(
+            "/v1/credentials/delegate",
+            token,
+            json!({ "actor": "reader", "scopes": ["provider:helpdesk"] }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(child["scopes"], json!([SEARCH, UPDATE]));
+    s.post(
+        "/v1/credentials/delegate",
+        token,
+        json!({ "actor": "payer", "scopes": ["provider:payments"] }),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    // An undeclared provider is not a scope.
+    s.post(
+        "/v1/credentials",
+        &s.agent,
+        json!({ "scopes": ["provider:nope"] }),
+    )
+    .await
+    .expect_error(422, "invalid_body");
+    s.stop().await;
+}
+
+/// Every ledger entry's event name and OCSF payload, oldest first.
+async fn ledger_events(s: &TestServer) -> Vec<(String, Value)> {
+    let page = s
+        .get("/v1/audit/entries?limit=1000", ADMIN)
+        .await
+        .expect(200)
+        .body;
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let p: Value = serde_json::from_str(e["payload"].as_str()?).ok()?;
+            let event = p["unmapped"]["tribune"]["event"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            Some((event, p))
+        })
+        .collect()
 }
 
 /// The event names of the ledger's identity entries, oldest first.

@@ -262,7 +262,7 @@ async fn drilling_is_governed(backend: Backend) {
 
 /// The quick start without its `[drills]` cadence, and with an agent that may call nothing
 /// added to the drill scopes.
-fn idle_agent_no_cadence(bundle: &std::path::Path) {
+pub(crate) fn idle_agent_no_cadence(bundle: &std::path::Path) {
     let path = bundle.join("tribune.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let text = text.replace("cadence_days = 30\n", "").replace(

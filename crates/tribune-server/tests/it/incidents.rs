@@ -1,7 +1,8 @@
 //! Incident response against a real server: a denial burst opens one incident that stops the
-//! agent, revokes its credentials, holds the evidence and is in the ledger; canary and
-//! forbid-on-classification triggers; and closing, which only the right humans may do and which
-//! lifts nothing the incident did.
+//! agent, revokes its credentials and suspends it, holds the evidence and is in the ledger;
+//! canary, forbid, DLP (in arguments and in results), trust and drill triggers; a containment
+//! step whose change cannot be recorded says it failed; and closing, which only the right
+//! humans may do and which lifts nothing the incident did.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,6 +15,11 @@ on_both_backends!(
     a_denial_burst_stops_revokes_and_holds_the_evidence,
     canary_and_forbid_triggers_fire_on_their_calls_only,
     closing_is_governed_and_lifts_nothing,
+    a_dlp_hit_in_the_arguments_opens_an_incident,
+    a_withheld_result_weighs_on_trust_and_opens_a_dlp_incident,
+    falling_trust_opens_incidents_for_agents_and_providers,
+    a_failed_drill_opens_an_incident_over_its_entries,
+    a_step_whose_change_cannot_be_recorded_fails,
 );
 
 /// The quick-start bundle with a canary tool and `triggers` (TOML) appended.
@@ -205,13 +211,16 @@ async fn a_denial_burst_stops_revokes_and_holds_the_evidence(backend: Backend) {
     let stop_id = actions[0]["stop"].as_str().unwrap();
     let hold_id = actions[2]["hold"].as_str().unwrap();
 
-    // The agent is stopped: its next call is denied at the stop stage, by the incident's stop.
-    let d = s.decide(&s.agent, search()).await.expect(200).body;
-    assert_eq!(reason(&d), ("stop", "stopped"), "{d:#}");
-    assert_eq!(d["reasons"][0]["rule"], format!("stop:{stop_id}"));
-    // Its credential from before the burst is revoked.
-    let d = s.decide(&credential, search()).await.expect(200).body;
-    assert_eq!(reason(&d), ("authenticate", "credential_revoked"), "{d:#}");
+    // The agent is suspended (so its token and its credential from before the burst are both
+    // refused first, at authentication) and may not mint a fresh credential.
+    assert_eq!(actions[1]["suspended"], true);
+    for token in [s.agent.as_str(), credential.as_str()] {
+        let d = s.decide(token, search()).await.expect(200).body;
+        assert_eq!(reason(&d), ("authenticate", "identity_suspended"), "{d:#}");
+    }
+    s.post("/v1/credentials", &s.agent, json!({}))
+        .await
+        .expect_error(403, "forbidden");
 
     // The stop and the hold are real ones, made by `tribune`, released the usual way.
     let why = format!("incident {id}: denial-burst");
@@ -258,16 +267,18 @@ async fn a_denial_burst_stops_revokes_and_holds_the_evidence(backend: Backend) {
     assert_eq!(opened.len(), 1, "{events:#?}");
     let (_, details, correlation) = opened[0];
     assert_eq!(correlation, &json!(id));
-    for key in [
-        "trigger",
-        "subject",
-        "evidence",
-        "checkpoint",
-        "actions",
-        "detail",
-    ] {
+    for key in ["trigger", "subject", "evidence", "detail"] {
         assert_eq!(details[key], incident[key], "{key}");
     }
+    let contained: Vec<&(String, Value, Value)> =
+        events.iter().filter(|e| e.0 == "incident_contained").collect();
+    assert_eq!(contained.len(), 1, "{events:#?}");
+    let (_, details, correlation) = contained[0];
+    assert_eq!(correlation, &json!(id));
+    for key in ["checkpoint", "actions"] {
+        assert_eq!(details[key], incident[key], "{key}");
+    }
+    assert_eq!(details["opened_ledger_index"], incident["ledger_index"]);
     for step in ["emergency_stop", "credentials_revoked", "legal_hold_placed"] {
         assert!(
             events.iter().any(|(e, _, c)| e == step && c == &json!(id)),
@@ -432,5 +443,457 @@ async fn closing_is_governed_and_lifts_nothing(backend: Backend) {
     let list = incidents(&s, 2).await;
     assert_ne!(list[0]["id"], json!(id));
     assert_eq!(list[0]["state"], "open");
+    s.stop().await;
+}
+
+const CARD: &str = "4111 1111 1111 1111";
+
+/// Cards keep the built-ins' class, the top of the scale (`restricted`), and are denied in
+/// arguments and withheld from results; e-mail addresses are `internal` and pass.
+const DLP: &str = r#"
+[dlp.classifications]
+email = "internal"
+
+[dlp.actions]
+restricted = "deny"
+"#;
+
+const DLP_TRIGGER: &str = r#"
+[[incidents.triggers]]
+id = "card-leak"
+on = "dlp"
+classification = "confidential"
+actions = ["legal_hold"]
+"#;
+
+/// The quick-start bundle with `extra` (TOML) appended.
+fn with(extra: String) -> impl FnOnce(&Path) {
+    move |bundle: &Path| {
+        let path = bundle.join("tribune.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, format!("{text}\n{extra}")).unwrap();
+    }
+}
+
+/// The subject's trust record.
+async fn trust_of(s: &TestServer, subject: &str) -> Value {
+    s.get(&format!("/v1/trust/{subject}"), ADMIN)
+        .await
+        .expect(200)
+        .body
+}
+
+/// The subject's trust record once its history holds an event of `kind` (an incident's is
+/// written just after the incident's containment is).
+async fn trust_with(s: &TestServer, subject: &str, kind: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let trust = trust_of(s, subject).await;
+        if trust["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == kind)
+        {
+            return trust;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no {kind} event for {subject}: {trust:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_dlp_hit_in_the_arguments_opens_an_incident(backend: Backend) {
+    let s = TestServer::start_with(backend, with(format!("{DLP}{DLP_TRIGGER}"))).await;
+    // Data the bundle lets pass is no hit.
+    let d = s
+        .decide(
+            &s.agent,
+            json!({ "tool": "search_docs", "arguments": { "query": "mail a@example.com" } }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(d["decision"], "allow", "{d:#}");
+    // A card in a public tool's arguments: the data's class reaches the trigger's.
+    let d = s
+        .decide(
+            &s.agent,
+            json!({ "tool": "search_docs", "arguments": { "query": format!("card {CARD}") } }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(d["decision"], "deny", "{d:#}");
+    let index = d["ledger_index"].as_u64().unwrap();
+    let list = incidents(&s, 1).await;
+    let incident = &list[0];
+    assert_eq!(
+        (
+            &incident["trigger"],
+            &incident["kind"],
+            &incident["subject"],
+            &incident["evidence"]
+        ),
+        (
+            &json!("card-leak"),
+            &json!("dlp"),
+            &json!("agent:support-bot"),
+            &json!({ "from": index, "to": index })
+        )
+    );
+    assert_eq!(
+        (
+            &incident["detail"]["decision"],
+            &incident["detail"]["data_class"],
+            &incident["detail"]["code"],
+            &incident["detail"]["rule"]
+        ),
+        (
+            &d["id"],
+            &json!("restricted"),
+            &json!("dlp_blocked"),
+            &json!("dlp:payment-card")
+        )
+    );
+    assert_eq!(
+        (
+            &incident["actions"][0]["action"],
+            &incident["actions"][0]["result"]
+        ),
+        (&json!("legal_hold"), &json!("done"))
+    );
+    assert!(!incident.to_string().contains(CARD), "{incident:#}");
+    // The hit cost the agent a `dlp` event about the decision, the incident an `incident`
+    // event about the incident (both at their default weights).
+    let trust = trust_with(&s, "agent:support-bot", "incident").await;
+    let event = |kind: &str| {
+        trust["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .map(|e| (e["delta"].clone(), e["reference"].clone()))
+    };
+    assert_eq!(event("dlp"), Some((json!(-50), d["id"].clone())), "{trust:#}");
+    assert_eq!(
+        event("incident"),
+        Some((json!(-200), incident["id"].clone())),
+        "{trust:#}"
+    );
+    s.stop().await;
+}
+
+async fn a_withheld_result_weighs_on_trust_and_opens_a_dlp_incident(backend: Backend) {
+    let s = TestServer::start_with(backend, with(format!("{DLP}{DLP_TRIGGER}"))).await;
+    let d = s
+        .decide(
+            &s.agent,
+            json!({ "tool": "search_docs", "arguments": { "query": "q" } }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(d["decision"], "allow", "{d:#}");
+    let id = d["id"].as_str().unwrap();
+    let before_agent = trust_of(&s, "agent:support-bot").await["score"].as_i64().unwrap();
+    let before_provider = trust_of(&s, "provider:helpdesk").await["score"].as_i64().unwrap();
+    let result = json!({ "content": [{ "type": "text", "text": format!("card {CARD}") }], "isError": false });
+    let answer = s
+        .post(
+            &format!("/v1/decisions/{id}/outcome"),
+            &s.agent,
+            json!({ "status": "succeeded", "result": result }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(answer["release"], "withheld", "{answer:#}");
+    let index = answer["ledger_index"].as_u64().unwrap();
+
+    // Trust: a `dlp` event against the agent (-50) and, lightly, the provider that returned
+    // the data (-5), both about the decision, written before the report was answered.
+    let agent = trust_of(&s, "agent:support-bot").await;
+    let provider = trust_of(&s, "provider:helpdesk").await;
+    // (The incident this opens costs the agent too, once it is open: its event may be in.)
+    let incident_cost: i64 = agent["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "incident")
+        .map(|e| e["delta"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        agent["score"].as_i64().unwrap(),
+        before_agent - 50 + incident_cost,
+        "{agent:#}"
+    );
+    assert_eq!(
+        provider["score"].as_i64().unwrap(),
+        before_provider - 5,
+        "{provider:#}"
+    );
+    for (trust, delta) in [(&agent, -50), (&provider, -5)] {
+        let dlp: Vec<&Value> = trust["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "dlp")
+            .collect();
+        assert_eq!(dlp.len(), 1, "{trust:#}");
+        assert_eq!(
+            (&dlp[0]["delta"], &dlp[0]["reference"]),
+            (&json!(delta), &json!(id)),
+            "{trust:#}"
+        );
+    }
+
+    // The incident: the outcome's entry is its evidence.
+    let list = incidents(&s, 1).await;
+    let incident = &list[0];
+    assert_eq!(
+        (&incident["kind"], &incident["subject"], &incident["evidence"]),
+        (
+            &json!("dlp"),
+            &json!("agent:support-bot"),
+            &json!({ "from": index, "to": index })
+        )
+    );
+    assert_eq!(
+        (
+            &incident["detail"]["decision"],
+            &incident["detail"]["release"],
+            &incident["detail"]["data_class"]
+        ),
+        (&json!(id), &json!("withheld"), &json!("restricted"))
+    );
+    assert_eq!(incident["actions"][0]["result"], "done", "{incident:#}");
+    s.stop().await;
+}
+
+/// Scores start at 900 and barely decay; a forbid hit costs the agent 300 and the tool's
+/// provider 300; a score under 500 opens an incident that contains its subject.
+const TRUST_BELOW: &str = r#"
+[trust]
+baseline = 900
+review_below = 400
+block_below = 100
+half_life_hours = 8760
+
+[trust.events]
+forbidden = -300
+provider_forbidden = -300
+
+[[incidents.triggers]]
+id = "untrusted"
+on = "trust_below"
+threshold = 500
+actions = ["stop_agent", "revoke_credentials", "legal_hold"]
+"#;
+
+async fn falling_trust_opens_incidents_for_agents_and_providers(backend: Backend) {
+    let s = TestServer::start_with(backend, with(TRUST_BELOW.to_owned())).await;
+    let first = s.decide(&s.agent, deleting()).await.expect(200).body;
+    assert_eq!(reason(&first), ("policy", "forbidden"), "{first:#}");
+    assert_eq!(
+        s.get("/v1/incidents", ADMIN).await.expect(200).body["incidents"],
+        json!([]),
+        "600 is above the threshold"
+    );
+    let second = s.decide(&s.agent, deleting()).await.expect(200).body;
+    assert_eq!(reason(&second), ("policy", "forbidden"), "{second:#}");
+    let index = second["ledger_index"].as_u64().unwrap();
+
+    // Both fell to 300: one incident for the agent, one for the provider, each holding the
+    // forbid hit that moved the score.
+    let list = incidents(&s, 2).await;
+    let of = |subject: &str| {
+        list.iter()
+            .find(|i| i["subject"] == subject)
+            .unwrap_or_else(|| panic!("no incident for {subject}: {list:#?}"))
+            .clone()
+    };
+    let agent = of("agent:support-bot");
+    let provider = of("provider:helpdesk");
+    for incident in [&agent, &provider] {
+        assert_eq!(
+            (
+                &incident["kind"],
+                &incident["evidence"],
+                &incident["detail"]["threshold"]
+            ),
+            (
+                &json!("trust_below"),
+                &json!({ "from": index, "to": index }),
+                &json!(500)
+            ),
+            "{incident:#}"
+        );
+        assert!(
+            incident["detail"]["score"].as_u64().unwrap() < 500,
+            "{incident:#}"
+        );
+    }
+    let steps = |i: &Value| -> Vec<(String, String)> {
+        i["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["action"].as_str().unwrap().to_owned(),
+                    a["result"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let step = |a: &str, r: &str| (a.to_owned(), r.to_owned());
+    assert_eq!(
+        steps(&agent),
+        [
+            step("stop_agent", "done"),
+            step("revoke_credentials", "done"),
+            step("legal_hold", "done")
+        ],
+        "{agent:#}"
+    );
+    // A provider is no agent: only the hold applies.
+    assert_eq!(
+        steps(&provider),
+        [
+            step("stop_agent", "skipped"),
+            step("revoke_credentials", "skipped"),
+            step("legal_hold", "done")
+        ],
+        "{provider:#}"
+    );
+
+    // The containment is real: the agent is suspended and cannot mint a credential.
+    let d = s.decide(&s.agent, search()).await.expect(200).body;
+    assert_eq!(reason(&d), ("authenticate", "identity_suspended"), "{d:#}");
+    s.post("/v1/credentials", &s.agent, json!({}))
+        .await
+        .expect_error(403, "forbidden");
+
+    // Each incident cost its subject the incident weight (-200), about the incident.
+    for (subject, incident) in [("agent:support-bot", &agent), ("provider:helpdesk", &provider)] {
+        let trust = trust_with(&s, subject, "incident").await;
+        let event = trust["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "incident")
+            .unwrap_or_else(|| panic!("no incident event for {subject}: {trust:#}"))
+            .clone();
+        assert_eq!(
+            (&event["delta"], &event["reference"]),
+            (&json!(-200), &incident["id"]),
+            "{subject}"
+        );
+        assert_eq!(trust["score"], 100, "{subject}: 900 - 300 - 300 - 200: {trust:#}");
+    }
+    s.stop().await;
+}
+
+async fn a_failed_drill_opens_an_incident_over_its_entries(backend: Backend) {
+    let trigger =
+        "\n[[incidents.triggers]]\nid = \"drill-watch\"\non = \"drill_failed\"\nactions = [\"legal_hold\"]\n";
+    let s = TestServer::start_with(backend, |bundle: &Path| {
+        crate::drills::idle_agent_no_cadence(bundle);
+        with(trigger.to_owned())(bundle);
+    })
+    .await;
+    let mut alice = s.enrol("alice").await;
+    let code = alice.fresh_code().await;
+    let drill = s
+        .post(
+            "/v1/drills",
+            &alice.token,
+            json!({ "scope": "agent:idle", "mfa_code": code }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(drill["passed"], false, "{drill:#}");
+    let drill_id = drill["id"].as_str().unwrap();
+
+    // The evidence runs from the drill's stop to its recorded result.
+    let entries = s
+        .get("/v1/audit/entries?limit=10000", ADMIN)
+        .await
+        .expect(200)
+        .body;
+    let index_of = |event: &str| {
+        entries["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                let p: Value = serde_json::from_str(e["payload"].as_str().unwrap()).unwrap();
+                let t = &p["unmapped"]["tribune"];
+                t["event"] == event && (t["details"]["drill"] == drill_id || t["details"]["id"] == drill_id)
+            })
+            .unwrap_or_else(|| panic!("no {event} entry for the drill"))["index"]
+            .as_u64()
+            .unwrap()
+    };
+    let (from, to) = (index_of("emergency_stop"), index_of("stop_drill"));
+    assert!(from < to);
+    let list = incidents(&s, 1).await;
+    let incident = &list[0];
+    assert_eq!(
+        (&incident["kind"], &incident["subject"], &incident["evidence"]),
+        (
+            &json!("drill_failed"),
+            &json!(format!("drill:{drill_id}")),
+            &json!({ "from": from, "to": to })
+        )
+    );
+    assert_eq!(incident["detail"]["failure"], drill["failure"]);
+    let actions = incident["actions"].as_array().unwrap();
+    assert_eq!(
+        (
+            &actions[0]["action"],
+            &actions[0]["result"],
+            &actions[0]["from"],
+            &actions[0]["to"]
+        ),
+        (&json!("legal_hold"), &json!("done"), &json!(from), &json!(to)),
+        "{actions:#?}"
+    );
+    s.stop().await;
+}
+
+async fn a_step_whose_change_cannot_be_recorded_fails(backend: Backend) {
+    let s = TestServer::start_with(backend, with_triggers(CANARY)).await;
+    // The stops table is gone: the stop's write fails inside its entry's transaction.
+    s.execute_raw("ALTER TABLE stops RENAME TO stops_away").await;
+    s.decide(&s.agent, canary()).await.expect(200);
+    let list = incidents(&s, 1).await;
+    s.execute_raw("ALTER TABLE stops_away RENAME TO stops").await;
+    let actions = list[0]["actions"].as_array().unwrap();
+    assert_eq!(
+        (&actions[0]["action"], &actions[0]["result"]),
+        (&json!("stop_agent"), &json!("failed")),
+        "{actions:#?}"
+    );
+    assert!(
+        actions[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the stop could not be recorded"),
+        "{actions:#?}"
+    );
+    assert_eq!(actions[1]["result"], "done", "{actions:#?}");
+    // Neither the stop nor its entry exists; the agent goes on.
+    assert_eq!(
+        s.get("/v1/stops?all=true", ADMIN).await.expect(200).body["stops"],
+        json!([])
+    );
+    assert!(!events(&s).await.iter().any(|(e, _, _)| e == "emergency_stop"));
+    let d = s.decide(&s.agent, search()).await.expect(200).body;
+    assert_eq!(d["decision"], "allow", "{d:#}");
     s.stop().await;
 }

@@ -54,3 +54,4 @@ mod taint;
 mod tokens;
 mod tools;
 mod trust;
+mod vetting;

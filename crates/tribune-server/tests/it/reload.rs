@@ -29,6 +29,7 @@ on_both_backends!(
     only_admins_with_a_fresh_code_reload,
     an_agent_removed_from_the_bundle_is_an_unknown_principal,
     pending_requests_the_new_bundle_no_longer_fits_are_cancelled,
+    a_reload_keeps_the_identity_registry_in_step_on_the_record,
 );
 
 async fn reload_applies_changes_and_refuses_broken_bundles(backend: Backend) {
@@ -354,5 +355,124 @@ async fn pending_requests_the_new_bundle_no_longer_fits_are_cancelled(backend: B
         .body;
     assert_eq!(again["approvals_required"], 2);
     assert_ne!(again["approval_id"], ticket["approval_id"]);
+    s.stop().await;
+}
+
+/// The `details` of every ledger entry `event` about `identity`, oldest first.
+async fn identity_entries(s: &TestServer, event: &str, identity: &str) -> Vec<Value> {
+    let page = s
+        .get("/v1/audit/entries?limit=1000", ADMIN)
+        .await
+        .expect(200)
+        .body;
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e["payload"].as_str()?).ok())
+        .filter(|p| p["unmapped"]["tribune"]["event"] == event)
+        .map(|p| p["unmapped"]["tribune"]["details"].clone())
+        .filter(|d| d["identity"] == identity)
+        .collect()
+}
+
+async fn a_reload_keeps_the_identity_registry_in_step_on_the_record(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut admins = s.step_up(&["alice"]).await;
+    let original = std::fs::read_to_string(s.bundle_dir.join("tribune.toml")).unwrap();
+    let credential = s
+        .post("/v1/credentials", &s.agent, json!({}))
+        .await
+        .expect(201)
+        .body;
+    let credential = credential["credential"].as_str().unwrap().to_owned();
+    // A new agent, the canary handed to bob, and support-bot gone.
+    s.edit_bundle("tribune.toml", |t| {
+        let start = t.find("[agents.support-bot]").unwrap();
+        let end = start + t[start..].find("\n\n").unwrap();
+        let t = format!("{}{}", &t[..start], &t[end..]);
+        let canary = t.find("[agents.canary]").unwrap();
+        let t = format!(
+            "{}{}",
+            &t[..canary],
+            t[canary..].replacen("owner = \"alice\"", "owner = \"bob\"", 1)
+        );
+        format!("{t}\n[agents.triage]\nclass = \"support\"\nowner = \"carol\"\n")
+    });
+    let reloaded = s.reload(&mut admins).await.expect(200).body;
+    assert_eq!(reloaded["changed"], true);
+    let hash = reloaded["hash"].as_str().unwrap();
+
+    let triage = s.get("/v1/identities/agent:triage", ADMIN).await.expect(200).body;
+    assert_eq!(
+        (&triage["origin"], &triage["owner"], &triage["state"]),
+        (&json!("bundle"), &json!("carol"), &json!("active"))
+    );
+    let canary = s.get("/v1/identities/agent:canary", ADMIN).await.expect(200).body;
+    assert_eq!(canary["owner"], "bob");
+    let removed = s
+        .get("/v1/identities/agent:support-bot", ADMIN)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(removed["state"], "suspended", "{removed:#}");
+    assert_eq!(removed["state_reason"], "removed from bundle");
+
+    // Each change is on the record, with the bundle that made it.
+    let created = identity_entries(&s, "identity_created", "agent:triage").await;
+    assert_eq!(created.len(), 1, "{created:#?}");
+    assert_eq!(
+        (&created[0]["bundle_hash"], &created[0]["owner"]),
+        (&json!(hash), &json!("carol"))
+    );
+    let updated = identity_entries(&s, "identity_updated", "agent:canary").await;
+    assert_eq!(updated.len(), 1, "{updated:#?}");
+    assert_eq!(
+        (&updated[0]["bundle_hash"], &updated[0]["owner"]),
+        (&json!(hash), &json!("bob"))
+    );
+    let suspended = identity_entries(&s, "identity_suspended", "agent:support-bot").await;
+    assert_eq!(suspended.len(), 1, "{suspended:#?}");
+    assert_eq!(suspended[0]["reason"], "removed from bundle");
+
+    // The removed agent's secret and credential no longer act.
+    s.post("/v1/credentials", &s.agent, json!({}))
+        .await
+        .expect_error(403, "forbidden");
+    for token in [&s.agent, &credential] {
+        let r = s.decide(token, search()).await;
+        assert!(
+            r.body["decision"] != "allow",
+            "a removed agent still acts: {:#}",
+            r.body
+        );
+    }
+
+    // Declared again, it acts again, on the record.
+    s.edit_bundle("tribune.toml", |_| original.clone());
+    s.reload(&mut admins).await.expect(200);
+    let back = s
+        .get("/v1/identities/agent:support-bot", ADMIN)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(back["state"], "active", "{back:#}");
+    assert_eq!(
+        identity_entries(&s, "identity_reinstated", "agent:support-bot")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.decide(&s.agent, search()).await.expect(200).body["decision"],
+        "allow"
+    );
+    // The activations and the registry's entries were recorded once each, not lost or doubled.
+    assert_eq!(
+        identity_entries(&s, "identity_created", "agent:triage")
+            .await
+            .len(),
+        1
+    );
     s.stop().await;
 }

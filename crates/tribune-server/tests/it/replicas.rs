@@ -1,5 +1,5 @@
-//! Two replicas on one database: a stop, a suspension and a credential revocation made on one
-//! are enforced by the other within a second (each replica reads the store every 250 ms).
+//! Two replicas on one database: a stop, a suspension, a decommission and a credential
+//! revocation made on one are enforced by the other within a second (each replica reads the store every 250 ms).
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 
 use crate::harness::{ADMIN, AGENT, Backend, TestServer};
 
-on_both_backends!(changes_on_one_replica_reach_the_other_within_a_second);
+on_both_backends!(
+    changes_on_one_replica_reach_the_other_within_a_second,
+    a_decommission_on_one_replica_cuts_off_a_credential_on_the_other,
+);
 
 fn search() -> Value {
     json!({ "tool": "search_docs", "arguments": { "query": "q" } })
@@ -94,6 +97,36 @@ async fn changes_on_one_replica_reach_the_other_within_a_second(backend: Backend
     assert!(
         took < Duration::from_secs(1),
         "suspension reached the replica in {took:?}"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+async fn a_decommission_on_one_replica_cuts_off_a_credential_on_the_other(backend: Backend) {
+    let a = TestServer::start(backend).await;
+    let b = a.replica().await;
+    let credential = b
+        .post("/v1/credentials", &b.agent, json!({}))
+        .await
+        .expect(201)
+        .body;
+    let credential = credential["credential"].as_str().unwrap().to_owned();
+    // B issued it and has verified it: it is in B's cache.
+    assert_eq!(
+        b.decide(&credential, search()).await.expect(200).body["decision"],
+        "allow"
+    );
+    a.post(
+        &format!("/v1/identities/agent:{AGENT}/decommission"),
+        ADMIN,
+        json!({ "reason": "replica test" }),
+    )
+    .await
+    .expect(200);
+    let took = until_denied(&b, &credential, "identity_decommissioned").await;
+    assert!(
+        took < Duration::from_secs(1),
+        "the decommission reached the replica in {took:?}"
     );
     b.stop().await;
     a.stop().await;

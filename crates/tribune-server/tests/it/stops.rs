@@ -1,5 +1,6 @@
 //! Emergency stops over the API: who may stop, every scope enforced on the very next decision,
-//! pending approvals in scope cancelled, and resuming only by two distinct holders.
+//! pending approvals in scope cancelled, and resuming only by two distinct holders; a stop or
+//! resume step whose ledger entry cannot be written changes nothing.
 
 use serde_json::{Value, json};
 
@@ -7,7 +8,9 @@ use crate::harness::{ADMIN, Backend, Enrolled, TestServer};
 
 on_both_backends!(
     each_scope_stops_the_next_decision_and_two_holders_resume_it,
-    stopping_is_governed
+    stopping_is_governed,
+    a_step_whose_entry_fails_changes_nothing,
+    class_and_tool_stops_cancel_the_approvals_they_cover,
 );
 
 /// The quick-start bundle with three more holders of stop authority (alice and bob hold it).
@@ -207,5 +210,123 @@ async fn stopping_is_governed(backend: Backend) {
     s.post("/v1/stops/nope/resume", &bob.token, json!({ "mfa_code": code }))
         .await
         .expect_error(404, "not_found");
+    s.stop().await;
+}
+
+/// Makes every ledger append fail (its table is gone) until [`ledger_back`].
+async fn ledger_away(s: &TestServer) {
+    s.execute_raw("ALTER TABLE ledger_entries RENAME TO ledger_entries_away")
+        .await;
+}
+
+async fn ledger_back(s: &TestServer) {
+    s.execute_raw("ALTER TABLE ledger_entries_away RENAME TO ledger_entries")
+        .await;
+}
+
+/// The `stop`-class events in the ledger, oldest first.
+async fn stop_events(s: &TestServer) -> Vec<String> {
+    let entries = s
+        .get("/v1/audit/entries?limit=1000", ADMIN)
+        .await
+        .expect(200)
+        .body;
+    entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_class"] == "stop")
+        .map(|e| {
+            let p: Value = serde_json::from_str(e["payload"].as_str().unwrap()).unwrap();
+            p["unmapped"]["tribune"]["event"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+async fn a_step_whose_entry_fails_changes_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut alice = s.enrol("alice").await;
+    let mut bob = s.enrol("bob").await;
+    let stopped = stop(&s, &mut alice, "tool:search_docs").await;
+    let id = stopped["id"].as_str().unwrap().to_owned();
+    let resume_path = format!("/v1/stops/{id}/resume");
+
+    ledger_away(&s).await;
+    // A stop whose entry cannot be written is not made: 503, and no stop in the store.
+    let code = alice.fresh_code().await;
+    s.post(
+        "/v1/stops",
+        &alice.token,
+        json!({ "scope": "agent:support-bot", "reason": "r", "mfa_code": code }),
+    )
+    .await
+    .expect_error(503, "unavailable");
+    // Nor is a resume step: the stop stays in force with nobody having asked.
+    let code = bob.fresh_code().await;
+    s.post(&resume_path, &bob.token, json!({ "mfa_code": code }))
+        .await
+        .expect_error(503, "unavailable");
+    ledger_back(&s).await;
+
+    let all = s.get("/v1/stops?all=true", ADMIN).await.expect(200).body;
+    let all = all["stops"].as_array().unwrap();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(
+        (&all[0]["id"], &all[0]["active"], &all[0]["resume_requested_by"]),
+        (&json!(id), &json!(true), &Value::Null)
+    );
+    let d = s.decide(&s.agent, call("update_ticket")).await.expect(200).body;
+    assert_ne!(d["reasons"][0]["code"], "stopped", "{d:#}");
+    let d = s.decide(&s.agent, call("search_docs")).await.expect(200).body;
+    assert_eq!(d["reasons"][0]["code"], "stopped", "{d:#}");
+    assert_eq!(stop_events(&s).await, ["emergency_stop"]);
+
+    // With the ledger back, the same steps go through, each with its entry.
+    assert_eq!(resume(&s, &mut bob, &id).await["status"], "resume_requested");
+    assert_eq!(resume(&s, &mut alice, &id).await["status"], "resumed");
+    assert_eq!(
+        stop_events(&s).await,
+        ["emergency_stop", "stop_resume_requested", "stop_resumed"]
+    );
+    s.stop().await;
+}
+
+async fn class_and_tool_stops_cancel_the_approvals_they_cover(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut alice = s.enrol("alice").await;
+    let mut bob = s.enrol("bob").await;
+    let carol = s.token("human", Some("carol")).await;
+    for (scope, who) in [("class:support", 0), ("tool:update_ticket", 1)] {
+        let held = s.decide(&s.agent, call("update_ticket")).await.expect(200).body;
+        assert_eq!(held["decision"], "hold", "{scope}: {held:#}");
+        let approval = held["approval_id"].as_str().unwrap().to_owned();
+        let holder = if who == 0 { &mut alice } else { &mut bob };
+        let stopped = stop(&s, holder, scope).await;
+        assert_eq!(stopped["cancelled_approvals"], 1, "{scope}: {stopped:#}");
+        let r = s
+            .get(&format!("/v1/approvals/{approval}"), ADMIN)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            (&r["state"], &r["cancel_reason"]["kind"]),
+            (&json!("cancelled"), &json!("stopped")),
+            "{scope}"
+        );
+        // Only holders of stop authority resume: not carol (an auditor), an agent or the
+        // admin token.
+        let id = stopped["id"].as_str().unwrap().to_owned();
+        for token in [carol.as_str(), s.agent.as_str(), ADMIN] {
+            s.post(
+                &format!("/v1/stops/{id}/resume"),
+                token,
+                json!({ "mfa_code": "000000" }),
+            )
+            .await
+            .expect_error(403, "forbidden");
+        }
+        assert_eq!(resume(&s, &mut alice, &id).await["status"], "resume_requested");
+        assert_eq!(resume(&s, &mut bob, &id).await["status"], "resumed");
+    }
     s.stop().await;
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     a_refusal_lowers_the_score_without_trust_declared,
     allowed_calls_raise_the_score_and_are_written_together,
     scores_are_read_by_auditors_and_the_subject_only,
+    a_provider_falls_into_review_and_block_and_recovers,
 );
 
 const SUBJECT: &str = "/v1/trust/agent:support-bot";
@@ -306,5 +307,100 @@ async fn scores_are_read_by_auditors_and_the_subject_only(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     replica.stop().await;
+    s.stop().await;
+}
+
+/// As [`fast_trust`], but a forbid hit weighs on the tool's provider only.
+fn fast_provider_trust(bundle: &std::path::Path) {
+    fast_trust(bundle);
+    let path = bundle.join("tribune.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "forbidden = -300\nprovider_forbidden = 0\n",
+        "forbidden = 0\nprovider_forbidden = -300\n",
+    );
+    assert!(text.contains("provider_forbidden = -300"));
+    std::fs::write(path, text).unwrap();
+}
+
+async fn a_provider_falls_into_review_and_block_and_recovers(backend: Backend) {
+    let s = TestServer::start_with(backend, fast_provider_trust).await;
+    const PROVIDER: &str = "/v1/trust/provider:helpdesk";
+    // One forbid hit: the help desk's score is 600, below 800; the agent's is untouched.
+    let hit = s.decide(&s.agent, forbidden()).await.expect(200).body;
+    assert_eq!(last_code(&hit), "forbidden");
+    let held = s.decide(&s.agent, write()).await.expect(200).body;
+    assert_eq!(
+        (&held["decision"], last_code(&held).as_str()),
+        (&json!("hold"), "trust_review"),
+        "{held:#}"
+    );
+    let reason = held["reasons"].as_array().unwrap().last().unwrap();
+    assert!(
+        reason["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the trust score of provider `helpdesk` is "),
+        "{reason:#}"
+    );
+    let agent = s.get(SUBJECT, ADMIN).await.expect(200).body;
+    assert_eq!(agent["band"], "normal", "{agent:#}");
+
+    // More hits until the provider is blocked: then every call to its tools is denied.
+    let mut blocked = None;
+    for _ in 0..12 {
+        s.decide(&s.agent, forbidden()).await.expect(200);
+        let d = s.decide(&s.agent, read()).await.expect(200).body;
+        if d["decision"] == "deny" {
+            blocked = Some(d);
+            break;
+        }
+    }
+    let blocked = blocked.expect("forbid hits never blocked the provider");
+    assert_eq!(last_code(&blocked), "trust_blocked", "{blocked:#}");
+    let one = s.get(PROVIDER, ADMIN).await.expect(200).body;
+    assert_eq!(one["band"], "blocked", "{one:#}");
+    assert!(
+        one["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] == "forbidden" && e["delta"] == -300),
+        "{one:#}"
+    );
+
+    // Decay brings it back: reads, then writes, go through again.
+    let started = Instant::now();
+    loop {
+        let d = s.decide(&s.agent, write()).await.expect(200).body;
+        if d["decision"] == "allow" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the provider never recovered: {d:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let started = Instant::now();
+    let seen = loop {
+        let seen: Vec<(String, String)> = crossings(&s)
+            .await
+            .into_iter()
+            .filter(|c| c.0 == "provider:helpdesk")
+            .map(|c| (c.1, c.2))
+            .collect();
+        if seen.len() >= 4 || started.elapsed() > Duration::from_secs(10) {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let expected = [
+        ("normal", "review"),
+        ("review", "blocked"),
+        ("blocked", "review"),
+        ("review", "normal"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(seen, expected);
     s.stop().await;
 }

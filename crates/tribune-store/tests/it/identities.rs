@@ -1,10 +1,12 @@
 //! Identities and credentials: insert, read, bundle sync, state transitions, approval, review,
 //! rotation, last-use flushing, credential revocation (with its cascade) and housekeeping.
 
+use serde_json::json;
+use tribune_ledger::Entry;
 use tribune_store::testing::TestStore;
 use tribune_store::{
-    CredentialRecord, Entity, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, StoreError,
-    SyncOutcome,
+    Appended, CredentialRecord, Entity, EntryMeta, IdentityKind, IdentityOrigin, IdentityRecord,
+    IdentityState, LedgerAppend, SideRecord, Store, StoreError, SyncOutcome, TokenKind, TokenRecord, Writes,
 };
 
 use crate::TestResult;
@@ -24,6 +26,7 @@ on_both_backends!(
     revoke_identity_credentials_revokes_all_of_it,
     revoked_list_excludes_expired,
     purge_removes_only_expired,
+    identity_writes_commit_with_their_entry_or_not_at_all,
 );
 
 const T0: i64 = 1_700_000_000_000;
@@ -890,5 +893,172 @@ fn enums_round_trip() -> TestResult {
         err.to_string(),
         "unknown identity state `retired`: expected `pending`, `active`, `suspended` or `decommissioned`"
     );
+    Ok(())
+}
+
+/// Commits `writes` with an entry of their own, as the server does; whether it was appended (a
+/// guard may find its row moved on).
+async fn commit(store: &Store, writes: Writes) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let append = LedgerAppend {
+        entry: Entry::from_json(&json!({ "event": "identity" }))?,
+        meta: EntryMeta {
+            event_class: "identity".to_owned(),
+            classification: None,
+            correlation_uid: None,
+            created_at_ms: T0,
+        },
+        side: SideRecord::Writes(writes),
+    };
+    match store.append_ledger(&[append]).await?.as_slice() {
+        [Appended::Entry { .. }] => Ok(true),
+        [Appended::Stale] => Ok(false),
+        other => Err(format!("unexpected append: {other:?}").into()),
+    }
+}
+
+fn secret(id: &str, subject: &str) -> TokenRecord {
+    let mut hash = [0u8; 32];
+    hash[..id.len()].copy_from_slice(id.as_bytes());
+    TokenRecord {
+        id: id.to_owned(),
+        hash,
+        kind: TokenKind::Agent,
+        subject: Some(subject.to_owned()),
+        label: String::new(),
+        created_at_ms: T0,
+        revoked_at_ms: None,
+    }
+}
+
+async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -> TestResult {
+    let store = &db.store;
+    let guarded = |w, then| Writes::guarded(w, 1, then);
+    let first = secret("tok-1", "a");
+    // Created with its secret; created again: stale, and nothing of it is written.
+    assert!(
+        commit(
+            store,
+            guarded(
+                Store::insert_identity_write(&identity("agent:a")),
+                vec![Store::insert_token_write(&first)]
+            )
+        )
+        .await?
+    );
+    assert!(
+        !commit(
+            store,
+            guarded(
+                Store::insert_identity_write(&identity("agent:a")),
+                vec![Store::insert_token_write(&secret("tok-x", "a"))]
+            )
+        )
+        .await?
+    );
+    assert_eq!(store.list_tokens().await?.len(), 1);
+    store.insert_credential(&credential("c1", "agent:a")).await?;
+
+    // A state change from a state it is no longer in is stale.
+    let suspend = || {
+        Store::identity_state_write(
+            "agent:a",
+            &[IdentityState::Active],
+            IdentityState::Suspended,
+            Some("odd"),
+            "human:bob",
+            T0 + 1,
+        )
+    };
+    assert!(commit(store, guarded(suspend(), vec![])).await?);
+    assert!(!commit(store, guarded(suspend(), vec![])).await?);
+    let a = store.identity("agent:a").await?.ok_or("missing")?;
+    assert_eq!(
+        (a.state, a.state_reason.as_deref()),
+        (IdentityState::Suspended, Some("odd"))
+    );
+
+    // Rotation from generation 1: the credential and the old secret go, the new one stays.
+    let second = secret("tok-2", "a");
+    let rotate = |from, token: &TokenRecord| {
+        guarded(
+            Store::rotate_identity_write("agent:a", from, T0 + 2),
+            vec![
+                Store::revoke_rotated_credentials_write("agent:a", from + 1, T0 + 2),
+                Store::insert_token_write(token),
+                Store::revoke_subject_tokens_write(TokenKind::Agent, "a", Some(&token.id), T0 + 2),
+            ],
+        )
+    };
+    assert!(commit(store, rotate(1, &second)).await?);
+    // A second rotation that read generation 1 too loses: no third secret, nothing revoked.
+    assert!(!commit(store, rotate(1, &secret("tok-3", "a"))).await?);
+    let a = store.identity("agent:a").await?.ok_or("missing")?;
+    assert_eq!((a.generation, a.secret_rotated_at_ms), (2, T0 + 2));
+    let tokens = store.list_tokens().await?;
+    let revoked: Vec<(&str, Option<i64>)> = tokens.iter().map(|t| (t.id.as_str(), t.revoked_at_ms)).collect();
+    assert_eq!(revoked, [("tok-1", Some(T0 + 2)), ("tok-2", None)]);
+    let c1 = store.credential("c1").await?.ok_or("missing")?;
+    assert_eq!(c1.revoked_reason.as_deref(), Some("rotated"));
+
+    // Decommission: the state, every credential and every secret, in one go.
+    store
+        .insert_credential(&CredentialRecord {
+            generation: 2,
+            ..credential("c2", "agent:a")
+        })
+        .await?;
+    let decommission = guarded(
+        Store::identity_state_write(
+            "agent:a",
+            &[IdentityState::Active, IdentityState::Suspended],
+            IdentityState::Decommissioned,
+            None,
+            "human:bob",
+            T0 + 3,
+        ),
+        vec![
+            Store::revoke_identity_credentials_write("agent:a", "decommissioned", T0 + 3),
+            Store::revoke_subject_tokens_write(TokenKind::Agent, "a", None, T0 + 3),
+        ],
+    );
+    assert!(commit(store, decommission).await?);
+    let c2 = store.credential("c2").await?.ok_or("missing")?;
+    assert_eq!(c2.revoked_reason.as_deref(), Some("decommissioned"));
+    assert!(
+        store
+            .list_tokens()
+            .await?
+            .iter()
+            .all(|t| t.revoked_at_ms.is_some())
+    );
+    // Terminal: no write moves it out, and no review or rotation applies.
+    assert!(
+        !commit(
+            store,
+            guarded(
+                Store::identity_state_write(
+                    "agent:a",
+                    &IdentityState::ALL,
+                    IdentityState::Active,
+                    None,
+                    "human:bob",
+                    T0 + 4
+                ),
+                vec![]
+            )
+        )
+        .await?
+    );
+    assert!(
+        !commit(
+            store,
+            guarded(
+                Store::review_identity_write("agent:a", "human:bob", T0 + 4),
+                vec![]
+            )
+        )
+        .await?
+    );
+    assert!(!commit(store, rotate(2, &secret("tok-4", "a"))).await?);
     Ok(())
 }

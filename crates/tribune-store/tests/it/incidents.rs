@@ -2,10 +2,39 @@
 //! closing once.
 
 use serde_json::json;
+use tribune_ledger::Entry;
 use tribune_store::testing::TestStore;
-use tribune_store::{CloseOutcome, Entity, IncidentCheckpoint, IncidentRecord, IncidentState, StoreError};
+use tribune_store::{
+    Appended, EntryMeta, IncidentCheckpoint, IncidentRecord, IncidentState, LedgerAppend, SideRecord, Store,
+    Write, Writes,
+};
 
 use crate::TestResult;
+
+/// Commits `writes` with an entry of their own; whether it was appended (a guard may find its
+/// row moved on).
+async fn commit(store: &Store, writes: Writes) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let append = LedgerAppend {
+        entry: Entry::from_json(&json!({ "event": "incident" }))?,
+        meta: EntryMeta {
+            event_class: "incident".to_owned(),
+            classification: None,
+            correlation_uid: None,
+            created_at_ms: T0,
+        },
+        side: SideRecord::Writes(writes),
+    };
+    match store.append_ledger(&[append]).await?.as_slice() {
+        [Appended::Entry { .. }] => Ok(true),
+        [Appended::Stale] => Ok(false),
+        other => Err(format!("unexpected append: {other:?}").into()),
+    }
+}
+
+/// Opens `r` as the server does: guarded, so a second open incident is refused.
+async fn open(store: &Store, r: &IncidentRecord) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    commit(store, Writes::guarded(r.open_write()?, 1, Vec::<Write>::new())).await
+}
 
 on_both_backends!(
     one_open_incident_per_trigger_and_subject,
@@ -30,27 +59,31 @@ fn incident(id: &str, trigger: &str, subject: &str, at: i64) -> IncidentRecord {
         closed_by: None,
         closed_at_ms: None,
         close_reason: None,
+        closed_ledger_index: None,
     }
 }
 
 async fn one_open_incident_per_trigger_and_subject(db: &TestStore) -> TestResult {
     let s = &db.store;
-    s.open_incident(&incident("i1", "burst", "agent:a", T0)).await?;
-    let again = s.open_incident(&incident("i2", "burst", "agent:a", T0 + 1)).await;
-    assert!(
-        matches!(again, Err(StoreError::Conflict { entity: Entity::Incident, ref key }) if key == "i2"),
-        "{again:?}"
-    );
+    assert!(open(s, &incident("i1", "burst", "agent:a", T0)).await?);
+    // A second open incident of the trigger for the subject writes and appends nothing.
+    let size = s.ledger_head().await?.size();
+    assert!(!open(s, &incident("i2", "burst", "agent:a", T0 + 1)).await?);
+    assert_eq!(s.ledger_head().await?.size(), size);
+    assert_eq!(s.incident("i2").await?, None);
     // Another subject, or another trigger, is another incident.
-    s.open_incident(&incident("i3", "burst", "agent:b", T0 + 2))
-        .await?;
-    s.open_incident(&incident("i4", "canary", "agent:a", T0 + 3))
-        .await?;
+    assert!(open(s, &incident("i3", "burst", "agent:b", T0 + 2)).await?);
+    assert!(open(s, &incident("i4", "canary", "agent:a", T0 + 3)).await?);
     // Once closed, the trigger may open one again for the subject.
-    let closed = s.close_incident("i1", "human:bob", "contained", T0 + 4).await?;
-    let CloseOutcome::Closed(r) = closed else {
-        return Err(format!("not closed: {closed:?}").into());
+    let close = |id: &str, by: &str, at: i64| {
+        Writes::guarded(
+            IncidentRecord::close_write(id, by, "contained", at),
+            1,
+            Vec::new(),
+        )
     };
+    assert!(commit(s, close("i1", "human:bob", T0 + 4)).await?);
+    let r = s.incident("i1").await?.ok_or("i1 is missing")?;
     assert_eq!(
         (
             r.state,
@@ -65,38 +98,31 @@ async fn one_open_incident_per_trigger_and_subject(db: &TestStore) -> TestResult
             Some("contained")
         )
     );
-    s.open_incident(&incident("i2", "burst", "agent:a", T0 + 5))
-        .await?;
-    // Closing twice, or what does not exist.
-    let twice = s.close_incident("i1", "human:alice", "again", T0 + 6).await?;
-    assert!(
-        matches!(&twice, CloseOutcome::AlreadyClosed(r) if r.closed_by.as_deref() == Some("human:bob")),
-        "{twice:?}"
-    );
-    assert_eq!(
-        s.close_incident("nope", "human:bob", "x", T0).await?,
-        CloseOutcome::NotFound
-    );
+    assert!(open(s, &incident("i2", "burst", "agent:a", T0 + 5)).await?);
+    // Closing twice, or what does not exist, changes and appends nothing.
+    let size = s.ledger_head().await?.size();
+    assert!(!commit(s, close("i1", "human:alice", T0 + 6)).await?);
+    assert!(!commit(s, close("nope", "human:alice", T0 + 6)).await?);
+    assert_eq!(s.ledger_head().await?.size(), size);
+    let r = s.incident("i1").await?.ok_or("i1 is missing")?;
+    assert_eq!(r.closed_by.as_deref(), Some("human:bob"));
     Ok(())
 }
 
 async fn opening_is_recorded_and_listed_by_state(db: &TestStore) -> TestResult {
     let s = &db.store;
-    s.open_incident(&incident("i1", "burst", "agent:a", T0)).await?;
+    assert!(open(s, &incident("i1", "burst", "agent:a", T0)).await?);
     let mut canary = incident("i2", "canary", "drill:d1", T0 + 1);
     canary.evidence = None;
-    s.open_incident(&canary).await?;
+    assert!(open(s, &canary).await?);
     let checkpoint = IncidentCheckpoint {
         size: 12,
         root: "r".repeat(44),
         note: "note".to_owned(),
     };
     let actions = json!([{ "action": "stop_agent", "result": "done", "stop": "stop-1" }]);
-    assert!(
-        s.record_incident_opening("i1", &actions, Some(&checkpoint), Some(11))
-            .await?
-    );
-    assert!(!s.record_incident_opening("nope", &actions, None, None).await?);
+    let contained = IncidentRecord::contained_write("i1", &actions, Some(&checkpoint), 11)?;
+    assert!(commit(s, Writes::of(vec![contained])).await?);
     let i1 = s.incident("i1").await?.ok_or("i1 is missing")?;
     assert_eq!(
         (i1.evidence, i1.checkpoint, i1.ledger_index, i1.actions, i1.detail),
@@ -111,7 +137,19 @@ async fn opening_is_recorded_and_listed_by_state(db: &TestStore) -> TestResult {
     assert_eq!(s.incident("i2").await?.ok_or("i2 is missing")?.evidence, None);
     assert_eq!(s.incident("nope").await?, None);
 
-    s.close_incident("i1", "human:bob", "done", T0 + 2).await?;
+    let close = Writes::guarded(
+        IncidentRecord::close_write("i1", "human:bob", "done", T0 + 2),
+        1,
+        Vec::new(),
+    );
+    assert!(commit(s, close).await?);
+    assert!(s.set_incident_closed_index("i1", 12).await?);
+    assert!(!s.set_incident_closed_index("i2", 13).await?, "i2 is open");
+    let i1 = s.incident("i1").await?.ok_or("i1 is missing")?;
+    assert_eq!(
+        (i1.state, i1.closed_by.as_deref(), i1.closed_ledger_index),
+        (IncidentState::Closed, Some("human:bob"), Some(12))
+    );
     let ids = |list: Vec<IncidentRecord>| list.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(ids(s.incidents(None, 10).await?), ["i2", "i1"]);
     assert_eq!(ids(s.incidents(Some(IncidentState::Open), 10).await?), ["i2"]);

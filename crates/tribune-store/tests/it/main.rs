@@ -54,6 +54,7 @@ mod outcomes;
 mod providers;
 mod reviews;
 mod tokens;
+mod trust;
 mod writer;
 mod writes;
 

@@ -1,10 +1,51 @@
 //! Provider vettings and tool pins: history kept in order, an observed description that
-//! vetting pins, a quarantine recorded once per differing hash, and a pin that lifts it.
+//! vetting pins, a quarantine recorded once per differing hash, and a pin that lifts it. Each
+//! change is committed with a ledger entry, as the server commits it.
 
+use serde_json::json;
+use tribune_ledger::Entry;
 use tribune_store::testing::TestStore;
-use tribune_store::{ToolPinRecord, VettingRecord};
+use tribune_store::{
+    Appended, EntryMeta, LedgerAppend, SideRecord, Store, ToolPinRecord, VettingRecord, Write, Writes,
+};
 
 use crate::TestResult;
+
+/// Commits `writes` with an entry of their own; whether it was appended (a guard may find its
+/// row moved on).
+async fn commit(store: &Store, writes: Writes) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
+    let append = LedgerAppend {
+        entry: Entry::from_json(&json!({ "event": "provider" }))?,
+        meta: EntryMeta {
+            event_class: "provider".to_owned(),
+            classification: None,
+            correlation_uid: None,
+            created_at_ms: 1,
+        },
+        side: SideRecord::Writes(writes),
+    };
+    match store.append_ledger(&[append]).await?.as_slice() {
+        [Appended::Entry { .. }] => Ok(true),
+        [Appended::Stale] => Ok(false),
+        other => Err(format!("unexpected append: {other:?}").into()),
+    }
+}
+
+/// A vetting and the pins it makes, as `POST /v1/providers/{id}/vet` commits them.
+fn vet(v: &VettingRecord, pins: &[ToolPinRecord]) -> Writes {
+    let mut writes = vec![v.insert_write()];
+    writes.extend(pins.iter().map(ToolPinRecord::upsert_write));
+    Writes::of(writes)
+}
+
+/// A quarantine, guarded as a report commits it.
+fn quarantine(tool: &str, observed: &str, description: &str) -> Writes {
+    Writes::guarded(
+        ToolPinRecord::quarantine_write(tool, observed, description),
+        1,
+        Vec::<Write>::new(),
+    )
+}
 
 on_both_backends!(vettings_keep_history, pins_quarantine_and_repin);
 
@@ -36,17 +77,15 @@ fn pin(tool: &str, hash: &str, state: &str) -> ToolPinRecord {
 
 async fn vettings_keep_history(db: &TestStore) -> TestResult {
     let store = &db.store;
-    let first = store
-        .insert_vetting(&vetting("helpdesk", "approved", 1), &[])
-        .await?;
-    let second = store
-        .insert_vetting(&vetting("payments", "rejected", 2), &[])
-        .await?;
-    let third = store
-        .insert_vetting(&vetting("helpdesk", "probation", 3), &[])
-        .await?;
-    assert!(first < second && second < third);
+    for v in [
+        vetting("helpdesk", "approved", 1),
+        vetting("payments", "rejected", 2),
+        vetting("helpdesk", "probation", 3),
+    ] {
+        assert!(commit(store, vet(&v, &[])).await?);
+    }
     let all = store.vettings().await?;
+    assert!(all[0].seq < all[1].seq && all[1].seq < all[2].seq);
     let seen: Vec<(&str, &str)> = all
         .iter()
         .map(|v| (v.provider.as_str(), v.status.as_str()))
@@ -59,13 +98,15 @@ async fn vettings_keep_history(db: &TestStore) -> TestResult {
             ("helpdesk", "probation")
         ]
     );
-    // A status the schema does not know is refused.
+    // A status the schema does not know is refused, and its entry with it.
+    let size = store.ledger_head().await?.size();
     assert!(
-        store
-            .insert_vetting(&vetting("helpdesk", "maybe", 4), &[])
+        commit(store, vet(&vetting("helpdesk", "maybe", 4), &[]))
             .await
             .is_err()
     );
+    assert_eq!(store.ledger_head().await?.size(), size);
+    assert_eq!(store.vettings().await?.len(), 3);
     Ok(())
 }
 
@@ -76,20 +117,25 @@ async fn pins_quarantine_and_repin(db: &TestStore) -> TestResult {
     store.observe_tool(&pin("search", "h1", "observed")).await?;
     assert_eq!(store.tool_pins().await?, [pin("search", "h1", "observed")]);
     // Vetting pins it; a report no longer touches a pinned row.
-    store
-        .insert_vetting(
-            &vetting("helpdesk", "approved", 1),
-            &[pin("search", "h1", "pinned")],
+    assert!(
+        commit(
+            store,
+            vet(
+                &vetting("helpdesk", "approved", 1),
+                &[pin("search", "h1", "pinned")]
+            )
         )
-        .await?;
+        .await?
+    );
     store.observe_tool(&pin("search", "h9", "observed")).await?;
     assert_eq!(store.tool_pins().await?, [pin("search", "h1", "pinned")]);
     // The pinned hash again quarantines nothing; a different one once; a third again.
-    assert!(!store.quarantine_tool("search", "h1", "{}").await?);
-    assert!(store.quarantine_tool("search", "h2", "{\"d\":2}").await?);
-    assert!(!store.quarantine_tool("search", "h2", "{\"d\":2}").await?);
-    assert!(store.quarantine_tool("search", "h3", "{\"d\":3}").await?);
-    assert!(!store.quarantine_tool("unpinned", "h2", "{}").await?);
+    // A quarantine that changes nothing appends nothing.
+    assert!(!commit(store, quarantine("search", "h1", "{}")).await?);
+    assert!(commit(store, quarantine("search", "h2", "{\"d\":2}")).await?);
+    assert!(!commit(store, quarantine("search", "h2", "{\"d\":2}")).await?);
+    assert!(commit(store, quarantine("search", "h3", "{\"d\":3}")).await?);
+    assert!(!commit(store, quarantine("unpinned", "h2", "{}")).await?);
     let quarantined = &store.tool_pins().await?[0];
     assert_eq!(
         (quarantined.state.as_str(), quarantined.hash.as_str()),
@@ -98,7 +144,13 @@ async fn pins_quarantine_and_repin(db: &TestStore) -> TestResult {
     assert_eq!(quarantined.observed_hash.as_deref(), Some("h3"));
     assert_eq!(quarantined.observed_description.as_deref(), Some("{\"d\":3}"));
     // A pin of the observed description lifts it.
-    store.upsert_pins(&[pin("search", "h3", "pinned")]).await?;
+    assert!(
+        commit(
+            store,
+            Writes::of(vec![pin("search", "h3", "pinned").upsert_write()])
+        )
+        .await?
+    );
     assert_eq!(store.tool_pins().await?, [pin("search", "h3", "pinned")]);
     Ok(())
 }
