@@ -58,6 +58,7 @@ impl View {
 /// Vettings and pins, for the decision path.
 pub struct Providers {
     view: ArcSwap<View>,
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 async fn read(store: &Store) -> Result<View, StoreError> {
@@ -76,6 +77,7 @@ impl Providers {
     pub async fn load(store: &Store) -> Result<Providers, StoreError> {
         Ok(Providers {
             view: ArcSwap::from_pointee(read(store).await?),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -84,8 +86,11 @@ impl Providers {
         self.view.load_full()
     }
 
-    /// Reads `store` again.
+    /// Reads `store` again. One refresh at a time, from its read to its swap, so a poll that
+    /// read before a vetting or quarantine committed cannot install its older view after the
+    /// change's own refresh.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let _one = self.refreshing.lock().await;
         self.view.store(Arc::new(read(store).await?));
         Ok(())
     }

@@ -23,6 +23,7 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// The stops in force on this node.
 pub struct Stops {
     current: ArcSwap<Vec<Stop>>,
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 fn to_stop(r: &StopRecord) -> Stop {
@@ -42,6 +43,7 @@ impl Stops {
         let active = store.active_stops().await?;
         Ok(Stops {
             current: ArcSwap::from_pointee(active.iter().map(to_stop).collect()),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -50,8 +52,11 @@ impl Stops {
         self.current.load_full()
     }
 
-    /// Reads the stops in force from `store` again.
+    /// Reads the stops in force from `store` again. One refresh at a time, from its read to its
+    /// swap: a poll that read before a stop committed cannot install its older set after the
+    /// stop's own refresh, so a stop stays in force from its answer on.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let _one = self.refreshing.lock().await;
         let active = store.active_stops().await?;
         self.current.store(Arc::new(active.iter().map(to_stop).collect()));
         Ok(())

@@ -1,9 +1,10 @@
 //! Non-human identities (agents and services) and the short-lived credentials issued to them.
 //!
 //! An identity's life is a small state machine (`pending` → `active` ⇄ `suspended` →
-//! `decommissioned`, the last one terminal). Every transition is one conditional `UPDATE ...
-//! WHERE state IN (...)`, so two operators racing on the same identity cannot both win, and the
-//! caller learns from `None` that the identity was missing or not in an allowed state.
+//! `decommissioned`, the last one terminal). Every change is a [`Write`] the server commits in
+//! the same transaction as its ledger entry; a transition is one conditional `UPDATE ... WHERE
+//! state IN (...)` used as the guard, so two operators racing on the same identity cannot both
+//! win, and the loser's append comes back [`crate::Appended::Stale`] with nothing written.
 //!
 //! Every credential issued is recorded, so it can be listed and revoked.
 //! INVARIANT(revocation-cascades): whenever the store revokes a credential, it revokes every
@@ -14,8 +15,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-
-use sqlx::error::ErrorKind;
 
 use crate::error::{Entity, StoreError};
 use crate::store::{Store, with_pool};
@@ -151,19 +150,6 @@ pub struct IdentityRecord {
     pub secret_rotated_at_ms: i64,
 }
 
-/// What [`Store::sync_bundle_identity`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SyncOutcome {
-    /// The identity was new and was inserted.
-    Inserted,
-    /// Its class, owner, scopes or origin changed.
-    Updated,
-    /// It was already exactly as declared.
-    Unchanged,
-    /// It is decommissioned and stays so: nothing was changed.
-    Decommissioned,
-}
-
 /// A short-lived credential issued to an identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRecord {
@@ -225,38 +211,6 @@ macro_rules! revoke_tree {
              UPDATE credentials SET revoked_at_ms = $1, revoked_reason = $2
              WHERE revoked_at_ms IS NULL AND jti IN (SELECT jti FROM tree)"
         )
-    };
-}
-
-/// The insert of one identity row, with its origin given separately.
-macro_rules! insert_identity {
-    ($conflict:literal, $r:expr, $origin:expr) => {
-        sqlx::query(concat!(
-            "INSERT INTO identities (",
-            identity_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                       $18, $19) ",
-            $conflict
-        ))
-        .bind(&$r.id)
-        .bind($r.kind.as_str())
-        .bind(&$r.class)
-        .bind(&$r.owner)
-        .bind(scopes_json(&$r.scopes))
-        .bind($origin.as_str())
-        .bind($r.state.as_str())
-        .bind(&$r.state_reason)
-        .bind($r.state_changed_at_ms)
-        .bind(&$r.state_changed_by)
-        .bind(i64::from($r.generation))
-        .bind($r.created_at_ms)
-        .bind(&$r.created_by)
-        .bind($r.approved_at_ms)
-        .bind(&$r.approved_by)
-        .bind($r.last_used_at_ms)
-        .bind($r.last_reviewed_at_ms)
-        .bind(&$r.reviewed_by)
-        .bind($r.secret_rotated_at_ms)
     };
 }
 
@@ -417,8 +371,8 @@ impl Store {
     }
 
     /// Brings an existing identity's class, owner and scopes in step with the bundle's `record`
-    /// and marks it bundle-declared; changes no row if it is decommissioned or already so (as
-    /// [`Store::sync_bundle_identity`] does).
+    /// and marks it bundle-declared; changes no row if it is decommissioned or already so. Its
+    /// state, generation and timestamps are never touched.
     pub fn sync_identity_write(record: &IdentityRecord) -> Write {
         Write::new(
             "UPDATE identities SET class = $2, owner = $3, scopes = $4, origin = 'bundle'
@@ -432,7 +386,7 @@ impl Store {
     }
 
     /// Moves identity `id` to `to` if it is in one of `expected_from` (never out of
-    /// `decommissioned`), as [`Store::set_identity_state`] does.
+    /// `decommissioned`, even if `expected_from` lists it), recording why, who and when.
     pub fn identity_state_write(
         id: &str,
         expected_from: &[IdentityState],
@@ -459,7 +413,8 @@ impl Store {
         .bind(fourth)
     }
 
-    /// Approves pending identity `id`, as [`Store::approve_identity`] does.
+    /// Approves pending identity `id`: it becomes active, approved by `by` at `at_ms`, and its
+    /// state reason is cleared. Changes no row unless it is pending.
     pub fn approve_identity_write(id: &str, by: &str, at_ms: i64) -> Write {
         Write::new(
             "UPDATE identities
@@ -472,7 +427,8 @@ impl Store {
         .bind(at_ms)
     }
 
-    /// Records a review of identity `id`, as [`Store::review_identity`] does.
+    /// Records that `by` reviewed identity `id` at `at_ms` (confirmed it is still needed).
+    /// Changes no row if it is decommissioned.
     pub fn review_identity_write(id: &str, by: &str, at_ms: i64) -> Write {
         Write::new(
             "UPDATE identities SET reviewed_by = $2, last_reviewed_at_ms = $3
@@ -528,8 +484,8 @@ impl Store {
         .bind(&record.revoked_reason)
     }
 
-    /// Revokes credential `jti` and everything delegated from it, as
-    /// [`Store::revoke_credential`] does.
+    /// Revokes credential `jti` and everything delegated from it, however deep, at `at_ms` for
+    /// `reason`; an earlier revocation keeps its time and reason.
     pub fn revoke_credential_write(jti: &str, reason: &str, at_ms: i64) -> Write {
         Write::new(revoke_tree!("jti = $3"))
             .bind(at_ms)
@@ -537,8 +493,8 @@ impl Store {
             .bind(jti)
     }
 
-    /// Revokes every credential of `identity` and everything delegated from them, as
-    /// [`Store::revoke_identity_credentials`] does.
+    /// Revokes every unrevoked credential of `identity` and everything delegated from them
+    /// (decommissioning does this); an earlier revocation keeps its time and reason.
     pub fn revoke_identity_credentials_write(identity: &str, reason: &str, at_ms: i64) -> Write {
         Write::new(revoke_tree!("identity = $3"))
             .bind(at_ms)
@@ -548,17 +504,6 @@ impl Store {
 }
 
 impl Store {
-    /// Stores a new identity. [`StoreError::Conflict`] if its id is taken.
-    pub async fn insert_identity(&self, record: &IdentityRecord) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            insert_identity!("", record, record.origin)
-                .execute(pool)
-                .await
-                .map_err(|err| StoreError::on_insert(err, Entity::Identity, &record.id))?;
-        });
-        Ok(())
-    }
-
     /// The identity `id`, if any, whatever its state.
     pub async fn identity(&self, id: &str) -> Result<Option<IdentityRecord>, StoreError> {
         let row: Option<IdentityRow> = with_pool!(self, pool => {
@@ -578,191 +523,6 @@ impl Store {
                 .await?
         });
         rows.into_iter().map(IdentityRecord::try_from).collect()
-    }
-
-    /// Keeps a bundle-declared identity in step with the bundle, in one transaction.
-    ///
-    /// If `record.id` is absent it is inserted as given (state and timestamps included) with
-    /// origin `bundle`, whatever `record.origin` says. Otherwise only its class, owner, scopes
-    /// and origin (set to `bundle`) are updated; its state, generation and timestamps are never
-    /// touched, and a decommissioned identity is left exactly as it is.
-    pub async fn sync_bundle_identity(&self, record: &IdentityRecord) -> Result<SyncOutcome, StoreError> {
-        let scopes = scopes_json(&record.scopes);
-        let outcome = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let inserted = insert_identity!("ON CONFLICT (id) DO NOTHING", record, IdentityOrigin::Bundle)
-                .execute(&mut *tx)
-                .await
-                .map_err(|err| StoreError::on_insert(err, Entity::Identity, &record.id))?
-                .rows_affected();
-            let outcome = if inserted > 0 {
-                SyncOutcome::Inserted
-            } else {
-                let updated = sqlx::query(
-                    "UPDATE identities SET class = $2, owner = $3, scopes = $4, origin = 'bundle'
-                     WHERE id = $1 AND state <> 'decommissioned'
-                       AND (class IS DISTINCT FROM $2 OR owner <> $3 OR scopes <> $4
-                            OR origin <> 'bundle')",
-                )
-                .bind(&record.id)
-                .bind(&record.class)
-                .bind(&record.owner)
-                .bind(&scopes)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if updated > 0 {
-                    SyncOutcome::Updated
-                } else {
-                    let state: Option<String> =
-                        sqlx::query_scalar("SELECT state FROM identities WHERE id = $1")
-                            .bind(&record.id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    match state.as_deref() {
-                        Some("decommissioned") => SyncOutcome::Decommissioned,
-                        Some(_) => SyncOutcome::Unchanged,
-                        // Inserting did nothing, so the row existed; identities are never
-                        // deleted, so it still does.
-                        None => {
-                            return Err(StoreError::NotFound {
-                                entity: Entity::Identity,
-                                key: record.id.clone(),
-                            });
-                        }
-                    }
-                }
-            };
-            tx.commit().await?;
-            outcome
-        });
-        Ok(outcome)
-    }
-
-    /// Moves identity `id` to state `to` if it is in one of `expected_from`, recording why, who
-    /// and when, in one conditional `UPDATE`. A decommissioned identity never leaves that state,
-    /// even if `expected_from` lists it.
-    ///
-    /// `None` if the identity does not exist or was not in an allowed state: the caller reads
-    /// it to tell which.
-    pub async fn set_identity_state(
-        &self,
-        id: &str,
-        expected_from: &[IdentityState],
-        to: IdentityState,
-        reason: Option<&str>,
-        by: &str,
-        at_ms: i64,
-    ) -> Result<Option<IdentityRecord>, StoreError> {
-        // A fixed statement with one parameter per state: an unlisted state binds NULL, which
-        // `state IN (...)` never matches.
-        let allowed = IdentityState::ALL.map(|state| expected_from.contains(&state).then(|| state.as_str()));
-        let [first, second, third, fourth] = allowed;
-        let row: Option<IdentityRow> = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
-                "UPDATE identities
-                 SET state = $2, state_reason = $3, state_changed_by = $4, state_changed_at_ms = $5
-                 WHERE id = $1 AND state <> 'decommissioned' AND state IN ($6, $7, $8, $9)
-                 RETURNING ",
-                identity_columns!()
-            ))
-            .bind(id)
-            .bind(to.as_str())
-            .bind(reason)
-            .bind(by)
-            .bind(at_ms)
-            .bind(first)
-            .bind(second)
-            .bind(third)
-            .bind(fourth)
-            .fetch_optional(pool)
-            .await?
-        });
-        identity(row)
-    }
-
-    /// Approves pending identity `id`: it becomes active, approved by `by` at `at_ms`. `None` if
-    /// it does not exist or is not pending.
-    pub async fn approve_identity(
-        &self,
-        id: &str,
-        by: &str,
-        at_ms: i64,
-    ) -> Result<Option<IdentityRecord>, StoreError> {
-        let row: Option<IdentityRow> = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
-                "UPDATE identities
-                 SET state = 'active', state_reason = NULL, state_changed_by = $2,
-                     state_changed_at_ms = $3, approved_by = $2, approved_at_ms = $3
-                 WHERE id = $1 AND state = 'pending'
-                 RETURNING ",
-                identity_columns!()
-            ))
-            .bind(id)
-            .bind(by)
-            .bind(at_ms)
-            .fetch_optional(pool)
-            .await?
-        });
-        identity(row)
-    }
-
-    /// Records that `by` reviewed identity `id` at `at_ms` (confirmed it is still needed).
-    /// `None` if it does not exist or is decommissioned.
-    pub async fn review_identity(
-        &self,
-        id: &str,
-        by: &str,
-        at_ms: i64,
-    ) -> Result<Option<IdentityRecord>, StoreError> {
-        let row: Option<IdentityRow> = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
-                "UPDATE identities SET reviewed_by = $2, last_reviewed_at_ms = $3
-                 WHERE id = $1 AND state <> 'decommissioned'
-                 RETURNING ",
-                identity_columns!()
-            ))
-            .bind(id)
-            .bind(by)
-            .bind(at_ms)
-            .fetch_optional(pool)
-            .await?
-        });
-        identity(row)
-    }
-
-    /// Rotates identity `id`'s registration secret at `at_ms`, in one transaction: its
-    /// generation goes up by one, and its credentials of an older generation that are neither
-    /// expired nor revoked are revoked with reason `rotated` (with everything delegated from
-    /// them). `None` if it does not exist or is decommissioned.
-    pub async fn rotate_identity(&self, id: &str, at_ms: i64) -> Result<Option<IdentityRecord>, StoreError> {
-        let row: Option<IdentityRow> = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let row: Option<IdentityRow> = sqlx::query_as(concat!(
-                "UPDATE identities SET generation = generation + 1, secret_rotated_at_ms = $2
-                 WHERE id = $1 AND state IN ('pending', 'active', 'suspended')
-                 RETURNING ",
-                identity_columns!()
-            ))
-            .bind(id)
-            .bind(at_ms)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = &row {
-                sqlx::query(revoke_tree!(
-                    "identity = $3 AND generation < $4 AND revoked_at_ms IS NULL AND expires_at_ms > $1"
-                ))
-                .bind(at_ms)
-                .bind("rotated")
-                .bind(id)
-                .bind(row.generation)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            row
-        });
-        identity(row)
     }
 
     /// Raises each identity's `last_used_at_ms` to the time given, in one transaction; a time
@@ -787,39 +547,6 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Records an issued credential. [`StoreError::NotFound`] if its identity does not exist;
-    /// [`StoreError::Conflict`] if its jti is taken.
-    pub async fn insert_credential(&self, record: &CredentialRecord) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query(concat!(
-                "INSERT INTO credentials (",
-                credential_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ))
-            .bind(&record.jti)
-            .bind(&record.identity)
-            .bind(&record.parent_jti)
-            .bind(&record.actor)
-            .bind(scopes_json(&record.scopes))
-            .bind(&record.audience)
-            .bind(i64::from(record.generation))
-            .bind(record.issued_at_ms)
-            .bind(record.expires_at_ms)
-            .bind(record.revoked_at_ms)
-            .bind(&record.revoked_reason)
-            .execute(pool)
-            .await
-            .map_err(|err| match err.as_database_error().map(|db| db.kind()) {
-                Some(ErrorKind::ForeignKeyViolation) => StoreError::NotFound {
-                    entity: Entity::Identity,
-                    key: record.identity.clone(),
-                },
-                _ => StoreError::on_insert(err, Entity::Credential, &record.jti),
-            })?;
         });
         Ok(())
     }
@@ -859,42 +586,6 @@ impl Store {
         rows.into_iter().map(CredentialRecord::try_from).collect()
     }
 
-    /// Revokes credential `jti` and every credential delegated from it, however deep, at
-    /// `at_ms` for `reason`. Returns how many were newly revoked: 0 if `jti` does not exist or
-    /// it and all its descendants were already revoked (their first revocation is kept).
-    pub async fn revoke_credential(&self, jti: &str, reason: &str, at_ms: i64) -> Result<u64, StoreError> {
-        let revoked = with_pool!(self, pool => {
-            sqlx::query(revoke_tree!("jti = $3"))
-                .bind(at_ms)
-                .bind(reason)
-                .bind(jti)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(revoked)
-    }
-
-    /// Revokes every unrevoked credential of `identity`, and everything delegated from them,
-    /// at `at_ms` for `reason` (decommissioning does this). Returns how many were revoked.
-    pub async fn revoke_identity_credentials(
-        &self,
-        identity: &str,
-        reason: &str,
-        at_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let revoked = with_pool!(self, pool => {
-            sqlx::query(revoke_tree!("identity = $3"))
-                .bind(at_ms)
-                .bind(reason)
-                .bind(identity)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(revoked)
-    }
-
     /// The `(jti, expires_at_ms)` of every revoked credential not yet expired at `now_ms`,
     /// soonest to expire first: the revocation list the server keeps in memory.
     pub async fn revoked_credentials_since(&self, now_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
@@ -925,13 +616,15 @@ impl Store {
     }
 }
 
-// Incident containment (h6)
+// Incident containment
 
 impl IdentityRecord {
     /// Contains identity `id` for an incident (with its `credentials_revoked` entry): every
     /// credential issued to it, and everything delegated from those, revoked for `reason`, and
-    /// the identity suspended if it is active, so neither its registration secret nor its
-    /// token decides or mints a new credential until a human reinstates it.
+    /// the identity suspended (an already suspended one takes the incident's reason, so nothing
+    /// that lifts suspensions of its own kind, a review or a bundle sync, lifts this one), so
+    /// neither its registration secret nor its token decides or mints a new credential until a
+    /// human reinstates it.
     pub fn containment_writes(id: &str, reason: &str, by: &str, at_ms: i64) -> Vec<crate::writes::Write> {
         vec![
             crate::writes::Write::new(revoke_tree!("identity = $3"))
@@ -941,7 +634,7 @@ impl IdentityRecord {
             crate::writes::Write::new(
                 "UPDATE identities
                  SET state = 'suspended', state_reason = $1, state_changed_by = $2, state_changed_at_ms = $3
-                 WHERE id = $4 AND state = 'active'",
+                 WHERE id = $4 AND state IN ('active', 'suspended')",
             )
             .bind(reason)
             .bind(by)

@@ -325,12 +325,16 @@ macro_rules! append_in_tx {
                         Some((guard, rows)) => {
                             sqlx::query("SAVEPOINT side_guard").execute(&mut *$tx).await?;
                             let moved_on = execute_write!($tx, guard) != *rows;
-                            let end = if moved_on {
-                                "ROLLBACK TO SAVEPOINT side_guard"
-                            } else {
-                                "RELEASE SAVEPOINT side_guard"
-                            };
-                            sqlx::query(end).execute(&mut *$tx).await?;
+                            if moved_on {
+                                sqlx::query("ROLLBACK TO SAVEPOINT side_guard")
+                                    .execute(&mut *$tx)
+                                    .await?;
+                            }
+                            // A rollback keeps its savepoint: release it either way, so stale
+                            // items in one batch do not stack savepoints.
+                            sqlx::query("RELEASE SAVEPOINT side_guard")
+                                .execute(&mut *$tx)
+                                .await?;
                             moved_on
                         }
                         None => false,

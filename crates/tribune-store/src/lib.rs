@@ -54,8 +54,8 @@ pub use approvals::{
 pub use drills::{DRILL_RESUMER, DrillRecord};
 pub use error::{Entity, StoreError};
 pub use identities::{
-    CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, SyncOutcome,
-    UnknownIdentityKind, UnknownIdentityOrigin, UnknownIdentityState,
+    CredentialRecord, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, UnknownIdentityKind,
+    UnknownIdentityOrigin, UnknownIdentityState,
 };
 pub use incidents::{IncidentCheckpoint, IncidentRecord, IncidentState};
 pub use ledger::{

@@ -9,7 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 
 use serde_json::Value;
-use tribune_store::{IdentityKind, IdentityOrigin, IdentityRecord, IdentityState};
+use tribune_ledger::Entry;
+use tribune_store::{
+    Appended, EntryMeta, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState, LedgerAppend,
+    SideRecord, Store, Writes,
+};
 
 use crate::deployment::{ADMIN, Backend, Deployment, Server};
 use crate::{stderr, stdout};
@@ -27,7 +31,30 @@ async fn serve(backend: Backend, identities: &[IdentityRecord]) -> Served {
     let deployment = Deployment::of(backend, "crates/tribune-cli/tests/fixtures/identities").await;
     let store = deployment.store().await;
     for identity in identities {
-        store.insert_identity(identity).await.unwrap();
+        // As the server registers one: guarded on the id being free, with its entry.
+        let created = LedgerAppend {
+            entry: Entry::from_json(
+                &serde_json::json!({ "event": "identity_created", "identity": identity.id }),
+            )
+            .unwrap(),
+            meta: EntryMeta {
+                event_class: "identity".to_owned(),
+                classification: None,
+                correlation_uid: None,
+                created_at_ms: tribune_server::now_ms(),
+            },
+            side: SideRecord::Writes(Writes::guarded(
+                Store::insert_identity_write(identity),
+                1,
+                Vec::new(),
+            )),
+        };
+        let done = store.append_ledger(&[created]).await.unwrap();
+        assert!(
+            matches!(done[..], [Appended::Entry { .. }]),
+            "{}: {done:?}",
+            identity.id
+        );
     }
     store.close().await;
     Served {

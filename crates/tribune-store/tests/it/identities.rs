@@ -1,19 +1,23 @@
-//! Identities and credentials: insert, read, bundle sync, state transitions, approval, review,
+//! Identities and credentials, changed the way the server changes them: every change is built
+//! by the store's `*_write` functions and committed with its ledger entry (`SideRecord::Writes`),
+//! a guarded change that finds its row moved on coming back `Appended::Stale` with nothing
+//! written. Covers registration, reads, bundle sync, state transitions, approval, review,
 //! rotation, last-use flushing, credential revocation (with its cascade) and housekeeping.
 
 use serde_json::json;
+use sqlx::error::ErrorKind;
 use tribune_ledger::Entry;
 use tribune_store::testing::TestStore;
 use tribune_store::{
-    Appended, CredentialRecord, Entity, EntryMeta, IdentityKind, IdentityOrigin, IdentityRecord,
-    IdentityState, LedgerAppend, SideRecord, Store, StoreError, SyncOutcome, TokenKind, TokenRecord, Writes,
+    Appended, CredentialRecord, EntryMeta, IdentityKind, IdentityOrigin, IdentityRecord, IdentityState,
+    LedgerAppend, SideRecord, Store, StoreError, TokenKind, TokenRecord, Write, Writes,
 };
 
 use crate::TestResult;
 
 on_both_backends!(
     insert_read_and_list,
-    duplicate_identity_conflicts,
+    duplicate_identity_is_stale,
     schema_refuses_inconsistent_identities,
     bundle_sync_inserts_updates_and_spares_decommissioned,
     state_transitions,
@@ -114,6 +118,57 @@ fn revoked(at_ms: i64, reason: &str) -> (Option<i64>, Option<String>) {
 
 const LIVE: (Option<i64>, Option<String>) = (None, None);
 
+/// Commits `writes` with an entry of their own, as the server commits every identity change;
+/// what the server then sees: [`Appended::Entry`] when the change and its entry were written
+/// together, [`Appended::Stale`] when a guard found its row moved on and nothing was written.
+async fn commit(store: &Store, writes: Writes) -> Result<Appended, Box<dyn std::error::Error + Send + Sync>> {
+    let append = LedgerAppend {
+        entry: Entry::from_json(&json!({ "event": "identity" }))?,
+        meta: EntryMeta {
+            event_class: "identity".to_owned(),
+            classification: None,
+            correlation_uid: None,
+            created_at_ms: T0,
+        },
+        side: SideRecord::Writes(writes),
+    };
+    match store.append_ledger(&[append]).await?.as_slice() {
+        [done] => Ok(*done),
+        other => Err(format!("one entry appended as {other:?}").into()),
+    }
+}
+
+/// Commits `writes` and fails unless they were written with their entry.
+async fn written(store: &Store, writes: Writes) -> TestResult {
+    match commit(store, writes).await? {
+        Appended::Entry { .. } => Ok(()),
+        other => Err(format!("expected the change written with its entry, got {other:?}").into()),
+    }
+}
+
+/// `record` registered (or first declared by a bundle): guarded on its id being free.
+fn created(record: &IdentityRecord) -> Writes {
+    Writes::guarded(Store::insert_identity_write(record), 1, Vec::new())
+}
+
+/// A change of one identity row, guarded on it applying, with nothing after it.
+fn guarded(write: Write) -> Writes {
+    Writes::guarded(write, 1, Vec::new())
+}
+
+/// `credential` issued or delegated.
+fn issued(credential: &CredentialRecord) -> Writes {
+    Writes::of(vec![Store::insert_credential_write(credential)])
+}
+
+/// The store error behind a failed append, if it is a database error of `kind`.
+fn database_error(err: &(dyn std::error::Error + Send + Sync + 'static), kind: ErrorKind) -> bool {
+    matches!(
+        err.downcast_ref::<StoreError>(),
+        Some(StoreError::Database(e)) if e.as_database_error().is_some_and(|db| db.kind() == kind)
+    )
+}
+
 async fn insert_read_and_list(db: &TestStore) -> TestResult {
     let store = &db.store;
     let agent = IdentityRecord {
@@ -132,33 +187,27 @@ async fn insert_read_and_list(db: &TestStore) -> TestResult {
         ..identity("agent:summariser")
     };
     let service = identity("service:billing");
-    store.insert_identity(&service).await?;
-    store.insert_identity(&agent).await?;
+    written(store, created(&service)).await?;
+    written(store, created(&agent)).await?;
 
     assert_eq!(store.identity("agent:summariser").await?, Some(agent.clone()));
     assert_eq!(store.identity("service:billing").await?, Some(service.clone()));
     assert_eq!(store.identity("agent:nobody").await?, None);
     assert_eq!(store.identities().await?, vec![agent, service]);
+    assert_eq!(store.ledger_head().await?.size(), 2);
     Ok(())
 }
 
-async fn duplicate_identity_conflicts(db: &TestStore) -> TestResult {
+async fn duplicate_identity_is_stale(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
-    let err = store
-        .insert_identity(&in_state("agent:a", IdentityState::Pending))
-        .await
-        .err()
-        .ok_or("duplicate identity accepted")?;
-    assert!(
-        matches!(&err, StoreError::Conflict { entity: Entity::Identity, key } if key == "agent:a"),
-        "{err:?}"
-    );
+    written(store, created(&identity("agent:a"))).await?;
+    // The id is taken: stale (the server answers 409), and nothing of it is written.
     assert_eq!(
-        err.to_string(),
-        "identity `agent:a` conflicts with one already stored"
+        commit(store, created(&in_state("agent:a", IdentityState::Pending))).await?,
+        Appended::Stale
     );
     assert_eq!(store.identities().await?, vec![identity("agent:a")]);
+    assert_eq!(store.ledger_head().await?.size(), 1);
     Ok(())
 }
 
@@ -189,46 +238,53 @@ async fn schema_refuses_inconsistent_identities(db: &TestStore) -> TestResult {
         generation_zero,
         half_approved,
     ] {
-        let err = store
-            .insert_identity(&bad)
+        let err = commit(store, created(&bad))
             .await
             .err()
             .ok_or_else(|| format!("inconsistent identity accepted: {bad:?}"))?;
-        assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+        assert!(
+            matches!(err.downcast_ref::<StoreError>(), Some(StoreError::Database(_))),
+            "{err:?}"
+        );
     }
     assert!(store.identities().await?.is_empty());
+    assert_eq!(store.ledger_head().await?.size(), 0);
     Ok(())
 }
 
+/// The server diffs the registry against the bundle and commits each difference: a new id with
+/// [`created`], a changed one with `sync_identity_write`. Here the store's half: each write
+/// applies exactly when there is something to change.
 async fn bundle_sync_inserts_updates_and_spares_decommissioned(db: &TestStore) -> TestResult {
     let store = &db.store;
-    // Inserted as given, but always with origin `bundle`.
-    let declared = IdentityRecord {
-        origin: IdentityOrigin::Runtime,
-        ..identity("agent:a")
-    };
-    assert_eq!(
-        store.sync_bundle_identity(&declared).await?,
-        SyncOutcome::Inserted
-    );
+    let sync = |record: &IdentityRecord| guarded(Store::sync_identity_write(record));
+    written(store, created(&identity("agent:a"))).await?;
     assert_eq!(store.identity("agent:a").await?, Some(identity("agent:a")));
+    // Declared again as it is: neither an insert nor an update applies.
     assert_eq!(
-        store.sync_bundle_identity(&identity("agent:a")).await?,
-        SyncOutcome::Unchanged
+        commit(store, created(&identity("agent:a"))).await?,
+        Appended::Stale
     );
+    assert_eq!(commit(store, sync(&identity("agent:a"))).await?, Appended::Stale);
 
     // Class, owner and scopes follow the bundle; state, generation and timestamps do not.
-    store.rotate_identity("agent:a", T0 + 10).await?;
-    store
-        .set_identity_state(
+    written(
+        store,
+        guarded(Store::rotate_identity_write("agent:a", 1, T0 + 10)),
+    )
+    .await?;
+    written(
+        store,
+        guarded(Store::identity_state_write(
             "agent:a",
             &[IdentityState::Active],
             IdentityState::Suspended,
             Some("r"),
             "human:bob",
             T0 + 20,
-        )
-        .await?;
+        )),
+    )
+    .await?;
     let before = store.identity("agent:a").await?.ok_or("agent:a missing")?;
     let redeclared = IdentityRecord {
         class: Some("researcher".to_owned()),
@@ -239,10 +295,7 @@ async fn bundle_sync_inserts_updates_and_spares_decommissioned(db: &TestStore) -
         created_at_ms: T0 + 99,
         ..identity("agent:a")
     };
-    assert_eq!(
-        store.sync_bundle_identity(&redeclared).await?,
-        SyncOutcome::Updated
-    );
+    written(store, sync(&redeclared)).await?;
     let expected = IdentityRecord {
         class: Some("researcher".to_owned()),
         owner: "human:erin".to_owned(),
@@ -252,20 +305,14 @@ async fn bundle_sync_inserts_updates_and_spares_decommissioned(db: &TestStore) -
     assert_eq!(expected.state, IdentityState::Suspended);
     assert_eq!(expected.generation, 2);
     assert_eq!(store.identity("agent:a").await?, Some(expected.clone()));
-    assert_eq!(
-        store.sync_bundle_identity(&redeclared).await?,
-        SyncOutcome::Unchanged
-    );
+    assert_eq!(commit(store, sync(&redeclared)).await?, Appended::Stale);
 
     // Each field alone counts as a change: class to none, scopes to empty.
     let classless = IdentityRecord {
         class: None,
         ..redeclared.clone()
     };
-    assert_eq!(
-        store.sync_bundle_identity(&classless).await?,
-        SyncOutcome::Updated
-    );
+    written(store, sync(&classless)).await?;
     assert_eq!(
         store.identity("agent:a").await?.ok_or("agent:a missing")?.class,
         None
@@ -274,7 +321,7 @@ async fn bundle_sync_inserts_updates_and_spares_decommissioned(db: &TestStore) -
         scopes: vec![],
         ..classless
     };
-    assert_eq!(store.sync_bundle_identity(&unscoped).await?, SyncOutcome::Updated);
+    written(store, sync(&unscoped)).await?;
     assert_eq!(
         store.identity("agent:a").await?.ok_or("agent:a missing")?.scopes,
         Vec::<String>::new()
@@ -285,28 +332,20 @@ async fn bundle_sync_inserts_updates_and_spares_decommissioned(db: &TestStore) -
         origin: IdentityOrigin::Runtime,
         ..identity("agent:b")
     };
-    store.insert_identity(&runtime).await?;
-    assert_eq!(
-        store.sync_bundle_identity(&identity("agent:b")).await?,
-        SyncOutcome::Updated
-    );
+    written(store, created(&runtime)).await?;
+    written(store, sync(&identity("agent:b"))).await?;
     assert_eq!(store.identity("agent:b").await?, Some(identity("agent:b")));
 
     // A decommissioned identity is neither resurrected nor edited.
     let retired = in_state("agent:c", IdentityState::Decommissioned);
-    store.insert_identity(&retired).await?;
+    written(store, created(&retired)).await?;
     let redeclared = IdentityRecord {
         owner: "human:erin".to_owned(),
         ..identity("agent:c")
     };
-    assert_eq!(
-        store.sync_bundle_identity(&redeclared).await?,
-        SyncOutcome::Decommissioned
-    );
-    assert_eq!(
-        store.sync_bundle_identity(&retired).await?,
-        SyncOutcome::Decommissioned
-    );
+    assert_eq!(commit(store, created(&redeclared)).await?, Appended::Stale);
+    assert_eq!(commit(store, sync(&redeclared)).await?, Appended::Stale);
+    assert_eq!(commit(store, sync(&retired)).await?, Appended::Stale);
     assert_eq!(store.identity("agent:c").await?, Some(retired));
     Ok(())
 }
@@ -340,10 +379,19 @@ async fn state_transitions(db: &TestStore) -> TestResult {
     for (n, &(from, allowed, to, moves)) in cases.iter().enumerate() {
         let id = format!("agent:case-{n}");
         let before = in_state(&id, from);
-        store.insert_identity(&before).await?;
-        let got = store
-            .set_identity_state(&id, allowed, to, Some("because"), "human:bob", T0 + 50)
-            .await?;
+        written(store, created(&before)).await?;
+        let done = commit(
+            store,
+            guarded(Store::identity_state_write(
+                &id,
+                allowed,
+                to,
+                Some("because"),
+                "human:bob",
+                T0 + 50,
+            )),
+        )
+        .await?;
         let after = IdentityRecord {
             state: to,
             state_reason: Some("because".to_owned()),
@@ -351,23 +399,33 @@ async fn state_transitions(db: &TestStore) -> TestResult {
             state_changed_by: Some("human:bob".to_owned()),
             ..before.clone()
         };
-        let (expected_return, expected_stored) = if moves {
-            (Some(after.clone()), after)
+        let case = format!("case {n}: {from} -> {to} allowed from {allowed:?}: {done:?}");
+        if moves {
+            assert!(matches!(done, Appended::Entry { .. }), "{case}");
+            assert_eq!(store.identity(&id).await?, Some(after), "{case}");
         } else {
-            (None, before)
-        };
-        assert_eq!(
-            got, expected_return,
-            "case {n}: {from} -> {to} allowed from {allowed:?}"
-        );
-        assert_eq!(store.identity(&id).await?, Some(expected_stored), "case {n}");
+            assert_eq!(done, Appended::Stale, "{case}");
+            assert_eq!(store.identity(&id).await?, Some(before), "{case}");
+        }
     }
 
     // No reason clears the previous one.
+    written(
+        store,
+        guarded(Store::identity_state_write(
+            "agent:case-0",
+            &[Suspended],
+            Active,
+            None,
+            "human:carol",
+            T0 + 60,
+        )),
+    )
+    .await?;
     let moved = store
-        .set_identity_state("agent:case-0", &[Suspended], Active, None, "human:carol", T0 + 60)
+        .identity("agent:case-0")
         .await?
-        .ok_or("suspended agent not reactivated")?;
+        .ok_or("agent:case-0 missing")?;
     assert_eq!(
         (
             moved.state,
@@ -379,21 +437,32 @@ async fn state_transitions(db: &TestStore) -> TestResult {
     );
 
     assert_eq!(
-        store
-            .set_identity_state("agent:nobody", &[Active], Suspended, None, "human:bob", T0)
-            .await?,
-        None
+        commit(
+            store,
+            guarded(Store::identity_state_write(
+                "agent:nobody",
+                &[Active],
+                Suspended,
+                None,
+                "human:bob",
+                T0
+            ))
+        )
+        .await?,
+        Appended::Stale
     );
+    assert_eq!(store.identity("agent:nobody").await?, None);
     Ok(())
 }
 
 async fn approve_only_from_pending(db: &TestStore) -> TestResult {
     let store = &db.store;
+    let approve = |id: &str, by: &str, at_ms: i64| guarded(Store::approve_identity_write(id, by, at_ms));
     let pending = IdentityRecord {
         state_reason: Some("awaiting approval".to_owned()),
         ..in_state("agent:new", IdentityState::Pending)
     };
-    store.insert_identity(&pending).await?;
+    written(store, created(&pending)).await?;
     let approved = IdentityRecord {
         state: IdentityState::Active,
         state_reason: None,
@@ -403,72 +472,75 @@ async fn approve_only_from_pending(db: &TestStore) -> TestResult {
         approved_by: Some("human:carol".to_owned()),
         ..pending
     };
-    assert_eq!(
-        store.approve_identity("agent:new", "human:carol", T0 + 5).await?,
-        Some(approved.clone())
-    );
+    written(store, approve("agent:new", "human:carol", T0 + 5)).await?;
+    assert_eq!(store.identity("agent:new").await?, Some(approved.clone()));
     // Not twice, and from no other state.
     assert_eq!(
-        store.approve_identity("agent:new", "human:dave", T0 + 6).await?,
-        None
+        commit(store, approve("agent:new", "human:dave", T0 + 6)).await?,
+        Appended::Stale
     );
     assert_eq!(store.identity("agent:new").await?, Some(approved));
     for state in [IdentityState::Suspended, IdentityState::Decommissioned] {
         let id = format!("agent:{state}");
-        store.insert_identity(&in_state(&id, state)).await?;
+        written(store, created(&in_state(&id, state))).await?;
         assert_eq!(
-            store.approve_identity(&id, "human:carol", T0 + 5).await?,
-            None,
+            commit(store, approve(&id, "human:carol", T0 + 5)).await?,
+            Appended::Stale,
             "{state}"
         );
         assert_eq!(store.identity(&id).await?, Some(in_state(&id, state)));
     }
     assert_eq!(
-        store.approve_identity("agent:nobody", "human:carol", T0).await?,
-        None
+        commit(store, approve("agent:nobody", "human:carol", T0)).await?,
+        Appended::Stale
     );
+    assert_eq!(store.identity("agent:nobody").await?, None);
     Ok(())
 }
 
 async fn review_skips_decommissioned(db: &TestStore) -> TestResult {
     let store = &db.store;
+    let review = |id: &str, at_ms: i64| guarded(Store::review_identity_write(id, "human:alice", at_ms));
     for state in [
         IdentityState::Pending,
         IdentityState::Active,
         IdentityState::Suspended,
     ] {
         let id = format!("agent:{state}");
-        store.insert_identity(&in_state(&id, state)).await?;
+        written(store, created(&in_state(&id, state))).await?;
         let reviewed = IdentityRecord {
             last_reviewed_at_ms: Some(T0 + 7),
             reviewed_by: Some("human:alice".to_owned()),
             ..in_state(&id, state)
         };
-        assert_eq!(
-            store.review_identity(&id, "human:alice", T0 + 7).await?,
-            Some(reviewed)
-        );
+        written(store, review(&id, T0 + 7)).await?;
+        assert_eq!(store.identity(&id).await?, Some(reviewed));
     }
     let retired = in_state("agent:retired", IdentityState::Decommissioned);
-    store.insert_identity(&retired).await?;
+    written(store, created(&retired)).await?;
     assert_eq!(
-        store
-            .review_identity("agent:retired", "human:alice", T0 + 7)
-            .await?,
-        None
+        commit(store, review("agent:retired", T0 + 7)).await?,
+        Appended::Stale
     );
     assert_eq!(store.identity("agent:retired").await?, Some(retired));
-    assert_eq!(
-        store.review_identity("agent:nobody", "human:alice", T0).await?,
-        None
-    );
+    assert_eq!(commit(store, review("agent:nobody", T0)).await?, Appended::Stale);
+    assert_eq!(store.identity("agent:nobody").await?, None);
     Ok(())
+}
+
+/// A rotation of `id` read at generation `from`, as the server commits it (less the secrets).
+fn rotation(id: &str, from: u32, at_ms: i64) -> Writes {
+    Writes::guarded(
+        Store::rotate_identity_write(id, from, at_ms),
+        1,
+        vec![Store::revoke_rotated_credentials_write(id, from + 1, at_ms)],
+    )
 }
 
 async fn rotate_revokes_only_older_live_credentials(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
-    store.insert_identity(&identity("agent:other")).await?;
+    written(store, created(&identity("agent:a"))).await?;
+    written(store, created(&identity("agent:other"))).await?;
     let now = T0 + 1_000;
     let expired = CredentialRecord {
         expires_at_ms: now,
@@ -486,20 +558,17 @@ async fn rotate_revokes_only_older_live_credentials(db: &TestStore) -> TestResul
         already_revoked,
         credential("other-live", "agent:other"),
     ] {
-        store.insert_credential(&c).await?;
+        written(store, issued(&c)).await?;
     }
 
-    let rotated = store
-        .rotate_identity("agent:a", now)
-        .await?
-        .ok_or("agent:a not rotated")?;
+    written(store, rotation("agent:a", 1, now)).await?;
     assert_eq!(
-        rotated,
-        IdentityRecord {
+        store.identity("agent:a").await?,
+        Some(IdentityRecord {
             generation: 2,
             secret_rotated_at_ms: now,
             ..identity("agent:a")
-        }
+        })
     );
     let all = [
         "old-live",
@@ -519,56 +588,69 @@ async fn rotate_revokes_only_older_live_credentials(db: &TestStore) -> TestResul
         ]
     );
 
-    // Credentials of the current generation survive; the next rotation takes them.
+    // Credentials of the current generation survive; the next rotation takes them, also while
+    // suspended.
     let current = CredentialRecord {
         generation: 2,
         ..credential("gen2", "agent:a")
     };
-    store.insert_credential(&current).await?;
-    let mut second = store
-        .set_identity_state(
+    written(store, issued(&current)).await?;
+    written(
+        store,
+        guarded(Store::identity_state_write(
             "agent:a",
             &[IdentityState::Active],
             IdentityState::Suspended,
             None,
             "human:bob",
             now,
-        )
-        .await?
-        .ok_or("agent:a not suspended")?;
+        )),
+    )
+    .await?;
+    let mut second = store.identity("agent:a").await?.ok_or("agent:a missing")?;
+    assert_eq!(second.state, IdentityState::Suspended);
     assert_eq!(revocations(db, &["gen2"]).await?, vec![LIVE]);
     second.generation = 3;
     second.secret_rotated_at_ms = now + 1;
-    assert_eq!(store.rotate_identity("agent:a", now + 1).await?, Some(second));
+    written(store, rotation("agent:a", 2, now + 1)).await?;
+    assert_eq!(store.identity("agent:a").await?, Some(second.clone()));
     assert_eq!(
         revocations(db, &["gen2"]).await?,
         vec![revoked(now + 1, "rotated")]
     );
-
-    // Pending identities rotate; decommissioned and unknown ones do not.
-    store
-        .insert_identity(&in_state("agent:p", IdentityState::Pending))
-        .await?;
+    // A rotation that read the generation before is stale.
     assert_eq!(
-        store.rotate_identity("agent:p", now).await?.map(|r| r.generation),
-        Some(2)
+        commit(store, rotation("agent:a", 2, now + 2)).await?,
+        Appended::Stale
     );
+    assert_eq!(store.identity("agent:a").await?, Some(second));
+
+    // Pending identities have no secret to rotate until approved; decommissioned and unknown
+    // ones none at all.
+    let pending = in_state("agent:p", IdentityState::Pending);
+    written(store, created(&pending)).await?;
+    assert_eq!(commit(store, rotation("agent:p", 1, now)).await?, Appended::Stale);
+    assert_eq!(store.identity("agent:p").await?, Some(pending));
     let retired = in_state("agent:retired", IdentityState::Decommissioned);
-    store.insert_identity(&retired).await?;
-    store
-        .insert_credential(&credential("retired-live", "agent:retired"))
-        .await?;
-    assert_eq!(store.rotate_identity("agent:retired", now).await?, None);
+    written(store, created(&retired)).await?;
+    written(store, issued(&credential("retired-live", "agent:retired"))).await?;
+    assert_eq!(
+        commit(store, rotation("agent:retired", 1, now)).await?,
+        Appended::Stale
+    );
     assert_eq!(store.identity("agent:retired").await?, Some(retired));
     assert_eq!(revocations(db, &["retired-live"]).await?, vec![LIVE]);
-    assert_eq!(store.rotate_identity("agent:nobody", now).await?, None);
+    assert_eq!(
+        commit(store, rotation("agent:nobody", 1, now)).await?,
+        Appended::Stale
+    );
     Ok(())
 }
 
 async fn touch_keeps_the_latest_use(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
-    store.insert_identity(&identity("service:b")).await?;
+    written(store, created(&identity("agent:a"))).await?;
+    written(store, created(&identity("service:b"))).await?;
     let last_used = |id: &'static str| async move {
         Ok::<_, StoreError>(store.identity(id).await?.and_then(|r| r.last_used_at_ms))
     };
@@ -596,8 +678,8 @@ async fn touch_keeps_the_latest_use(db: &TestStore) -> TestResult {
 
 async fn credentials_insert_read_and_list(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
-    store.insert_identity(&identity("agent:b")).await?;
+    written(store, created(&identity("agent:a"))).await?;
+    written(store, created(&identity("agent:b"))).await?;
     let now = T0 + 10_000;
     let second = CredentialRecord {
         issued_at_ms: T0 + 1,
@@ -618,7 +700,7 @@ async fn credentials_insert_read_and_list(db: &TestStore) -> TestResult {
         credential("c1", "agent:a"),
         credential("b1", "agent:b"),
     ] {
-        store.insert_credential(&c).await?;
+        written(store, issued(&c)).await?;
     }
 
     assert_eq!(store.credential("c2").await?, Some(second.clone()));
@@ -634,45 +716,47 @@ async fn credentials_insert_read_and_list(db: &TestStore) -> TestResult {
     );
     assert_eq!(store.credentials_of("agent:nobody", true, now).await?, vec![]);
 
-    let err = store
-        .insert_credential(&credential("c1", "agent:b"))
+    // A failing statement fails the append: neither the credential nor its entry is written.
+    let size = store.ledger_head().await?.size();
+    let err = commit(store, issued(&credential("c1", "agent:b")))
         .await
         .err()
         .ok_or("duplicate jti accepted")?;
-    assert!(
-        matches!(&err, StoreError::Conflict { entity: Entity::Credential, key } if key == "c1"),
-        "{err:?}"
-    );
-    let err = store
-        .insert_credential(&credential("x1", "agent:nobody"))
+    assert!(database_error(&*err, ErrorKind::UniqueViolation), "{err:?}");
+    let err = commit(store, issued(&credential("x1", "agent:nobody")))
         .await
         .err()
         .ok_or("credential of an unknown identity accepted")?;
-    assert!(
-        matches!(&err, StoreError::NotFound { entity: Entity::Identity, key } if key == "agent:nobody"),
-        "{err:?}"
-    );
+    assert!(database_error(&*err, ErrorKind::ForeignKeyViolation), "{err:?}");
     let backwards = CredentialRecord {
         expires_at_ms: T0,
         ..credential("x2", "agent:a")
     };
-    let err = store
-        .insert_credential(&backwards)
+    let err = commit(store, issued(&backwards))
         .await
         .err()
         .ok_or("credential expiring when issued accepted")?;
-    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(
+        matches!(err.downcast_ref::<StoreError>(), Some(StoreError::Database(_))),
+        "{err:?}"
+    );
     assert_eq!(
         store.credentials_of("agent:b", true, now).await?,
         vec![credential("b1", "agent:b")]
     );
+    assert_eq!(store.credential("x1").await?, None);
+    assert_eq!(store.credential("x2").await?, None);
+    assert_eq!(store.ledger_head().await?.size(), size);
     Ok(())
 }
 
 async fn revoke_cascades_down_the_delegation_chain(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
-    store.insert_identity(&identity("agent:b")).await?;
+    let revoke = |jti: &str, reason: &str, at_ms: i64| {
+        Writes::of(vec![Store::revoke_credential_write(jti, reason, at_ms)])
+    };
+    written(store, created(&identity("agent:a"))).await?;
+    written(store, created(&identity("agent:b"))).await?;
     // root -> child -> grandchild, plus a sibling under root's parent-less peer, and another
     // identity's credential delegated from the grandchild.
     for c in [
@@ -685,7 +769,7 @@ async fn revoke_cascades_down_the_delegation_chain(db: &TestStore) -> TestResult
         delegated("child-sibling", "agent:a", "root", "other-helper"),
         credential("b-root", "agent:b"),
     ] {
-        store.insert_credential(&c).await?;
+        written(store, issued(&c)).await?;
     }
     let all = [
         "root",
@@ -699,52 +783,57 @@ async fn revoke_cascades_down_the_delegation_chain(db: &TestStore) -> TestResult
     ];
 
     // Revoking a middle link takes it and what hangs below it, not its parent or siblings.
-    assert_eq!(store.revoke_credential("child", "leaked", T0 + 1).await?, 3);
-    assert_eq!(
-        revocations(db, &all).await?,
-        vec![
-            LIVE,
-            revoked(T0 + 1, "leaked"),
-            revoked(T0 + 1, "leaked"),
-            revoked(T0 + 1, "leaked"),
-            LIVE,
-            LIVE,
-            LIVE,
-            LIVE,
-        ]
-    );
-    assert_eq!(store.revoke_credential("child", "again", T0 + 2).await?, 0);
+    written(store, revoke("child", "leaked", T0 + 1)).await?;
+    let after_child = vec![
+        LIVE,
+        revoked(T0 + 1, "leaked"),
+        revoked(T0 + 1, "leaked"),
+        revoked(T0 + 1, "leaked"),
+        LIVE,
+        LIVE,
+        LIVE,
+        LIVE,
+    ];
+    assert_eq!(revocations(db, &all).await?, after_child);
+    // Again: nothing newly revoked, the first revocation kept.
+    written(store, revoke("child", "again", T0 + 2)).await?;
+    assert_eq!(revocations(db, &all).await?, after_child);
 
     // Revoking the root takes the rest of its tree; earlier revocations keep their time.
-    assert_eq!(store.revoke_credential("root", "compromised", T0 + 3).await?, 2);
-    assert_eq!(
-        revocations(db, &all).await?,
-        vec![
-            revoked(T0 + 3, "compromised"),
-            revoked(T0 + 1, "leaked"),
-            revoked(T0 + 1, "leaked"),
-            revoked(T0 + 1, "leaked"),
-            LIVE,
-            LIVE,
-            revoked(T0 + 3, "compromised"),
-            LIVE,
-        ]
-    );
+    written(store, revoke("root", "compromised", T0 + 3)).await?;
+    let after_root = vec![
+        revoked(T0 + 3, "compromised"),
+        revoked(T0 + 1, "leaked"),
+        revoked(T0 + 1, "leaked"),
+        revoked(T0 + 1, "leaked"),
+        LIVE,
+        LIVE,
+        revoked(T0 + 3, "compromised"),
+        LIVE,
+    ];
+    assert_eq!(revocations(db, &all).await?, after_root);
 
     // A leaf revokes alone; unknown jtis revoke nothing.
-    assert_eq!(store.revoke_credential("peer-child", "done", T0 + 4).await?, 1);
+    written(store, revoke("peer-child", "done", T0 + 4)).await?;
     assert_eq!(
         revocations(db, &["peer", "peer-child"]).await?,
         vec![LIVE, revoked(T0 + 4, "done")]
     );
-    assert_eq!(store.revoke_credential("nope", "done", T0 + 4).await?, 0);
+    let after_leaf = revocations(db, &all).await?;
+    written(store, revoke("nope", "done", T0 + 4)).await?;
+    assert_eq!(revocations(db, &all).await?, after_leaf);
     Ok(())
 }
 
 async fn revoke_identity_credentials_revokes_all_of_it(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
-    store.insert_identity(&identity("agent:b")).await?;
+    let revoke_all = |identity: &str, reason: &str, at_ms: i64| {
+        Writes::of(vec![Store::revoke_identity_credentials_write(
+            identity, reason, at_ms,
+        )])
+    };
+    written(store, created(&identity("agent:a"))).await?;
+    written(store, created(&identity("agent:b"))).await?;
     let already = CredentialRecord {
         revoked_at_ms: Some(T0 + 1),
         revoked_reason: Some("manual".to_owned()),
@@ -762,47 +851,29 @@ async fn revoke_identity_credentials_revokes_all_of_it(db: &TestStore) -> TestRe
         delegated("b-from-a1", "agent:b", "a1", "agent:b"),
         credential("b1", "agent:b"),
     ] {
-        store.insert_credential(&c).await?;
+        written(store, issued(&c)).await?;
     }
-    assert_eq!(
-        store
-            .revoke_identity_credentials("agent:a", "decommissioned", T0 + 9)
-            .await?,
-        4
-    );
-    assert_eq!(
-        revocations(
-            db,
-            &["a1", "a1-child", "a-revoked", "a-expired", "b-from-a1", "b1"]
-        )
-        .await?,
-        vec![
-            revoked(T0 + 9, "decommissioned"),
-            revoked(T0 + 9, "decommissioned"),
-            revoked(T0 + 1, "manual"),
-            revoked(T0 + 9, "decommissioned"),
-            revoked(T0 + 9, "decommissioned"),
-            LIVE,
-        ]
-    );
-    assert_eq!(
-        store
-            .revoke_identity_credentials("agent:a", "again", T0 + 10)
-            .await?,
-        0
-    );
-    assert_eq!(
-        store
-            .revoke_identity_credentials("agent:nobody", "x", T0 + 10)
-            .await?,
-        0
-    );
+    let all = ["a1", "a1-child", "a-revoked", "a-expired", "b-from-a1", "b1"];
+    written(store, revoke_all("agent:a", "decommissioned", T0 + 9)).await?;
+    let after = vec![
+        revoked(T0 + 9, "decommissioned"),
+        revoked(T0 + 9, "decommissioned"),
+        revoked(T0 + 1, "manual"),
+        revoked(T0 + 9, "decommissioned"),
+        revoked(T0 + 9, "decommissioned"),
+        LIVE,
+    ];
+    assert_eq!(revocations(db, &all).await?, after);
+    // Again, or for an unknown identity: nothing newly revoked.
+    written(store, revoke_all("agent:a", "again", T0 + 10)).await?;
+    written(store, revoke_all("agent:nobody", "x", T0 + 10)).await?;
+    assert_eq!(revocations(db, &all).await?, after);
     Ok(())
 }
 
 async fn revoked_list_excludes_expired(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
+    written(store, created(&identity("agent:a"))).await?;
     let now = T0 + 1_000;
     let ending = |jti: &str, expires_at_ms: i64| CredentialRecord {
         expires_at_ms,
@@ -815,12 +886,18 @@ async fn revoked_list_excludes_expired(db: &TestStore) -> TestResult {
         ending("sooner", now + 1),
         ending("unrevoked", now + 1),
     ] {
-        store.insert_credential(&c).await?;
+        written(store, issued(&c)).await?;
     }
     assert_eq!(store.revoked_credentials_since(now).await?, vec![]);
-    for jti in ["expired-before", "expires-now", "later", "sooner"] {
-        assert_eq!(store.revoke_credential(jti, "test", T0).await?, 1);
+    let revoking = ["expired-before", "expires-now", "later", "sooner"];
+    for jti in revoking {
+        written(
+            store,
+            Writes::of(vec![Store::revoke_credential_write(jti, "test", T0)]),
+        )
+        .await?;
     }
+    assert_eq!(revocations(db, &revoking).await?, vec![revoked(T0, "test"); 4]);
     assert_eq!(
         store.revoked_credentials_since(now).await?,
         vec![("sooner".to_owned(), now + 1), ("later".to_owned(), now + 2)]
@@ -835,15 +912,19 @@ async fn revoked_list_excludes_expired(db: &TestStore) -> TestResult {
 
 async fn purge_removes_only_expired(db: &TestStore) -> TestResult {
     let store = &db.store;
-    store.insert_identity(&identity("agent:a")).await?;
+    written(store, created(&identity("agent:a"))).await?;
     let ending = |jti: &str, expires_at_ms: i64| CredentialRecord {
         expires_at_ms,
         ..credential(jti, "agent:a")
     };
-    store.insert_credential(&ending("e1", T0 + 10)).await?;
-    store.insert_credential(&ending("e2", T0 + 20)).await?;
-    store.insert_credential(&ending("e3", T0 + 30)).await?;
-    store.revoke_credential("e1", "test", T0 + 1).await?;
+    written(store, issued(&ending("e1", T0 + 10))).await?;
+    written(store, issued(&ending("e2", T0 + 20))).await?;
+    written(store, issued(&ending("e3", T0 + 30))).await?;
+    written(
+        store,
+        Writes::of(vec![Store::revoke_credential_write("e1", "test", T0 + 1)]),
+    )
+    .await?;
 
     assert_eq!(store.purge_expired_credentials(T0 + 10).await?, 0);
     assert_eq!(store.purge_expired_credentials(T0 + 21).await?, 2);
@@ -896,26 +977,6 @@ fn enums_round_trip() -> TestResult {
     Ok(())
 }
 
-/// Commits `writes` with an entry of their own, as the server does; whether it was appended (a
-/// guard may find its row moved on).
-async fn commit(store: &Store, writes: Writes) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
-    let append = LedgerAppend {
-        entry: Entry::from_json(&json!({ "event": "identity" }))?,
-        meta: EntryMeta {
-            event_class: "identity".to_owned(),
-            classification: None,
-            correlation_uid: None,
-            created_at_ms: T0,
-        },
-        side: SideRecord::Writes(writes),
-    };
-    match store.append_ledger(&[append]).await?.as_slice() {
-        [Appended::Entry { .. }] => Ok(true),
-        [Appended::Stale] => Ok(false),
-        other => Err(format!("unexpected append: {other:?}").into()),
-    }
-}
-
 fn secret(id: &str, subject: &str) -> TokenRecord {
     let mut hash = [0u8; 32];
     hash[..id.len()].copy_from_slice(id.as_bytes());
@@ -935,28 +996,27 @@ async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -
     let guarded = |w, then| Writes::guarded(w, 1, then);
     let first = secret("tok-1", "a");
     // Created with its secret; created again: stale, and nothing of it is written.
-    assert!(
+    written(
+        store,
+        guarded(
+            Store::insert_identity_write(&identity("agent:a")),
+            vec![Store::insert_token_write(&first)],
+        ),
+    )
+    .await?;
+    assert_eq!(
         commit(
-            store,
-            guarded(
-                Store::insert_identity_write(&identity("agent:a")),
-                vec![Store::insert_token_write(&first)]
-            )
-        )
-        .await?
-    );
-    assert!(
-        !commit(
             store,
             guarded(
                 Store::insert_identity_write(&identity("agent:a")),
                 vec![Store::insert_token_write(&secret("tok-x", "a"))]
             )
         )
-        .await?
+        .await?,
+        Appended::Stale
     );
     assert_eq!(store.list_tokens().await?.len(), 1);
-    store.insert_credential(&credential("c1", "agent:a")).await?;
+    written(store, issued(&credential("c1", "agent:a"))).await?;
 
     // A state change from a state it is no longer in is stale.
     let suspend = || {
@@ -969,8 +1029,8 @@ async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -
             T0 + 1,
         )
     };
-    assert!(commit(store, guarded(suspend(), vec![])).await?);
-    assert!(!commit(store, guarded(suspend(), vec![])).await?);
+    written(store, guarded(suspend(), vec![])).await?;
+    assert_eq!(commit(store, guarded(suspend(), vec![])).await?, Appended::Stale);
     let a = store.identity("agent:a").await?.ok_or("missing")?;
     assert_eq!(
         (a.state, a.state_reason.as_deref()),
@@ -989,9 +1049,12 @@ async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -
             ],
         )
     };
-    assert!(commit(store, rotate(1, &second)).await?);
+    written(store, rotate(1, &second)).await?;
     // A second rotation that read generation 1 too loses: no third secret, nothing revoked.
-    assert!(!commit(store, rotate(1, &secret("tok-3", "a"))).await?);
+    assert_eq!(
+        commit(store, rotate(1, &secret("tok-3", "a"))).await?,
+        Appended::Stale
+    );
     let a = store.identity("agent:a").await?.ok_or("missing")?;
     assert_eq!((a.generation, a.secret_rotated_at_ms), (2, T0 + 2));
     let tokens = store.list_tokens().await?;
@@ -1001,12 +1064,14 @@ async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -
     assert_eq!(c1.revoked_reason.as_deref(), Some("rotated"));
 
     // Decommission: the state, every credential and every secret, in one go.
-    store
-        .insert_credential(&CredentialRecord {
+    written(
+        store,
+        issued(&CredentialRecord {
             generation: 2,
             ..credential("c2", "agent:a")
-        })
-        .await?;
+        }),
+    )
+    .await?;
     let decommission = guarded(
         Store::identity_state_write(
             "agent:a",
@@ -1021,7 +1086,7 @@ async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -
             Store::revoke_subject_tokens_write(TokenKind::Agent, "a", None, T0 + 3),
         ],
     );
-    assert!(commit(store, decommission).await?);
+    written(store, decommission).await?;
     let c2 = store.credential("c2").await?.ok_or("missing")?;
     assert_eq!(c2.revoked_reason.as_deref(), Some("decommissioned"));
     assert!(
@@ -1032,8 +1097,8 @@ async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -
             .all(|t| t.revoked_at_ms.is_some())
     );
     // Terminal: no write moves it out, and no review or rotation applies.
-    assert!(
-        !commit(
+    assert_eq!(
+        commit(
             store,
             guarded(
                 Store::identity_state_write(
@@ -1047,18 +1112,23 @@ async fn identity_writes_commit_with_their_entry_or_not_at_all(db: &TestStore) -
                 vec![]
             )
         )
-        .await?
+        .await?,
+        Appended::Stale
     );
-    assert!(
-        !commit(
+    assert_eq!(
+        commit(
             store,
             guarded(
                 Store::review_identity_write("agent:a", "human:bob", T0 + 4),
                 vec![]
             )
         )
-        .await?
+        .await?,
+        Appended::Stale
     );
-    assert!(!commit(store, rotate(2, &secret("tok-4", "a"))).await?);
+    assert_eq!(
+        commit(store, rotate(2, &secret("tok-4", "a"))).await?,
+        Appended::Stale
+    );
     Ok(())
 }
