@@ -935,42 +935,20 @@ async fn a_provider_scope_covers_its_tools(backend: Backend) {
 
 /// Every ledger entry's event name and OCSF payload, oldest first.
 async fn ledger_events(s: &TestServer) -> Vec<(String, Value)> {
-    let page = s
-        .get("/v1/audit/entries?limit=1000", ADMIN)
+    s.ledger_events()
         .await
-        .expect(200)
-        .body;
-    page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| {
-            let p: Value = serde_json::from_str(e["payload"].as_str()?).ok()?;
-            let event = p["unmapped"]["tribune"]["event"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            Some((event, p))
-        })
+        .into_iter()
+        .map(|e| (e.event, e.payload))
         .collect()
 }
 
 /// The event names of the ledger's identity entries, oldest first.
 async fn identity_events(s: &TestServer) -> Vec<String> {
-    let page = s
-        .get("/v1/audit/entries?limit=1000", ADMIN)
+    s.ledger_events()
         .await
-        .expect(200)
-        .body;
-    page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event_class"] == "identity")
-        .map(|e| {
-            let p: Value = serde_json::from_str(e["payload"].as_str().unwrap()).unwrap();
-            p["unmapped"]["tribune"]["event"].as_str().unwrap().to_owned()
-        })
+        .into_iter()
+        .filter(|e| e.class == "identity")
+        .map(|e| e.event)
         .collect()
 }
 

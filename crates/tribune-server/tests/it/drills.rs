@@ -24,24 +24,13 @@ fn search() -> Value {
 
 /// The `stop` entries of the ledger: (event, actor, details), in ledger order.
 async fn stop_events(s: &TestServer) -> Vec<(String, String, Value)> {
-    let entries = s
-        .get("/v1/audit/entries?limit=10000", ADMIN)
+    s.ledger_events()
         .await
-        .expect(200)
-        .body;
-    entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event_class"] == "stop")
+        .into_iter()
+        .filter(|e| e.class == "stop")
         .map(|e| {
-            let p: Value = serde_json::from_str(e["payload"].as_str().unwrap()).unwrap();
-            let t = &p["unmapped"]["tribune"];
-            (
-                t["event"].as_str().unwrap().to_owned(),
-                p["actor"]["user"]["uid"].as_str().unwrap().to_owned(),
-                t["details"].clone(),
-            )
+            let actor = e.payload["actor"]["user"]["uid"].as_str().unwrap().to_owned();
+            (e.event.clone(), actor, e.details().clone())
         })
         .collect()
 }

@@ -560,3 +560,47 @@ pub fn all_admins(bundle: &Path) {
         .replace("roles = [\"auditor\"]", "roles = [\"admin\", \"auditor\"]");
     std::fs::write(path, text).unwrap();
 }
+
+/// One unpruned ledger entry, as the audit API lists it.
+pub struct LedgerEvent {
+    /// Its event class (`identity`, `stop`, ...).
+    pub class: String,
+    /// Its event name (`unmapped.tribune.event`; empty for an entry that has none).
+    pub event: String,
+    /// Its OCSF payload.
+    pub payload: Value,
+}
+
+impl LedgerEvent {
+    /// The event's `details`.
+    pub fn details(&self) -> &Value {
+        &self.payload["unmapped"]["tribune"]["details"]
+    }
+}
+
+impl TestServer {
+    /// The ledger's unpruned entries, oldest first (the first 10,000).
+    pub async fn ledger_events(&self) -> Vec<LedgerEvent> {
+        let page = self
+            .get("/v1/audit/entries?limit=10000", ADMIN)
+            .await
+            .expect(200)
+            .body;
+        page["entries"]
+            .as_array()
+            .expect("the entries")
+            .iter()
+            .filter_map(|e| {
+                let payload: Value = serde_json::from_str(e["payload"].as_str()?).expect("a payload is JSON");
+                Some(LedgerEvent {
+                    class: e["event_class"].as_str().unwrap_or_default().to_owned(),
+                    event: payload["unmapped"]["tribune"]["event"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    payload,
+                })
+            })
+            .collect()
+    }
+}

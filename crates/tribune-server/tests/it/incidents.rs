@@ -114,23 +114,13 @@ async fn incidents(s: &TestServer, n: usize) -> Vec<Value> {
 
 /// The ledger's entries as (event, details, correlation uid) of every governance event.
 async fn events(s: &TestServer) -> Vec<(String, Value, Value)> {
-    let entries = s
-        .get("/v1/audit/entries?limit=10000", ADMIN)
+    s.ledger_events()
         .await
-        .expect(200)
-        .body;
-    entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| {
-            let p: Value = serde_json::from_str(e["payload"].as_str()?).unwrap();
-            let t = &p["unmapped"]["tribune"];
-            Some((
-                t["event"].as_str()?.to_owned(),
-                t["details"].clone(),
-                p["metadata"]["correlation_uid"].clone(),
-            ))
+        .into_iter()
+        .filter(|e| !e.event.is_empty())
+        .map(|e| {
+            let correlation = e.payload["metadata"]["correlation_uid"].clone();
+            (e.event.clone(), e.details().clone(), correlation)
         })
         .collect()
 }

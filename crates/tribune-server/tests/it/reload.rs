@@ -360,19 +360,11 @@ async fn pending_requests_the_new_bundle_no_longer_fits_are_cancelled(backend: B
 
 /// The `details` of every ledger entry `event` about `identity`, oldest first.
 async fn identity_entries(s: &TestServer, event: &str, identity: &str) -> Vec<Value> {
-    let page = s
-        .get("/v1/audit/entries?limit=1000", ADMIN)
+    s.ledger_events()
         .await
-        .expect(200)
-        .body;
-    page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| serde_json::from_str::<Value>(e["payload"].as_str()?).ok())
-        .filter(|p| p["unmapped"]["tribune"]["event"] == event)
-        .map(|p| p["unmapped"]["tribune"]["details"].clone())
-        .filter(|d| d["identity"] == identity)
+        .into_iter()
+        .filter(|e| e.event == event && e.details()["identity"] == identity)
+        .map(|e| e.details().clone())
         .collect()
 }
 

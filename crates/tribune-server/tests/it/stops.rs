@@ -226,20 +226,11 @@ async fn ledger_back(s: &TestServer) {
 
 /// The `stop`-class events in the ledger, oldest first.
 async fn stop_events(s: &TestServer) -> Vec<String> {
-    let entries = s
-        .get("/v1/audit/entries?limit=1000", ADMIN)
+    s.ledger_events()
         .await
-        .expect(200)
-        .body;
-    entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event_class"] == "stop")
-        .map(|e| {
-            let p: Value = serde_json::from_str(e["payload"].as_str().unwrap()).unwrap();
-            p["unmapped"]["tribune"]["event"].as_str().unwrap().to_owned()
-        })
+        .into_iter()
+        .filter(|e| e.class == "stop")
+        .map(|e| e.event)
         .collect()
 }
 
