@@ -319,7 +319,7 @@ async fn timed<F: AsyncFnMut()>(mut step: F) -> Vec<Duration> {
 
 /// Where the stdio gateway's added time goes: each step of a governed call timed alone,
 /// sequentially, against the same Tribune server the gateway path asks.
-async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Client) {
+async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Client, dir: &std::path::Path) {
     let governor = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
     let arguments = json!({ "message": "bench" }).as_object().unwrap().clone();
     let call = Call {
@@ -378,6 +378,39 @@ async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Clien
         echo(direct).await;
     })
     .await;
+    // The floor under those steps. A bare HTTP round trip to the server: no authentication, no
+    // store. And the cheapest durable SQLite commit there is, on the same disk: one insert and
+    // its COMMIT sent to sqlx's worker as one command (an append sends two or three, and more
+    // rows).
+    let http = reqwest::Client::new();
+    let healthz = format!("{url}/healthz");
+    let round_trips = timed(async || {
+        let answer = http.get(&healthz).send().await.unwrap();
+        assert!(answer.status().is_success());
+    })
+    .await;
+    let floor_db = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("floor.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
+    )
+    .await
+    .unwrap();
+    sqlx::query("CREATE TABLE t (payload BLOB)")
+        .execute(&floor_db)
+        .await
+        .unwrap();
+    let mut conn = floor_db.acquire().await.unwrap();
+    let commits = timed(async || {
+        sqlx::query("BEGIN IMMEDIATE; INSERT INTO t VALUES ($1); COMMIT")
+            .bind(vec![0u8; 1024])
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    })
+    .await;
 
     println!("stdio gateway, its steps timed alone ({CALLS} sequential each):");
     println!("  step                                  p50        p90        p99");
@@ -387,6 +420,8 @@ async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Clien
         ("decide (POST /v1/decisions)", &decisions),
         ("outcome (POST .../outcome)", &outcomes),
         ("ledger append in process", &appends),
+        ("floor: GET /healthz (bare HTTP)", &round_trips),
+        ("floor: one durable SQLite commit", &commits),
     ] {
         println!(
             "  {name:<36} {:>9.3?} {:>9.3?} {:>9.3?}",
@@ -462,7 +497,7 @@ fn main() {
             gt / dt
         );
         if *transport == "stdio" {
-            runtime.block_on(breakdown(&state, &url, &token, direct));
+            runtime.block_on(breakdown(&state, &url, &token, direct, dir.path()));
         }
     }
 

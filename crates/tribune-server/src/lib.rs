@@ -22,6 +22,7 @@ mod metrics;
 mod ocsf;
 mod providers;
 mod quota;
+mod recent;
 mod retention;
 mod routes;
 mod state;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub providers: crate::providers::Providers,
     /// Values seen in untrusted tools' results, per session (in this process only).
     pub taint: crate::taint::TaintMemory,
+    /// Decisions recorded lately whose outcome is not reported yet (in this process only).
+    pub recent: crate::recent::RecentDecisions,
     /// Bearer tokens verified recently (`auth.rs`).
     pub(crate) tokens: crate::auth::TokenCache,
     /// The active bundle as loaded, before runtime identities are added to it.
@@ -173,6 +175,7 @@ impl AppState {
             incidents,
             providers,
             taint: crate::taint::TaintMemory::new(),
+            recent: crate::recent::RecentDecisions::default(),
             tokens: crate::auth::TokenCache::default(),
             base: ArcSwap::new(base),
             stop_poller: std::sync::OnceLock::new(),

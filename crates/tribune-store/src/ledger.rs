@@ -202,46 +202,27 @@ macro_rules! insert_decisions_in_tx {
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
             rest = tail;
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO decisions
-                   (id, created_at_ms, principal, tool, outcome, arguments_hash, bundle_hash, body) ",
-            );
-            insert.push_values(chunk, |mut row, d| {
-                row.push_bind(&d.id)
-                    .push_bind(d.created_at_ms)
-                    .push_bind(&d.principal)
-                    .push_bind(&d.tool)
-                    .push_bind(&d.outcome)
-                    .push_bind(&d.arguments_hash)
-                    .push_bind(&d.bundle_hash)
-                    .push_bind(d.body.to_string());
-            });
-            insert.build().execute(&mut *$tx).await.map_err(|err| {
-                // A multi-row INSERT does not say which row clashed.
-                let key = match chunk {
-                    [one] => one.id.clone(),
-                    [first, ..] => {
-                        format!("{} (one of {} decisions written together)", first.id, chunk.len())
-                    }
-                    [] => String::new(),
-                };
-                StoreError::on_insert(err, Entity::Decision, &key)
-            })?;
+            let mut insert = sqlx::QueryBuilder::new("");
+            push_decisions!(&mut insert, chunk, "");
+            insert
+                .build()
+                .execute(&mut *$tx)
+                .await
+                .map_err(|err| StoreError::on_insert(err, Entity::Decision, &decisions_key(chunk)))?;
         }
         $decisions.clear();
     }};
 }
 
-/// The body of the append transaction, written once for both backends. `$tx` is an open
-/// transaction that already holds the head's write lock.
-macro_rules! append_in_tx {
-    ($tx:ident, $batch:expr, $head_sql:expr) => {{
-        let row = sqlx::query($head_sql).fetch_one(&mut *$tx).await?;
-        let size: i64 = row.try_get("size")?;
-        let bytes: Vec<u8> = row.try_get("frontier")?;
-        let mut frontier = frontier_from_row(size, &bytes)?;
+/// The side records of an append, written once for both backends: `$tx` is an open
+/// transaction that already holds the head's write lock, `$frontier` the head as read in it.
+/// Numbers the appended entries from the head, advancing `$frontier`, and evaluates to each
+/// item's [`Appended`], the entry rows still to write, and the decision rows still to write
+/// (consecutive decisions are written together; the caller writes the last of them).
+macro_rules! side_records_in_tx {
+    ($tx:ident, $batch:expr, $frontier:ident) => {{
         let mut outputs = Vec::with_capacity($batch.len());
-        let mut entries: Vec<(i64, Hash, &LedgerAppend)> = Vec::with_capacity($batch.len());
+        let mut entries: Vec<EntryRow<'_>> = Vec::with_capacity($batch.len());
         // Consecutive decision rows are written together, flushed before any other side record
         // (which may refer to one of them, as an outcome does) and at the end.
         let mut decisions: Vec<&DecisionRecord> = Vec::new();
@@ -353,27 +334,48 @@ macro_rules! append_in_tx {
                 outputs.push(skipped);
                 continue;
             }
-            let index = frontier.size();
+            let index = $frontier.size();
             let leaf = item.entry.leaf_hash();
-            frontier.push(leaf);
+            $frontier.push(leaf);
             entries.push((to_i64(index)?, leaf, item));
             outputs.push(Appended::Entry { index });
         }
-        insert_decisions_in_tx!($tx, decisions);
-        // The entries go in as few multi-row INSERTs as possible: per statement, not per row,
-        // is what an append costs (sqlx's SQLite driver hands each statement to its worker
-        // thread). Chunks are powers of two so only a few distinct statements are prepared
-        // and cached, whatever the batch sizes.
-        let mut rest = &entries[..];
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
-            rest = tail;
-            let first = chunk.first().map_or(0, |(index, _, _)| *index);
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO ledger_entries
-                   (idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, (index, leaf, item)| {
+        (outputs, entries, decisions)
+    }};
+}
+
+/// One entry row to write: its index, leaf hash and the append it came from.
+type EntryRow<'a> = (i64, Hash, &'a LedgerAppend);
+
+/// Adds the multi-row INSERTs of `rows` to `query`, one statement per chunk (see
+/// [`insert_chunk`]), each started by `prefix` (the table and columns) and followed by
+/// `separator`; `push` binds one row.
+fn push_inserts<'r, DB: sqlx::Database, T: 'r>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    prefix: &str,
+    rows: &'r [T],
+    mut push: impl FnMut(sqlx::query_builder::Separated<'_, DB, &'static str>, &'r T),
+    separator: &str,
+) {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
+        rest = tail;
+        query.push(prefix);
+        query.push_values(chunk, &mut push);
+        query.push(separator);
+    }
+}
+
+/// Adds the INSERTs of ledger entry rows (`&[EntryRow]`) to a query builder of either backend.
+macro_rules! push_entries {
+    ($query:expr, $rows:expr, $separator:expr) => {
+        push_inserts(
+            $query,
+            "INSERT INTO ledger_entries
+               (idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms) ",
+            $rows,
+            |mut row, (index, leaf, item)| {
                 row.push_bind(*index)
                     .push_bind(&leaf.as_bytes()[..])
                     .push_bind(item.entry.as_bytes())
@@ -381,21 +383,128 @@ macro_rules! append_in_tx {
                     .push_bind(&item.meta.classification)
                     .push_bind(&item.meta.correlation_uid)
                     .push_bind(item.meta.created_at_ms);
-            });
-            insert
-                .build()
-                .persistent(true)
-                .execute(&mut *$tx)
-                .await
-                .map_err(|err| StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string()))?;
+            },
+            $separator,
+        )
+    };
+}
+
+/// Adds the INSERTs of decision rows (`&[&DecisionRecord]`) to a query builder of either
+/// backend.
+macro_rules! push_decisions {
+    ($query:expr, $rows:expr, $separator:expr) => {
+        push_inserts(
+            $query,
+            "INSERT INTO decisions
+               (id, created_at_ms, principal, tool, outcome, arguments_hash, bundle_hash, body) ",
+            $rows,
+            |mut row, d| {
+                row.push_bind(&d.id)
+                    .push_bind(d.created_at_ms)
+                    .push_bind(&d.principal)
+                    .push_bind(&d.tool)
+                    .push_bind(&d.outcome)
+                    .push_bind(&d.arguments_hash)
+                    .push_bind(&d.bundle_hash)
+                    .push_bind(d.body.to_string());
+            },
+            $separator,
+        )
+    };
+}
+
+/// The key a clash among `decisions` (written together) is reported under.
+fn decisions_key(decisions: &[&DecisionRecord]) -> String {
+    match decisions {
+        [one] => one.id.clone(),
+        [first, ..] => format!(
+            "{} (one of {} decisions written together)",
+            first.id,
+            decisions.len()
+        ),
+        [] => String::new(),
+    }
+}
+
+/// A pooled SQLite connection inside a transaction this module began by hand: unless
+/// [`SqliteTx::committed`] is called, the connection is closed instead of going back to the
+/// pool, and SQLite rolls the transaction back as it closes, so an error or a dropped future
+/// never hands the next user a connection that is still inside a transaction.
+struct SqliteTx {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    committed: bool,
+}
+
+impl SqliteTx {
+    fn committed(mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
         }
-        sqlx::query("UPDATE ledger_head SET size = $1, frontier = $2 WHERE id = 1")
-            .bind(to_i64(frontier.size())?)
-            .bind(frontier_bytes(&frontier))
-            .execute(&mut *$tx)
-            .await?;
-        outputs
-    }};
+    }
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.conn
+    }
+}
+
+/// Appends on SQLite in as few statements handed to sqlx's worker thread as the batch allows
+/// (each hand-off is two thread wake-ups, which is most of what an append costs besides the
+/// fsync): the write lock and the head in one, each side record that needs its own answer
+/// (an outcome, a guarded change) in one each, and every remaining row, the new head and the
+/// COMMIT in one. For a decision or an outcome that is two or three hand-offs, not seven.
+async fn append_sqlite(pool: &sqlx::SqlitePool, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
+    let mut tx = SqliteTx {
+        conn: pool.acquire().await?,
+        committed: false,
+    };
+    // BEGIN IMMEDIATE takes SQLite's write lock before the head is read.
+    let row = sqlx::query("BEGIN IMMEDIATE; SELECT size, frontier FROM ledger_head WHERE id = 1")
+        .persistent(true)
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut frontier = frontier_from_row(row.try_get("size")?, &row.try_get::<Vec<u8>, _>("frontier")?)?;
+    let (outputs, entries, decisions) = side_records_in_tx!(tx, batch, frontier);
+    let mut tail = sqlx::QueryBuilder::<sqlx::Sqlite>::new("");
+    push_decisions!(&mut tail, &decisions, "; ");
+    push_entries!(&mut tail, &entries, "; ");
+    tail.push("UPDATE ledger_head SET size = ")
+        .push_bind(to_i64(frontier.size())?)
+        .push(", frontier = ")
+        .push_bind(frontier_bytes(&frontier))
+        .push(" WHERE id = 1; COMMIT");
+    tail.build()
+        .persistent(true)
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| {
+            // One command wrote both tables: SQLite's message names the one that clashed.
+            let clashed_decision = err
+                .as_database_error()
+                .is_some_and(|db| db.message().contains("decisions."));
+            if clashed_decision {
+                StoreError::on_insert(err, Entity::Decision, &decisions_key(&decisions))
+            } else {
+                let first = entries.first().map_or(0, |(index, _, _)| *index);
+                StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string())
+            }
+        })?;
+    tx.committed();
+    Ok(outputs)
 }
 
 impl Store {
@@ -405,21 +514,39 @@ impl Store {
             return Ok(Vec::new());
         }
         match &self.backend {
-            Backend::Sqlite(pool) => {
-                // BEGIN IMMEDIATE takes SQLite's write lock before reading the head.
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let outputs = append_in_tx!(tx, batch, "SELECT size, frontier FROM ledger_head WHERE id = 1");
-                tx.commit().await?;
-                Ok(outputs)
-            }
+            Backend::Sqlite(pool) => append_sqlite(pool, batch).await,
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 // The row lock serializes appends across every server process sharing the database.
-                let outputs = append_in_tx!(
-                    tx,
-                    batch,
-                    "SELECT size, frontier FROM ledger_head WHERE id = 1 FOR UPDATE"
-                );
+                let row = sqlx::query("SELECT size, frontier FROM ledger_head WHERE id = 1 FOR UPDATE")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut frontier =
+                    frontier_from_row(row.try_get("size")?, &row.try_get::<Vec<u8>, _>("frontier")?)?;
+                let (outputs, entries, mut decisions) = side_records_in_tx!(tx, batch, frontier);
+                insert_decisions_in_tx!(tx, decisions);
+                // The entries go in as few multi-row INSERTs as possible: per statement, not
+                // per row, is what an append costs. Chunks are powers of two so only a few
+                // distinct statements are prepared and cached, whatever the batch sizes.
+                let mut rest = &entries[..];
+                while !rest.is_empty() {
+                    let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
+                    rest = tail;
+                    let first = chunk.first().map_or(0, |(index, _, _)| *index);
+                    let mut insert = sqlx::QueryBuilder::new("");
+                    push_entries!(&mut insert, chunk, "");
+                    insert
+                        .build()
+                        .persistent(true)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|err| StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string()))?;
+                }
+                sqlx::query("UPDATE ledger_head SET size = $1, frontier = $2 WHERE id = 1")
+                    .bind(to_i64(frontier.size())?)
+                    .bind(frontier_bytes(&frontier))
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(outputs)
             }

@@ -148,7 +148,13 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().connect_with(options).await?;
+        // A connection to a local file cannot go stale the way a network connection can, so
+        // the pool does not ping it before every use (a ping is a round trip to sqlx's worker
+        // thread, on every query).
+        let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Store {
             backend: Backend::Sqlite(pool),

@@ -248,6 +248,21 @@ async fn decide_once(
         }
     };
     settled.announce(state, snapshot.bundle(), now);
+    if !dry_run
+        && decision.decision != Outcome::Deny
+        && let Some(id) = answer["id"].as_str()
+    {
+        state.recent.remember(
+            id,
+            crate::recent::Recent {
+                principal: decision.principal.clone(),
+                tool: decision.tool.clone(),
+                outcome: outcome_str(decision.decision).to_owned(),
+                session: body.session.clone(),
+                classification: decision.classification.as_ref().map(ToString::to_string),
+            },
+        );
+    }
     // An allowed call to an untrusted tool: its result is expected, and until it is reported
     // the session cannot vouch for any value (INVARIANT(taint-fail-closed)).
     if !dry_run
@@ -446,15 +461,27 @@ pub async fn outcome(
             "`summary` is longer than 4096 characters".to_owned(),
         ));
     }
-    let record = state
-        .store
-        .decision(&id)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .ok_or_else(|| ApiError::NotFound {
-            what: "decision",
-            id: id.clone(),
-        })?;
+    let record = match state.recent.take(&id) {
+        Some(recent) => recent,
+        None => {
+            let stored = state
+                .store
+                .decision(&id)
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                .ok_or_else(|| ApiError::NotFound {
+                    what: "decision",
+                    id: id.clone(),
+                })?;
+            crate::recent::Recent {
+                session: stored.body["session"].as_str().map(str::to_owned),
+                classification: stored.body["classification"].as_str().map(str::to_owned),
+                principal: stored.principal,
+                tool: stored.tool,
+                outcome: stored.outcome,
+            }
+        }
+    };
     match &caller {
         _ if caller.is_admin(&state) => {}
         _ if caller.principal().as_deref() == Some(record.principal.as_str()) => {}
@@ -483,7 +510,7 @@ pub async fn outcome(
         snapshot.bundle(),
         &record.tool,
         &record.principal,
-        record.body["session"].as_str().unwrap_or_default(),
+        record.session.as_deref().unwrap_or_default(),
         &id,
         body.result.as_ref(),
         matches!(body.status, CallStatus::Succeeded),
@@ -525,7 +552,7 @@ pub async fn outcome(
         .map_err(|e| ApiError::Unrecorded(e.to_string()))?;
     let meta = EntryMeta {
         event_class: "outcome".to_owned(),
-        classification: record.body["classification"].as_str().map(str::to_owned),
+        classification: record.classification.clone(),
         correlation_uid: Some(id.clone()),
         created_at_ms: now,
     };

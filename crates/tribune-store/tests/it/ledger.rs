@@ -130,5 +130,16 @@ async fn a_duplicate_decision_fails_its_whole_batch(db: &TestStore) -> TestResul
     assert_eq!(db.store.ledger_head().await?.size(), 1);
     assert_eq!(db.store.ledger_entries(0, 10).await?.len(), 1);
     assert!(db.store.decision(&fresh.id).await?.is_none());
+    // The failed transaction left no connection inside it: every later append (each takes a
+    // pooled connection and begins its own transaction) commits and numbers on from the head.
+    for n in 0..8u64 {
+        let next = decision(10 + n);
+        let appended = db
+            .store
+            .append_ledger(&[append(10 + n, SideRecord::Decision(next.clone()))?])
+            .await?;
+        assert_eq!(appended, [Appended::Entry { index: 1 + n }]);
+        assert_eq!(db.store.decision(&next.id).await?.as_ref(), Some(&next));
+    }
     Ok(())
 }
