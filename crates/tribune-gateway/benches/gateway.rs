@@ -11,8 +11,10 @@
 //! Before criterion runs, single calls are timed with `Instant` for p50/p90/p99, and a fixed
 //! number of concurrent callers on one MCP session measure throughput. Then the stdio
 //! gateway's added time is taken apart: each step the governor takes for a call (`decide`,
-//! `outcome`), a bare authenticated round trip to Tribune that writes nothing, and one durable
-//! ledger append without HTTP, each timed alone. `cargo bench -p tribune-gateway --bench
+//! `outcome`), a bare authenticated round trip to Tribune that writes nothing, one durable
+//! ledger append without HTTP, the gateway hop with a control governor that allows everything
+//! and records nothing, and the floor (a bare HTTP round trip, the cheapest durable SQLite
+//! commit on the same disk), each timed alone. `cargo bench -p tribune-gateway --bench
 //! gateway`; set `TRIBUNE_BENCH_NO_CRITERION=1` for the percentiles, throughput and breakdown
 //! only, and `TRIBUNE_BENCH_TRANSPORT=stdio` (or `streamable-http`) for one transport. Figures
 //! go to BENCHMARKS.md.
@@ -235,9 +237,48 @@ impl Governor for Timed {
     }
 }
 
+/// The control of the decomposition, never a governor anything should run: it allows every
+/// call and records nothing, so the gateway path through it costs only the MCP hop (one more
+/// JSON-RPC decode and encode each way, the gateway's tasks), which is what governance is
+/// added on top of.
+#[derive(Clone)]
+struct Ungoverned;
+
+impl Governor for Ungoverned {
+    async fn tools(&self) -> Result<Vec<ToolGrant>, tribune_gateway::Error> {
+        Ok(Vec::new())
+    }
+
+    async fn decide(&self, _call: Call<'_>) -> Result<Verdict, tribune_gateway::Error> {
+        Ok(Verdict::Allow {
+            decision: DecisionId("ungoverned".to_owned()),
+        })
+    }
+
+    async fn observe(
+        &self,
+        _provider: &str,
+        _tools: &[serde_json::Value],
+    ) -> Result<Vec<String>, tribune_gateway::Error> {
+        Ok(Vec::new())
+    }
+
+    async fn outcome(
+        &self,
+        _decision: &DecisionId,
+        _report: CallReport<'_>,
+    ) -> Result<Release, tribune_gateway::Error> {
+        Ok(Release::AsIs)
+    }
+}
+
 async fn through_gateway(url: &str, token: &str, steps: Arc<std::sync::Mutex<Steps>>) -> Client {
     let inner = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
-    let governor = Timed { inner, steps };
+    stdio_gateway(Timed { inner, steps }).await
+}
+
+/// An rmcp client talking to the gateway core in front of its own everything server child.
+async fn stdio_gateway(governor: impl Governor) -> Client {
     let child = tribune_gateway::connect_child(everything()).await.unwrap();
     let (agent_end, gateway_end) = tokio::io::duplex(1 << 20);
     tokio::spawn(tribune_gateway::serve(
@@ -378,6 +419,11 @@ async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Clien
         echo(direct).await;
     })
     .await;
+    let ungoverned = stdio_gateway(Ungoverned).await;
+    let hop_calls = timed(async || {
+        echo(&ungoverned).await;
+    })
+    .await;
     // The floor under those steps. A bare HTTP round trip to the server: no authentication, no
     // store. And the cheapest durable SQLite commit there is, on the same disk: one insert and
     // its COMMIT sent to sqlx's worker as one command (an append sends two or three, and more
@@ -420,6 +466,7 @@ async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Clien
         ("decide (POST /v1/decisions)", &decisions),
         ("outcome (POST .../outcome)", &outcomes),
         ("ledger append in process", &appends),
+        ("tools/call echo, ungoverned hop", &hop_calls),
         ("floor: GET /healthz (bare HTTP)", &round_trips),
         ("floor: one durable SQLite commit", &commits),
     ] {
