@@ -3,7 +3,7 @@
 //! A governed call is decided, made, then reported (`POST /v1/decisions/{id}/outcome`, or the
 //! gateway in process). The report needs the decision's principal, tool, session and
 //! classification; reading them back from the store is a query on the call's path. A decision
-//! recorded here is remembered until its outcome is reported, or until
+//! recorded here is remembered until its outcome is recorded, or until
 //! [`RecentDecisions::CAPACITY`] later decisions push it out; a report that finds nothing here
 //! (an older decision, one another replica made, a report sent twice) reads the store as before.
 //! Only durable decisions are remembered: an entry is added after its ledger append committed.
@@ -35,7 +35,7 @@ pub struct RecentDecisions {
 #[derive(Debug, Default)]
 struct Inner {
     by_id: HashMap<String, Recent>,
-    /// Ids in the order they were remembered; ids already taken are skipped on eviction.
+    /// Ids in the order they were remembered; ids already forgotten are skipped on eviction.
     order: VecDeque<String>,
 }
 
@@ -56,9 +56,14 @@ impl RecentDecisions {
         inner.by_id.insert(id.to_owned(), recent);
     }
 
-    /// Forgets and returns decision `id`, if it is remembered.
-    pub fn take(&self, id: &str) -> Option<Recent> {
-        self.lock().by_id.remove(id)
+    /// Decision `id`, if it is remembered.
+    pub fn get(&self, id: &str) -> Option<Recent> {
+        self.lock().by_id.get(id).cloned()
+    }
+
+    /// Forgets decision `id` (its outcome is recorded).
+    pub fn forget(&self, id: &str) {
+        self.lock().by_id.remove(id);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -85,12 +90,14 @@ mod tests {
     }
 
     #[test]
-    fn a_decision_is_taken_once() {
+    fn a_decision_is_kept_until_forgotten() {
         let recent_decisions = RecentDecisions::default();
         recent_decisions.remember("d1", recent("t"));
-        assert_eq!(recent_decisions.take("d1"), Some(recent("t")));
-        assert_eq!(recent_decisions.take("d1"), None);
-        assert_eq!(recent_decisions.take("never"), None);
+        assert_eq!(recent_decisions.get("d1"), Some(recent("t")));
+        assert_eq!(recent_decisions.get("d1"), Some(recent("t")));
+        recent_decisions.forget("d1");
+        assert_eq!(recent_decisions.get("d1"), None);
+        assert_eq!(recent_decisions.get("never"), None);
     }
 
     #[test]
@@ -101,21 +108,23 @@ mod tests {
         }
         for n in 0..10 {
             assert_eq!(
-                recent_decisions.take(&format!("d{n}")),
+                recent_decisions.get(&format!("d{n}")),
                 None,
                 "d{n} should be gone"
             );
         }
         let last = RecentDecisions::CAPACITY + 9;
         assert_eq!(
-            recent_decisions.take(&format!("d{last}")).map(|r| r.tool),
+            recent_decisions.get(&format!("d{last}")).map(|r| r.tool),
             Some(last.to_string())
         );
-        // Taken ids leave stale places in the order; memory stays bounded however many are taken.
+        // Forgotten ids leave stale places in the order; memory stays bounded however many
+        // are forgotten.
         for n in 0..4 * RecentDecisions::CAPACITY {
             let id = format!("x{n}");
             recent_decisions.remember(&id, recent("x"));
-            assert!(recent_decisions.take(&id).is_some());
+            assert!(recent_decisions.get(&id).is_some());
+            recent_decisions.forget(&id);
         }
         assert!(recent_decisions.lock().order.len() <= 2 * RecentDecisions::CAPACITY);
     }

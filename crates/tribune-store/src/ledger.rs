@@ -426,6 +426,9 @@ fn decisions_key(decisions: &[&DecisionRecord]) -> String {
     }
 }
 
+/// The most entries whose final command `append_sqlite` keeps prepared.
+const CACHED_TAIL_ROWS: usize = 4;
+
 /// A pooled SQLite connection inside a transaction this module began by hand: unless
 /// [`SqliteTx::committed`] is called, the connection is closed instead of going back to the
 /// pool, and SQLite rolls the transaction back as it closes, so an error or a dropped future
@@ -487,8 +490,12 @@ async fn append_sqlite(pool: &sqlx::SqlitePool, batch: &[LedgerAppend]) -> Resul
         .push(", frontier = ")
         .push_bind(frontier_bytes(&frontier))
         .push(" WHERE id = 1; COMMIT");
+    // The command's text follows the batch's shape (how many decision rows, how many entries),
+    // so only the small shapes, which recur, are kept prepared; a large batch's is prepared
+    // once and dropped, instead of pushing the hot statements out of the connection's cache.
+    let recurring = entries.len() <= CACHED_TAIL_ROWS;
     tail.build()
-        .persistent(true)
+        .persistent(recurring)
         .execute(&mut *tx)
         .await
         .map_err(|err| {

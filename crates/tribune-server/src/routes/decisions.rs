@@ -461,7 +461,7 @@ pub async fn outcome(
             "`summary` is longer than 4096 characters".to_owned(),
         ));
     }
-    let record = match state.recent.take(&id) {
+    let record = match state.recent.get(&id) {
         Some(recent) => recent,
         None => {
             let stored = state
@@ -562,7 +562,15 @@ pub async fn outcome(
         status: status.to_owned(),
         body: stored.clone(),
     });
-    match state.ledger.append(entry, meta, side).await {
+    let appended = state.ledger.append(entry, meta, side).await;
+    if matches!(
+        appended,
+        Ok(Appended::Entry { .. } | Appended::Duplicate | Appended::Stale)
+    ) {
+        // Its outcome is on record: no later report needs it from memory.
+        state.recent.forget(&id);
+    }
+    match appended {
         Ok(Appended::Entry { index }) => {
             // A result data governance redacted or withheld weighs on trust and is shown to
             // the `dlp` incident triggers, as a hit in the arguments is.
