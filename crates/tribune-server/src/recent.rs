@@ -26,6 +26,19 @@ pub struct Recent {
     pub classification: Option<String>,
 }
 
+impl Recent {
+    /// What an outcome report needs of the stored decision `record`.
+    pub fn of(record: tribune_store::DecisionRecord) -> Recent {
+        Recent {
+            session: record.body["session"].as_str().map(str::to_owned),
+            classification: record.body["classification"].as_str().map(str::to_owned),
+            principal: record.principal,
+            tool: record.tool,
+            outcome: record.outcome,
+        }
+    }
+}
+
 /// Recently recorded decisions by id, oldest pushed out first.
 #[derive(Debug, Default)]
 pub struct RecentDecisions {

@@ -371,15 +371,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = state
-        .store
-        .decision(&id)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .ok_or_else(|| ApiError::NotFound {
-            what: "decision",
-            id: id.clone(),
-        })?;
+    let record = stored_decision(&state, &id).await?;
     may_read(&caller, &record)?;
     let outcome = state
         .store
@@ -391,6 +383,19 @@ pub async fn get(
         map.insert("outcome".to_owned(), outcome.map_or(Value::Null, |o| o.body));
     }
     Ok(Json(body))
+}
+
+/// The recorded decision `id`, or `404` if there is none.
+async fn stored_decision(state: &AppState, id: &str) -> Result<DecisionRecord, ApiError> {
+    state
+        .store
+        .decision(id)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "decision",
+            id: id.to_owned(),
+        })
 }
 
 fn may_read(caller: &Caller, record: &DecisionRecord) -> Result<(), ApiError> {
@@ -463,24 +468,7 @@ pub async fn outcome(
     }
     let record = match state.recent.get(&id) {
         Some(recent) => recent,
-        None => {
-            let stored = state
-                .store
-                .decision(&id)
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?
-                .ok_or_else(|| ApiError::NotFound {
-                    what: "decision",
-                    id: id.clone(),
-                })?;
-            crate::recent::Recent {
-                session: stored.body["session"].as_str().map(str::to_owned),
-                classification: stored.body["classification"].as_str().map(str::to_owned),
-                principal: stored.principal,
-                tool: stored.tool,
-                outcome: stored.outcome,
-            }
-        }
+        None => crate::recent::Recent::of(stored_decision(&state, &id).await?),
     };
     match &caller {
         _ if caller.is_admin(&state) => {}
