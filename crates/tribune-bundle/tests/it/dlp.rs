@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tribune_bundle::{Bundle, BundleSources, Destination, Diagnostic, MANIFEST, SourceFile};
+use tribune_bundle::{Bundle, Destination, Diagnostic};
 use tribune_dlp::{Action, DataClass, Direction};
 
 /// A valid manifest the cases start from. Line numbers in the snapshots count from here.
@@ -17,10 +17,7 @@ default = "internal"
 "#;
 
 fn parse(manifest: &str) -> Result<Bundle, Vec<Diagnostic>> {
-    tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, manifest),
-        policy_files: Vec::new(),
-    })
+    crate::parse_manifest(manifest)
 }
 
 /// Parses `BASE` followed by `dlp` and renders what was reported (or the detectors and
@@ -40,33 +37,18 @@ fn check(dlp: &str) -> String {
                 out.push_str(&format!("  flow {class} -> {}\n", destination.as_str()));
             }
             for d in &bundle.findings {
-                out.push_str(&render(d, &manifest));
+                out.push_str(&crate::render(d, &manifest));
             }
             out
         }
         Err(diagnostics) => {
             let mut out = "error:\n".to_owned();
             for d in &diagnostics {
-                out.push_str(&render(d, &manifest));
+                out.push_str(&crate::render(d, &manifest));
             }
             out
         }
     }
-}
-
-/// `d` followed by the line it points at and a caret under its column.
-fn render(d: &Diagnostic, text: &str) -> String {
-    let mut out = format!("{d}\n");
-    if let Some(line) = text.lines().nth(d.location.line - 1) {
-        let number = d.location.line.to_string();
-        out.push_str(&format!("  {number} | {line}\n"));
-        out.push_str(&format!(
-            "  {} | {}^\n",
-            " ".repeat(number.len()),
-            " ".repeat(d.location.column - 1)
-        ));
-    }
-    out
 }
 
 /// Without `[dlp]`: every built-in, reporting the top of the scale; no actions (allow).

@@ -1,7 +1,7 @@
 //! The `[drills]` section: a cadence and the scopes that may be drilled, each checked like a
 //! stop scope against what the bundle declares, every error located where it is written.
 
-use tribune_bundle::{Bundle, BundleSources, Diagnostic, MANIFEST, SourceFile};
+use tribune_bundle::{Bundle, Diagnostic};
 
 /// A valid manifest the cases start from: one of each kind a scope can name.
 const BASE: &str = r#"[deployment]
@@ -29,10 +29,7 @@ tier = "read"
 "#;
 
 fn parse(drills: &str) -> Result<Bundle, Vec<Diagnostic>> {
-    tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, format!("{BASE}\n{drills}")),
-        policy_files: Vec::new(),
-    })
+    crate::parse_manifest(&format!("{BASE}\n{drills}"))
 }
 
 /// Every diagnostic of an invalid `[drills]`, as `tribune check` prints it.

@@ -1,7 +1,7 @@
 //! The `[incidents]` section: a full declaration, and bad declarations as snapshots of their
 //! located diagnostics (each rendered with the line it points at and a caret under its column).
 
-use tribune_bundle::{Bundle, BundleSources, Diagnostic, IncidentAction, MANIFEST, SourceFile, TriggerOn};
+use tribune_bundle::{Bundle, Diagnostic, IncidentAction, TriggerOn};
 
 /// A valid manifest the cases start from. Line numbers in the snapshots count from here.
 const BASE: &str = r#"[deployment]
@@ -25,10 +25,7 @@ tier = "read"
 "#;
 
 fn parse(manifest: &str) -> Result<Bundle, Vec<Diagnostic>> {
-    tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, manifest),
-        policy_files: Vec::new(),
-    })
+    crate::parse_manifest(manifest)
 }
 
 /// Parses `BASE` followed by `incidents` and renders the triggers of a valid bundle (with its
@@ -46,33 +43,18 @@ fn check(incidents: &str) -> String {
                 out.push_str(&format!("  webhook {} ({})\n", hook.url, hook.secret_env));
             }
             for d in &bundle.findings {
-                out.push_str(&render(d, &manifest));
+                out.push_str(&crate::render(d, &manifest));
             }
             out
         }
         Err(diagnostics) => {
             let mut out = "error:\n".to_owned();
             for d in &diagnostics {
-                out.push_str(&render(d, &manifest));
+                out.push_str(&crate::render(d, &manifest));
             }
             out
         }
     }
-}
-
-/// `d` followed by the line it points at and a caret under its column.
-fn render(d: &Diagnostic, text: &str) -> String {
-    let mut out = format!("{d}\n");
-    if let Some(line) = text.lines().nth(d.location.line - 1) {
-        let number = d.location.line.to_string();
-        out.push_str(&format!("  {number} | {line}\n"));
-        out.push_str(&format!(
-            "  {} | {}^\n",
-            " ".repeat(number.len()),
-            " ".repeat(d.location.column - 1)
-        ));
-    }
-    out
 }
 
 /// Without `[incidents]`: no triggers.

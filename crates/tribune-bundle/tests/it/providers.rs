@@ -2,17 +2,14 @@
 //! `http://` URL, which `tribune serve` fronts at `/mcp/{provider}`; every error is located
 //! where it is written.
 
-use tribune_bundle::{Bundle, BundleSources, Diagnostic, MANIFEST, McpTransport, SourceFile};
+use tribune_bundle::{Bundle, Diagnostic, McpTransport};
 
 const BASE: &str = r#"[deployment]
 name = "example.com/providers"
 "#;
 
 fn parse(providers: &str) -> Result<Bundle, Vec<Diagnostic>> {
-    tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, format!("{BASE}\n{providers}")),
-        policy_files: Vec::new(),
-    })
+    crate::parse_manifest(&format!("{BASE}\n{providers}"))
 }
 
 /// Every diagnostic of an invalid bundle, as `tribune check` prints it.

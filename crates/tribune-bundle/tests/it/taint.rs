@@ -1,7 +1,7 @@
 //! Taint declarations: `untrusted` on providers and tools (a tool's own value wins over its
 //! provider's), and the `[taint]` memory bounds, every error located where it is written.
 
-use tribune_bundle::{Bundle, BundleSources, Diagnostic, MANIFEST, SourceFile, Taint};
+use tribune_bundle::{Bundle, Diagnostic, Taint};
 
 const BASE: &str = r#"[deployment]
 name = "example.com/taint"
@@ -36,10 +36,7 @@ tier = "irreversible"
 "#;
 
 fn parse(extra: &str) -> Result<Bundle, Vec<Diagnostic>> {
-    tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, format!("{BASE}\n{extra}")),
-        policy_files: Vec::new(),
-    })
+    crate::parse_manifest(&format!("{BASE}\n{extra}"))
 }
 
 fn errors(extra: &str) -> Vec<String> {
@@ -98,11 +95,7 @@ fn bounds_are_read_and_checked_where_written() {
 
 #[test]
 fn untrusted_must_be_a_boolean() {
-    let wrong = tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, BASE.replace("untrusted = false", "untrusted = \"no\"")),
-        policy_files: Vec::new(),
-    })
-    .unwrap_err();
+    let wrong = crate::parse_manifest(&BASE.replace("untrusted = false", "untrusted = \"no\"")).unwrap_err();
     let text: Vec<String> = wrong.iter().map(ToString::to_string).collect();
     assert!(
         text.iter()
@@ -114,11 +107,7 @@ fn untrusted_must_be_a_boolean() {
 #[test]
 fn a_taint_table_without_untrusted_tools_is_reported_unused() {
     let manifest = BASE.replace("untrusted = true", "untrusted = false");
-    let b = tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, format!("{manifest}\n[taint]\nttl_secs = 60\n")),
-        policy_files: Vec::new(),
-    })
-    .unwrap();
+    let b = crate::parse_manifest(&format!("{manifest}\n[taint]\nttl_secs = 60\n")).unwrap();
     assert!(!b.tracks_taint());
     let findings: Vec<String> = b.findings.iter().map(ToString::to_string).collect();
     assert!(

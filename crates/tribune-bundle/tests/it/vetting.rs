@@ -2,7 +2,7 @@
 //! otherwise, and a provider's declared due-diligence record names a declared human, two
 //! dates in order and plain notes; every bad declaration is a located error (snapshots).
 
-use tribune_bundle::{Bundle, BundleSources, Diagnostic, MANIFEST, SourceFile, VettingVerdict};
+use tribune_bundle::{Bundle, Diagnostic, VettingVerdict};
 
 /// A valid manifest the cases start from. Line numbers in the snapshots count from here.
 const BASE: &str = r#"[deployment]
@@ -16,10 +16,7 @@ kind = "mcp_server"
 "#;
 
 fn parse(manifest: &str) -> Result<Bundle, Vec<Diagnostic>> {
-    tribune_bundle::parse(BundleSources {
-        manifest: SourceFile::new(MANIFEST, manifest),
-        policy_files: Vec::new(),
-    })
+    crate::parse_manifest(manifest)
 }
 
 /// Parses `BASE` followed by `more` and renders the declared vetting of a valid bundle, or
@@ -50,16 +47,7 @@ fn check(more: &str) -> String {
         Err(diagnostics) => {
             let mut out = "error:\n".to_owned();
             for d in &diagnostics {
-                out.push_str(&format!("{d}\n"));
-                if let Some(line) = manifest.lines().nth(d.location.line - 1) {
-                    let number = d.location.line.to_string();
-                    out.push_str(&format!("  {number} | {line}\n"));
-                    out.push_str(&format!(
-                        "  {} | {}^\n",
-                        " ".repeat(number.len()),
-                        " ".repeat(d.location.column - 1)
-                    ));
-                }
+                out.push_str(&crate::render(d, &manifest));
             }
             out
         }
