@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN, AGENT, Backend, Req, TestServer};
+use crate::harness::{ADMIN, AGENT, Backend, Req, TestServer, manifest_tail};
 
 on_both_backends!(
     a_credential_decides_within_its_scopes,
@@ -403,12 +403,7 @@ async fn delegation_is_narrower_and_shows_its_chain(backend: Backend) {
 }
 
 async fn runtime_identities_follow_the_bundle_rules(backend: Backend) {
-    let s = TestServer::start_with(backend, |dir| {
-        let path = dir.join("tribune.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, format!("{text}\n[identities]\nrequire_approval = true\n")).unwrap();
-    })
-    .await;
+    let s = TestServer::start_with(backend, manifest_tail("[identities]\nrequire_approval = true\n")).await;
     // Refused: undeclared owner, class, tool; a declared id; no class for an agent.
     for (body, code) in [
         (
@@ -527,15 +522,10 @@ async fn runtime_identities_follow_the_bundle_rules(backend: Backend) {
 }
 
 async fn require_credentials_refuses_registration_secrets(backend: Backend) {
-    let s = TestServer::start_with(backend, |dir| {
-        let path = dir.join("tribune.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(
-            &path,
-            format!("{text}\n[identities]\nrequire_credentials = true\n"),
-        )
-        .unwrap();
-    })
+    let s = TestServer::start_with(
+        backend,
+        manifest_tail("[identities]\nrequire_credentials = true\n"),
+    )
     .await;
     let d = s.decide(&s.agent, search()).await.expect(200).body;
     denied_at_authenticate(&d, "credential_required");
@@ -550,15 +540,7 @@ async fn require_credentials_refuses_registration_secrets(backend: Backend) {
 }
 
 async fn lapsed_rotation_and_review_are_enforced(backend: Backend) {
-    let s = TestServer::start_with(backend, |dir| {
-        let path = dir.join("tribune.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(
-            &path,
-            format!("{text}\n[identities]\nrotation_days = 30\nrotation_grace_days = 5\nreview_days = 90\nreview_grace_days = 10\n"),
-        )
-        .unwrap();
-    })
+    let s = TestServer::start_with(backend, manifest_tail("[identities]\nrotation_days = 30\nrotation_grace_days = 5\nreview_days = 90\nreview_grace_days = 10\n"))
     .await;
     let id = format!("agent:{AGENT}");
     // A credential taken while the secret is current.
@@ -647,15 +629,12 @@ async fn lapsed_rotation_and_review_are_enforced(backend: Backend) {
 }
 
 async fn a_lapsed_secret_gets_no_credential_when_only_credentials_are_accepted(backend: Backend) {
-    let s = TestServer::start_with(backend, |dir| {
-        let path = dir.join("tribune.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(
-            &path,
-            format!("{text}\n[identities]\nrequire_credentials = true\nrotation_days = 30\nrotation_grace_days = 5\n"),
-        )
-        .unwrap();
-    })
+    let s = TestServer::start_with(
+        backend,
+        manifest_tail(
+            "[identities]\nrequire_credentials = true\nrotation_days = 30\nrotation_grace_days = 5\n",
+        ),
+    )
     .await;
     // While the secret is current, it is exchanged for a credential (and only that).
     credential(&s, json!({})).await;
@@ -736,12 +715,7 @@ async fn a_revocation_holds_while_the_registry_is_refreshed_concurrently(backend
 }
 
 async fn every_registry_change_is_on_the_record_with_its_change(backend: Backend) {
-    let s = TestServer::start_with(backend, |dir| {
-        let path = dir.join("tribune.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, format!("{text}\n[identities]\nrequire_approval = true\n")).unwrap();
-    })
-    .await;
+    let s = TestServer::start_with(backend, manifest_tail("[identities]\nrequire_approval = true\n")).await;
     let id = "agent:helper";
     s.post(
         "/v1/identities",

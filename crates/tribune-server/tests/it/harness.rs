@@ -551,6 +551,16 @@ impl TestServer {
     }
 }
 
+/// An edit for [`TestServer::start_with`]: appends `extra` (TOML) to the bundle's manifest.
+pub fn manifest_tail(extra: impl Into<String>) -> impl FnOnce(&Path) {
+    let extra = extra.into();
+    move |bundle: &Path| {
+        let path = bundle.join("tribune.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, format!("{text}\n{extra}")).unwrap();
+    }
+}
+
 /// Gives every human of the quick-start bundle the `admin` role, so tests have several admins.
 pub fn all_admins(bundle: &Path) {
     let path = bundle.join("tribune.toml");

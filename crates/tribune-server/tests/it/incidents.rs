@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN, AGENT, Backend, TestServer};
+use crate::harness::{ADMIN, AGENT, Backend, TestServer, manifest_tail};
 
 on_both_backends!(
     a_denial_burst_stops_revokes_and_holds_the_evidence,
@@ -24,21 +24,15 @@ on_both_backends!(
 
 /// The quick-start bundle with a canary tool and `triggers` (TOML) appended.
 fn with_triggers(triggers: &'static str) -> impl FnOnce(&Path) {
-    move |bundle: &Path| {
-        let path = bundle.join("tribune.toml");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(
-            r#"
+    manifest_tail(format!(
+        r#"
 [tools.export_customers]
 provider = "helpdesk"
 tier = "read"
 classification = "restricted"
 description = "A honeytoken: no legitimate agent exports the customer base."
-"#,
-        );
-        text.push_str(triggers);
-        std::fs::write(path, text).unwrap();
-    }
+{triggers}"#
+    ))
 }
 
 const BURST: &str = r#"
@@ -456,15 +450,6 @@ classification = "confidential"
 actions = ["legal_hold"]
 "#;
 
-/// The quick-start bundle with `extra` (TOML) appended.
-fn with(extra: String) -> impl FnOnce(&Path) {
-    move |bundle: &Path| {
-        let path = bundle.join("tribune.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(path, format!("{text}\n{extra}")).unwrap();
-    }
-}
-
 /// The subject's trust record.
 async fn trust_of(s: &TestServer, subject: &str) -> Value {
     s.get(&format!("/v1/trust/{subject}"), ADMIN)
@@ -496,7 +481,7 @@ async fn trust_with(s: &TestServer, subject: &str, kind: &str) -> Value {
 }
 
 async fn a_dlp_hit_in_the_arguments_opens_an_incident(backend: Backend) {
-    let s = TestServer::start_with(backend, with(format!("{DLP}{DLP_TRIGGER}"))).await;
+    let s = TestServer::start_with(backend, manifest_tail(format!("{DLP}{DLP_TRIGGER}"))).await;
     // Data the bundle lets pass is no hit.
     let d = s
         .decide(
@@ -577,7 +562,7 @@ async fn a_dlp_hit_in_the_arguments_opens_an_incident(backend: Backend) {
 }
 
 async fn a_withheld_result_weighs_on_trust_and_opens_a_dlp_incident(backend: Backend) {
-    let s = TestServer::start_with(backend, with(format!("{DLP}{DLP_TRIGGER}"))).await;
+    let s = TestServer::start_with(backend, manifest_tail(format!("{DLP}{DLP_TRIGGER}"))).await;
     let d = s
         .decide(
             &s.agent,
@@ -684,7 +669,7 @@ actions = ["stop_agent", "revoke_credentials", "legal_hold"]
 "#;
 
 async fn falling_trust_opens_incidents_for_agents_and_providers(backend: Backend) {
-    let s = TestServer::start_with(backend, with(TRUST_BELOW.to_owned())).await;
+    let s = TestServer::start_with(backend, manifest_tail(TRUST_BELOW)).await;
     let first = s.decide(&s.agent, deleting()).await.expect(200).body;
     assert_eq!(reason(&first), ("policy", "forbidden"), "{first:#}");
     assert_eq!(
@@ -792,7 +777,7 @@ async fn a_failed_drill_opens_an_incident_over_its_entries(backend: Backend) {
         "\n[[incidents.triggers]]\nid = \"drill-watch\"\non = \"drill_failed\"\nactions = [\"legal_hold\"]\n";
     let s = TestServer::start_with(backend, |bundle: &Path| {
         crate::drills::idle_agent_no_cadence(bundle);
-        with(trigger.to_owned())(bundle);
+        manifest_tail(trigger)(bundle);
     })
     .await;
     let mut alice = s.enrol("alice").await;

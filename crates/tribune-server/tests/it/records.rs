@@ -5,18 +5,15 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN, AGENT, Backend, Req, TestServer, redact};
+use crate::harness::{ADMIN, AGENT, Backend, Req, TestServer, manifest_tail, redact};
 
 /// A second agent of the same class, to check agents cannot see each other's records.
 const OTHER: &str = "triage-bot";
 
 fn with_second_agent(dir: &Path) {
-    let path = dir.join("tribune.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!(
-        "\n[agents.{OTHER}]\nclass = \"support\"\nowner = \"bob\"\ndescription = \"Sorts new tickets.\"\n"
-    ));
-    std::fs::write(path, text).unwrap();
+    manifest_tail(format!(
+        "[agents.{OTHER}]\nclass = \"support\"\nowner = \"bob\"\ndescription = \"Sorts new tickets.\"\n"
+    ))(dir);
 }
 
 fn search() -> Value {

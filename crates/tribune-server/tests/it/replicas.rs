@@ -33,6 +33,23 @@ async fn until_denied(s: &TestServer, token: &str, code: &str) -> Duration {
     }
 }
 
+/// `action` (`suspend`, `decommission`) of the test agent on replica `a`: within a second,
+/// replica `b` denies `credential` with `code`.
+async fn identity_change_reaches(a: &TestServer, b: &TestServer, credential: &str, action: &str, code: &str) {
+    a.post(
+        &format!("/v1/identities/agent:{AGENT}/{action}"),
+        ADMIN,
+        json!({ "reason": "replica test" }),
+    )
+    .await
+    .expect(200);
+    let took = until_denied(b, credential, code).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "`{action}` reached the replica in {took:?}"
+    );
+}
+
 async fn changes_on_one_replica_reach_the_other_within_a_second(backend: Backend) {
     let a = TestServer::start(backend).await;
     let b = a.replica().await;
@@ -86,18 +103,7 @@ async fn changes_on_one_replica_reach_the_other_within_a_second(backend: Backend
     }
 
     // A suspension on A: B refuses the cached credential within a second.
-    a.post(
-        &format!("/v1/identities/agent:{AGENT}/suspend"),
-        ADMIN,
-        json!({ "reason": "replica test" }),
-    )
-    .await
-    .expect(200);
-    let took = until_denied(&b, &credential, "identity_suspended").await;
-    assert!(
-        took < Duration::from_secs(1),
-        "suspension reached the replica in {took:?}"
-    );
+    identity_change_reaches(&a, &b, &credential, "suspend", "identity_suspended").await;
     b.stop().await;
     a.stop().await;
 }
@@ -116,18 +122,7 @@ async fn a_decommission_on_one_replica_cuts_off_a_credential_on_the_other(backen
         b.decide(&credential, search()).await.expect(200).body["decision"],
         "allow"
     );
-    a.post(
-        &format!("/v1/identities/agent:{AGENT}/decommission"),
-        ADMIN,
-        json!({ "reason": "replica test" }),
-    )
-    .await
-    .expect(200);
-    let took = until_denied(&b, &credential, "identity_decommissioned").await;
-    assert!(
-        took < Duration::from_secs(1),
-        "the decommission reached the replica in {took:?}"
-    );
+    identity_change_reaches(&a, &b, &credential, "decommission", "identity_decommissioned").await;
     b.stop().await;
     a.stop().await;
 }
