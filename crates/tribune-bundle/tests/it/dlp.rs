@@ -41,13 +41,7 @@ fn check(dlp: &str) -> String {
             }
             out
         }
-        Err(diagnostics) => {
-            let mut out = "error:\n".to_owned();
-            for d in &diagnostics {
-                out.push_str(&crate::render(d, &manifest));
-            }
-            out
-        }
+        Err(diagnostics) => crate::render_errors(&diagnostics, &manifest),
     }
 }
 

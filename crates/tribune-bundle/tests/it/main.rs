@@ -32,3 +32,12 @@ pub fn render(d: &Diagnostic, text: &str) -> String {
     }
     out
 }
+
+/// `error:` and every diagnostic rendered against `text`.
+pub fn render_errors(diagnostics: &[Diagnostic], text: &str) -> String {
+    let mut out = "error:\n".to_owned();
+    for d in diagnostics {
+        out.push_str(&render(d, text));
+    }
+    out
+}

@@ -44,13 +44,7 @@ fn check(more: &str) -> String {
             }
             out
         }
-        Err(diagnostics) => {
-            let mut out = "error:\n".to_owned();
-            for d in &diagnostics {
-                out.push_str(&crate::render(d, &manifest));
-            }
-            out
-        }
+        Err(diagnostics) => crate::render_errors(&diagnostics, &manifest),
     }
 }
 
