@@ -10,6 +10,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, not the system allocator: see the workspace manifest and BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tribune: the governance layer for AI agents.
 #[derive(Debug, Parser)]
 #[command(name = "tribune", version, about, long_about = None)]

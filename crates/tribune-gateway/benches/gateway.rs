@@ -29,6 +29,8 @@ use rmcp::ServiceExt as _;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::json;
 use tribune_gateway::{
@@ -36,6 +38,10 @@ use tribune_gateway::{
 };
 use tribune_server::{AppState, Config, Database};
 use tribune_store::{SideRecord, TokenKind};
+
+/// The allocator the `tribune` binary runs with, so the server in this process is the one it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Calls timed one at a time, per path.
 const CALLS: usize = 2_000;
@@ -272,6 +278,38 @@ impl Governor for Ungoverned {
     }
 }
 
+/// The control of the Streamable HTTP gateway: rmcp's Streamable HTTP server running the
+/// gateway core with the [`Ungoverned`] governor in front of `upstream`, served by axum on a
+/// loopback port of its own, as `/mcp/{provider}` is, but with no authentication, decision or
+/// record. It serves one MCP session; its url.
+async fn http_control(upstream: &str) -> String {
+    let child = tribune_gateway::connect_remote(upstream, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let slot = std::sync::Mutex::new(Some(child));
+    let service = StreamableHttpService::new(
+        move || {
+            let child = slot
+                .lock()
+                .unwrap()
+                .take()
+                .ok_or_else(|| std::io::Error::other("the control serves one session"))?;
+            Ok(tribune_gateway::session(
+                Ungoverned,
+                child,
+                uuid::Uuid::now_v7().to_string(),
+            ))
+        },
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().nest_service("/mcp", service);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 async fn through_gateway(url: &str, token: &str, steps: Arc<std::sync::Mutex<Steps>>) -> Client {
     let inner = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
     stdio_gateway(Timed { inner, steps }).await
@@ -307,21 +345,94 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn latencies(client: &Client) -> Vec<Duration> {
+/// `CALLS` sequential calls after 100 warm-up calls: their times, sorted, and the CPU they took.
+async fn latencies(client: &Client) -> (Vec<Duration>, CpuPerCall) {
     for _ in 0..100 {
         echo(client).await;
     }
+    let clock = CpuClock::now();
     let mut times = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let started = Instant::now();
         echo(client).await;
         times.push(started.elapsed());
     }
+    let cpu = clock.per_call(CALLS as u64);
     times.sort_unstable();
-    times
+    (times, cpu)
 }
 
-async fn throughput(client: &Arc<Client>) -> f64 {
+/// CPU time per call over a run: the whole machine's (this process, the everything servers and
+/// anything else running), and this process's (the client and, on the gateway paths, Tribune).
+#[derive(Debug, Clone, Copy)]
+struct CpuPerCall {
+    machine: Duration,
+    process: Duration,
+}
+
+impl std::fmt::Display for CpuPerCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "machine {:.3?}, this process {:.3?}",
+            self.machine, self.process
+        )
+    }
+}
+
+/// Where the machine's and this process's CPU clocks stood, in ticks (Linux's `/proc`; zeros
+/// elsewhere).
+struct CpuClock {
+    machine: u64,
+    process: u64,
+}
+
+impl CpuClock {
+    fn now() -> CpuClock {
+        let machine = std::fs::read_to_string("/proc/stat").ok().map_or(0, |stat| {
+            // `cpu user nice system idle iowait irq softirq steal ...`: busy is all but idle
+            // and iowait.
+            let fields: Vec<u64> = stat
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            fields.iter().sum::<u64>()
+                - fields.get(3).copied().unwrap_or(0)
+                - fields.get(4).copied().unwrap_or(0)
+        });
+        let process = std::fs::read_to_string("/proc/self/stat").ok().map_or(0, |stat| {
+            // After the command name in parentheses: utime and stime are the 12th and 13th
+            // fields.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            [11, 12]
+                .iter()
+                .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+                .sum()
+        });
+        CpuClock { machine, process }
+    }
+
+    /// The CPU time each of `calls` took since `self`.
+    fn per_call(&self, calls: u64) -> CpuPerCall {
+        let now = CpuClock::now();
+        // Linux counts CPU time in ticks of 10 ms (`getconf CLK_TCK` = 100).
+        let per_call = |ticks: u64| Duration::from_millis(ticks * 10) / u32::try_from(calls.max(1)).unwrap();
+        CpuPerCall {
+            machine: per_call(now.machine - self.machine),
+            process: per_call(now.process - self.process),
+        }
+    }
+}
+
+/// Calls per second over [`THROUGHPUT_RUN`] with [`CALLERS`] concurrent callers, and the CPU
+/// each call took.
+async fn throughput(client: &Arc<Client>) -> (f64, CpuPerCall) {
+    let clock = CpuClock::now();
     let deadline = Instant::now() + THROUGHPUT_RUN;
     let tasks: Vec<_> = (0..CALLERS)
         .map(|_| {
@@ -340,7 +451,7 @@ async fn throughput(client: &Arc<Client>) -> f64 {
     for t in tasks {
         total += t.await.unwrap();
     }
-    total as f64 / THROUGHPUT_RUN.as_secs_f64()
+    (total as f64 / THROUGHPUT_RUN.as_secs_f64(), clock.per_call(total))
 }
 
 /// Times `step` `CALLS` times after 100 warm-up runs; sorted.
@@ -360,7 +471,13 @@ async fn timed<F: AsyncFnMut()>(mut step: F) -> Vec<Duration> {
 
 /// Where the stdio gateway's added time goes: each step of a governed call timed alone,
 /// sequentially, against the same Tribune server the gateway path asks.
-async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Client, dir: &std::path::Path) {
+async fn breakdown(
+    state: &Arc<AppState>,
+    (url, token): (&str, &str),
+    direct: &Client,
+    control: &Client,
+    dir: &std::path::Path,
+) {
     let governor = HttpGovernor::new(url, token, Duration::ZERO, Duration::from_secs(10)).unwrap();
     let arguments = json!({ "message": "bench" }).as_object().unwrap().clone();
     let call = Call {
@@ -419,9 +536,8 @@ async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Clien
         echo(direct).await;
     })
     .await;
-    let ungoverned = stdio_gateway(Ungoverned).await;
     let hop_calls = timed(async || {
-        echo(&ungoverned).await;
+        echo(control).await;
     })
     .await;
     // The floor under those steps. A bare HTTP round trip to the server: no authentication, no
@@ -479,22 +595,35 @@ async fn breakdown(state: &Arc<AppState>, url: &str, token: &str, direct: &Clien
     }
 }
 
-/// Percentiles of the direct and gateway paths of one transport, and the added p50.
-fn report(transport: &str, direct: &[Duration], gateway: &[Duration]) {
+/// Percentiles and CPU per call of the direct, gateway and control paths of one transport, and
+/// what the gateway and the control add at p50.
+fn report(transport: &str, paths: [(&str, &(Vec<Duration>, CpuPerCall)); 3]) {
     println!("{transport}: tools/call echo, {CALLS} sequential calls each:");
-    println!("  path     p50        p90        p99");
-    for (name, t) in [("direct", direct), ("gateway", gateway)] {
+    println!("  path                   p50        p90        p99   CPU per call");
+    for (name, (t, cpu)) in paths {
         println!(
-            "  {name:<8} {:>9.3?} {:>9.3?} {:>9.3?}",
+            "  {name:<20} {:>9.3?} {:>9.3?} {:>9.3?}   {cpu}",
             percentile(t, 0.5),
             percentile(t, 0.9),
             percentile(t, 0.99)
         );
     }
+    let direct = percentile(&paths[0].1.0, 0.5);
+    let added = |i: usize| percentile(&paths[i].1.0, 0.5).saturating_sub(direct);
     println!(
-        "  added at p50: {:.3?}",
-        percentile(gateway, 0.5).saturating_sub(percentile(direct, 0.5))
+        "  added at p50: gateway {:.3?}, control {:.3?}",
+        added(1),
+        added(2)
     );
+}
+
+/// One transport's three paths to the same everything server: direct, through the gateway
+/// (governed by Tribune), and through the gateway core with the [`Ungoverned`] control.
+struct Paths {
+    transport: &'static str,
+    direct: Arc<Client>,
+    gateway: Arc<Client>,
+    control: Arc<Client>,
 }
 
 fn main() {
@@ -507,27 +636,36 @@ fn main() {
     let (state, url, token) = runtime.block_on(tribune(dir.path(), &upstream));
     let only = std::env::var("TRIBUNE_BENCH_TRANSPORT").ok();
     let steps = Arc::new(std::sync::Mutex::new(Steps::default()));
-    let mut paths = vec![
-        (
-            "stdio",
-            Arc::new(runtime.block_on(direct())),
-            Arc::new(runtime.block_on(through_gateway(&url, &token, Arc::clone(&steps)))),
-        ),
-        (
-            "streamable-http",
-            Arc::new(runtime.block_on(over_http(&upstream, None))),
-            Arc::new(runtime.block_on(over_http(&format!("{url}/mcp/everything"), Some(&token)))),
-        ),
-    ];
-    paths.retain(|(transport, _, _)| only.as_deref().is_none_or(|o| o == *transport));
+    let mut paths = Vec::new();
+    if only.as_deref().is_none_or(|o| o == "stdio") {
+        paths.push(Paths {
+            transport: "stdio",
+            direct: Arc::new(runtime.block_on(direct())),
+            gateway: Arc::new(runtime.block_on(through_gateway(&url, &token, Arc::clone(&steps)))),
+            control: Arc::new(runtime.block_on(stdio_gateway(Ungoverned))),
+        });
+    }
+    if only.as_deref().is_none_or(|o| o == "streamable-http") {
+        let control = runtime.block_on(http_control(&upstream));
+        paths.push(Paths {
+            transport: "streamable-http",
+            direct: Arc::new(runtime.block_on(over_http(&upstream, None))),
+            gateway: Arc::new(runtime.block_on(over_http(&format!("{url}/mcp/everything"), Some(&token)))),
+            control: Arc::new(runtime.block_on(over_http(&control, None))),
+        });
+    }
 
-    // Side by side: the direct and gateway paths of a transport run one right after the other.
-    for (transport, direct, gateway) in &paths {
-        let d = runtime.block_on(latencies(direct));
+    // Side by side: the paths of a transport run one right after the other.
+    for p in &paths {
+        let d = runtime.block_on(latencies(&p.direct));
         *steps.lock().unwrap() = Steps::default();
-        let g = runtime.block_on(latencies(gateway));
-        report(transport, &d, &g);
-        if *transport == "stdio" {
+        let g = runtime.block_on(latencies(&p.gateway));
+        let c = runtime.block_on(latencies(&p.control));
+        report(
+            p.transport,
+            [("direct", &d), ("gateway", &g), ("control (ungoverned)", &c)],
+        );
+        if p.transport == "stdio" {
             let mut steps = std::mem::take(&mut *steps.lock().unwrap());
             steps.decide.sort_unstable();
             steps.outcome.sort_unstable();
@@ -537,14 +675,30 @@ fn main() {
                 percentile(&steps.outcome, 0.5)
             );
         }
-        let dt = runtime.block_on(throughput(direct));
-        let gt = runtime.block_on(throughput(gateway));
         println!(
-            "{transport}: throughput, {CALLERS} concurrent callers for {THROUGHPUT_RUN:?}: direct {dt:.0} calls/s, gateway {gt:.0} calls/s ({:.2}x)",
+            "{}: throughput, {CALLERS} concurrent callers for {THROUGHPUT_RUN:?}:",
+            p.transport
+        );
+        let (dt, dc) = runtime.block_on(throughput(&p.direct));
+        let (gt, gc) = runtime.block_on(throughput(&p.gateway));
+        let (ct, cc) = runtime.block_on(throughput(&p.control));
+        println!("  direct  {dt:>6.0} calls/s          CPU per call: {dc}");
+        println!(
+            "  gateway {gt:>6.0} calls/s ({:.2}x)  CPU per call: {gc}",
             gt / dt
         );
-        if *transport == "stdio" {
-            runtime.block_on(breakdown(&state, &url, &token, direct, dir.path()));
+        println!(
+            "  control {ct:>6.0} calls/s ({:.2}x)  CPU per call: {cc}",
+            ct / dt
+        );
+        if p.transport == "stdio" {
+            runtime.block_on(breakdown(
+                &state,
+                (&url, &token),
+                &p.direct,
+                &p.control,
+                dir.path(),
+            ));
         }
     }
 
@@ -552,10 +706,10 @@ fn main() {
         return;
     }
     let mut c = Criterion::default().configure_from_args();
-    for (transport, direct, gateway) in &paths {
-        let mut group = c.benchmark_group(format!("tools_call_echo/{transport}"));
-        group.bench_function("direct", |b| b.to_async(&runtime).iter(|| echo(direct)));
-        group.bench_function("gateway", |b| b.to_async(&runtime).iter(|| echo(gateway)));
+    for p in &paths {
+        let mut group = c.benchmark_group(format!("tools_call_echo/{}", p.transport));
+        group.bench_function("direct", |b| b.to_async(&runtime).iter(|| echo(&p.direct)));
+        group.bench_function("gateway", |b| b.to_async(&runtime).iter(|| echo(&p.gateway)));
         group.finish();
     }
     c.final_summary();

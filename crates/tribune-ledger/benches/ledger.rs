@@ -1,5 +1,6 @@
 //! Ledger benchmarks: the DESIGN.md targets (verify 1,000,000 entries in < 2 s; inclusion proof
-//! at 10,000,000 entries in < 100 us) and append throughput.
+//! at 10,000,000 entries in < 100 us), append throughput, and canonicalizing an entry (ours
+//! against `serde_json_canonicalizer`, side by side).
 //!
 //! `cargo bench -p tribune-ledger --bench ledger` (add `-- --quick` for a short run).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -146,10 +147,28 @@ fn append_throughput(c: &mut Criterion) {
     group.finish();
 }
 
+/// Canonical JSON of one decision entry as the server builds it (a `serde_json::Value`): the
+/// ledger's own writer against the library it replaced, which must give the same bytes.
+fn canonicalize_entry(c: &mut Criterion) {
+    let value: serde_json::Value = serde_json::from_slice(&entry(42)).unwrap();
+    let ours = tribune_ledger::canonical::to_vec(&value).unwrap();
+    assert_eq!(ours, serde_json_canonicalizer::to_vec(&value).unwrap());
+    let mut group = c.benchmark_group("canonical");
+    group.throughput(Throughput::Bytes(ours.len() as u64));
+    group.bench_function("decision_entry/tribune_ledger", |b| {
+        b.iter(|| tribune_ledger::canonical::to_vec(black_box(&value)).unwrap())
+    });
+    group.bench_function("decision_entry/serde_json_canonicalizer", |b| {
+        b.iter(|| serde_json_canonicalizer::to_vec(black_box(&value)).unwrap())
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     verify_one_million,
     proofs_at_ten_million,
-    append_throughput
+    append_throughput,
+    canonicalize_entry
 );
 criterion_main!(benches);

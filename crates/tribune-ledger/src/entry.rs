@@ -1,12 +1,9 @@
 //! Ledger entries: RFC 8785 canonical JSON, at most 65,535 bytes.
 //!
 //! One value has one byte string, so a leaf hash can be recomputed by anyone who holds the
-//! value, whatever JSON library they use. Canonicalization is `serde_json_canonicalizer`
-//! (RFC 8785 JCS: sorted keys by UTF-16 code units, ECMAScript number formatting, minimal
-//! escaping). The size limit is that of a tlog-tiles entry bundle, which prefixes each entry with
+//! value, whatever JSON library they use. Canonicalization is [`crate::canonical`] (RFC 8785
+//! JCS: sorted keys by UTF-16 code units, ECMAScript number formatting, minimal escaping). The size limit is that of a tlog-tiles entry bundle, which prefixes each entry with
 //! a big-endian `u16` length: 64 KiB less one byte.
-
-use serde::Serialize;
 
 use crate::error::Error;
 use crate::hash::{Hash, leaf_hash};
@@ -22,9 +19,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Canonicalizes any serializable value (a `serde_json::Value` or a typed event).
-    pub fn from_json<T: Serialize>(value: &T) -> Result<Self, Error> {
-        let bytes = serde_json_canonicalizer::to_vec(value).map_err(Error::EntryNotSerializable)?;
+    /// Canonicalizes a JSON value.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, Error> {
+        let bytes = crate::canonical::to_vec(value).map_err(Error::EntryNotSerializable)?;
         if bytes.len() > MAX_ENTRY_SIZE {
             return Err(Error::EntryTooLarge {
                 size: bytes.len(),

@@ -54,8 +54,11 @@
 //!   ignored, a failing known key rejects the note) and passes Go's `PeterNeumann` vectors. Only
 //!   the key types are ours: seeds from a caller's `rand_core` 0.9 RNG, the `PRIVATE+KEY+` string,
 //!   and strict Ed25519 verification.
-//! - **Canonical JSON: `serde_json_canonicalizer`**, RFC 8785 over any `serde::Serialize`,
-//!   tested against the RFC's own examples.
+//! - **Canonical JSON: written here ([`canonical`]), numbers by `serde_json_canonicalizer`.**
+//!   The library is RFC 8785 over any `serde::Serialize`, tested against the RFC's own
+//!   examples, but to sort an object's keys it buffers every member and parses each key again;
+//!   over a `serde_json::Value`, whose keys are at hand, [`canonical`] sorts them in place and
+//!   writes straight through. A property test holds its output to the library's.
 //! - **The Merkle tree, proofs and tiles are written here**, after evaluating the two crates that
 //!   offer them. `ct-merkle` keeps every leaf and node in memory and verifies inclusion from the
 //!   leaf *value*, but a pruned entry leaves only its hash and ten million entries' nodes do not
@@ -75,6 +78,7 @@
 //! entries and sizes) and evaluates a few hundred hashes. The verifier hashes each payload once
 //! and each tree node once.
 
+pub mod canonical;
 pub mod checkpoint;
 pub mod entry;
 pub mod error;

@@ -15,7 +15,6 @@
 //!   over the candidate set, and so over the full policy set (see `plan`).
 
 mod args;
-mod canonical;
 mod compile;
 mod data;
 mod decision;
@@ -960,6 +959,7 @@ pub fn arguments_hash(arguments: &Value) -> Result<String, String> {
     // Tool arguments are small: the canonical text is gathered into one buffer (one
     // allocation) and hashed in one call, rather than fed to the hasher a few bytes at a time.
     let mut buffer = Vec::with_capacity(512);
-    canonical::write(arguments, &mut buffer)?;
+    tribune_ledger::canonical::write(arguments, &mut buffer)
+        .map_err(|e| format!("cannot canonicalize arguments: {e}"))?;
     Ok(hex::encode(Sha256::digest(&buffer)))
 }

@@ -137,7 +137,7 @@ pub struct VettingFacts {
 /// The pin of a tool description: lowercase hex SHA-256 of the RFC 8785 JSON of
 /// `{name, description, inputSchema}` (`description` left out when there is none).
 pub fn description_hash(value: &Value) -> Result<String, String> {
-    let bytes = serde_json_canonicalizer::to_vec(value)
+    let bytes = tribune_ledger::canonical::to_vec(value)
         .map_err(|e| format!("cannot canonicalize a tool description: {e}"))?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }

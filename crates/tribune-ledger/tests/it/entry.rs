@@ -72,7 +72,9 @@ fn typed_values_canonicalize_too() {
         actor: Actor { name: "agent-7" },
     };
     assert_eq!(
-        Entry::from_json(&event).unwrap().as_bytes(),
+        Entry::from_json(&serde_json::to_value(&event).unwrap())
+            .unwrap()
+            .as_bytes(),
         br#"{"activity":"create","actor":{"name":"agent-7"},"type_uid":600301}"#
     );
 }

@@ -1,52 +1,64 @@
-//! RFC 8785 (JCS) canonical JSON of a `serde_json::Value`, written to any `io::Write`.
+//! RFC 8785 (JCS) canonical JSON of a `serde_json::Value`: the one canonical form Tribune
+//! writes, for ledger entries, argument hashes and description pins alike.
 //!
 //! `serde_json_canonicalizer` serializes any `Serialize` value, so it cannot know an object's
 //! keys before it has written them: it buffers every member of every object and re-parses each
-//! key to sort it, a dozen allocations for typical tool arguments, on every decision. A `Value`
-//! already holds its keys, so here they are sorted in place (by UTF-16 code units, as JCS asks)
-//! and nothing is buffered. Scalars are still written by the same code as the library's:
-//! numbers by `serde_json_canonicalizer` itself (ECMAScript number formatting), strings by
-//! `serde_json`, whose escaping is the one JCS prescribes and the one the library uses. The
-//! unit tests check the output against `serde_json_canonicalizer::to_vec`.
+//! key to sort it, an allocation or more per member. A `Value` already holds its keys, so here
+//! they are sorted in place (by UTF-16 code units, as JCS asks) and nothing is buffered. Scalars
+//! are still written by the same code as the library's: numbers by `serde_json_canonicalizer`
+//! itself (ECMAScript number formatting), strings by `serde_json`, whose escaping is the one JCS
+//! prescribes and the one the library uses. The unit tests check the output against
+//! `serde_json_canonicalizer::to_vec`, so entries written before this module existed read back
+//! unchanged.
 
 use std::io::Write;
 
 use serde_json::Value;
 
+/// The canonical form of `value`.
+pub fn to_vec(value: &Value) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(512);
+    write(value, &mut out)?;
+    Ok(out)
+}
+
 /// Writes the canonical form of `value` to `w`.
-pub fn write(value: &Value, w: &mut impl Write) -> Result<(), String> {
-    let fail = |e: &dyn std::fmt::Display| format!("cannot canonicalize arguments: {e}");
+pub fn write(value: &Value, w: &mut impl Write) -> Result<(), serde_json::Error> {
     match value {
-        Value::Null => w.write_all(b"null").map_err(|e| fail(&e)),
-        Value::Bool(true) => w.write_all(b"true").map_err(|e| fail(&e)),
-        Value::Bool(false) => w.write_all(b"false").map_err(|e| fail(&e)),
-        Value::Number(n) => serde_json_canonicalizer::to_writer(n, w).map_err(|e| fail(&e)),
-        Value::String(s) => serde_json::to_writer(&mut *w, s).map_err(|e| fail(&e)),
+        Value::Null => raw(w, b"null"),
+        Value::Bool(true) => raw(w, b"true"),
+        Value::Bool(false) => raw(w, b"false"),
+        Value::Number(n) => serde_json_canonicalizer::to_writer(n, w),
+        Value::String(s) => serde_json::to_writer(&mut *w, s),
         Value::Array(items) => {
-            w.write_all(b"[").map_err(|e| fail(&e))?;
+            raw(w, b"[")?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    w.write_all(b",").map_err(|e| fail(&e))?;
+                    raw(w, b",")?;
                 }
                 write(item, w)?;
             }
-            w.write_all(b"]").map_err(|e| fail(&e))
+            raw(w, b"]")
         }
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
             members.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            w.write_all(b"{").map_err(|e| fail(&e))?;
+            raw(w, b"{")?;
             for (i, (key, item)) in members.into_iter().enumerate() {
                 if i > 0 {
-                    w.write_all(b",").map_err(|e| fail(&e))?;
+                    raw(w, b",")?;
                 }
-                serde_json::to_writer(&mut *w, key).map_err(|e| fail(&e))?;
-                w.write_all(b":").map_err(|e| fail(&e))?;
+                serde_json::to_writer(&mut *w, key)?;
+                raw(w, b":")?;
                 write(item, w)?;
             }
-            w.write_all(b"}").map_err(|e| fail(&e))
+            raw(w, b"}")
         }
     }
+}
+
+fn raw(w: &mut impl Write, bytes: &[u8]) -> Result<(), serde_json::Error> {
+    w.write_all(bytes).map_err(serde_json::Error::io)
 }
 
 #[cfg(test)]
@@ -57,9 +69,7 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     fn ours(v: &Value) -> Vec<u8> {
-        let mut out = Vec::new();
-        super::write(v, &mut out).unwrap();
-        out
+        super::to_vec(v).unwrap()
     }
 
     fn value() -> impl Strategy<Value = Value> {
