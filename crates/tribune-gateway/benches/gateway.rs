@@ -8,8 +8,13 @@
 //! - Streamable HTTP: the server listening on loopback; through Tribune's `/mcp/everything`,
 //!   which decides in process (what `tribune serve` runs).
 //!
+//! Each transport also runs a control: the gateway core with a governor that allows everything
+//! and records nothing (for Streamable HTTP behind rmcp's server on a port of its own), so what
+//! governance adds is told apart from what the MCP hop costs.
+//!
 //! Before criterion runs, single calls are timed with `Instant` for p50/p90/p99, and a fixed
-//! number of concurrent callers on one MCP session measure throughput. Then the stdio
+//! number of concurrent callers on one MCP session measure throughput; each run reports the CPU
+//! time per call of the machine and of this process (Linux's `/proc`). Then the stdio
 //! gateway's added time is taken apart: each step the governor takes for a call (`decide`,
 //! `outcome`), a bare authenticated round trip to Tribune that writes nothing, one durable
 //! ledger append without HTTP, the gateway hop with a control governor that allows everything
@@ -280,8 +285,9 @@ impl Governor for Ungoverned {
 
 /// The control of the Streamable HTTP gateway: rmcp's Streamable HTTP server running the
 /// gateway core with the [`Ungoverned`] governor in front of `upstream`, served by axum on a
-/// loopback port of its own, as `/mcp/{provider}` is, but with no authentication, decision or
-/// record. It serves one MCP session; its url.
+/// loopback port of its own. It is `/mcp/{provider}` without what Tribune adds around the core:
+/// no authentication, no per-request routing to the caller's sessions, no decision, no record.
+/// It serves one MCP session; its url.
 async fn http_control(upstream: &str) -> String {
     let child = tribune_gateway::connect_remote(upstream, Duration::from_secs(10))
         .await
@@ -390,8 +396,9 @@ struct CpuClock {
 impl CpuClock {
     fn now() -> CpuClock {
         let machine = std::fs::read_to_string("/proc/stat").ok().map_or(0, |stat| {
-            // `cpu user nice system idle iowait irq softirq steal ...`: busy is all but idle
-            // and iowait.
+            // `cpu user nice system idle iowait irq softirq steal guest guest_nice`: busy is
+            // user, nice, system, irq and softirq (not the time the hypervisor stole, and not
+            // guest time, which user and nice already count).
             let fields: Vec<u64> = stat
                 .lines()
                 .next()
@@ -400,9 +407,7 @@ impl CpuClock {
                 .skip(1)
                 .filter_map(|f| f.parse().ok())
                 .collect();
-            fields.iter().sum::<u64>()
-                - fields.get(3).copied().unwrap_or(0)
-                - fields.get(4).copied().unwrap_or(0)
+            [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum()
         });
         let process = std::fs::read_to_string("/proc/self/stat").ok().map_or(0, |stat| {
             // After the command name in parentheses: utime and stime are the 12th and 13th
@@ -423,8 +428,8 @@ impl CpuClock {
         // Linux counts CPU time in ticks of 10 ms (`getconf CLK_TCK` = 100).
         let per_call = |ticks: u64| Duration::from_millis(ticks * 10) / u32::try_from(calls.max(1)).unwrap();
         CpuPerCall {
-            machine: per_call(now.machine - self.machine),
-            process: per_call(now.process - self.process),
+            machine: per_call(now.machine.saturating_sub(self.machine)),
+            process: per_call(now.process.saturating_sub(self.process)),
         }
     }
 }

@@ -110,13 +110,17 @@ mod tests {
 
     #[test]
     fn known_answer() {
-        // RFC 8785 section 3.2.3's ordering example, and numbers in ECMAScript form.
+        // RFC 8785 section 3.2.3's ordering example (by UTF-16 code units: the emoji's
+        // surrogates sort below U+FB33), and numbers in ECMAScript form.
         let v = json!({"\u{20ac}": "Euro Sign", "\r": "Carriage Return", "\u{fb33}": "Hebrew",
             "1": "One", "\u{1f600}": "Emoji", "\u{80}": "Control", "\u{f6}": "Latin",
-            "n": [1e30, 4.5, 0.002, 1e-27, -0.0, 100.0]});
-        assert_eq!(
-            String::from_utf8(ours(&v)).unwrap(),
-            String::from_utf8(serde_json_canonicalizer::to_vec(&v).unwrap()).unwrap()
+            "n": [1e30, 4.5, 0.002, 1e-27, -0.0, 100.0], "/": "a/b"});
+        let expected = concat!(
+            r#"{"\r":"Carriage Return","/":"a/b","1":"One","n":[1e+30,4.5,0.002,1e-27,0,100],"#,
+            "\"\u{80}\":\"Control\",\"\u{f6}\":\"Latin\",\"\u{20ac}\":\"Euro Sign\",",
+            "\"\u{1f600}\":\"Emoji\",\"\u{fb33}\":\"Hebrew\"}"
         );
+        assert_eq!(String::from_utf8(ours(&v)).unwrap(), expected);
+        assert_eq!(ours(&v), serde_json_canonicalizer::to_vec(&v).unwrap());
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! One value has one byte string, so a leaf hash can be recomputed by anyone who holds the
 //! value, whatever JSON library they use. Canonicalization is [`crate::canonical`] (RFC 8785
-//! JCS: sorted keys by UTF-16 code units, ECMAScript number formatting, minimal escaping). The size limit is that of a tlog-tiles entry bundle, which prefixes each entry with
-//! a big-endian `u16` length: 64 KiB less one byte.
+//! JCS: sorted keys by UTF-16 code units, ECMAScript number formatting, minimal escaping).
+//! The size limit is that of a tlog-tiles entry bundle, which prefixes each entry with a
+//! big-endian `u16` length: 64 KiB less one byte.
 
 use crate::error::Error;
 use crate::hash::{Hash, leaf_hash};
