@@ -956,10 +956,9 @@ fn time_parts(now_ms: i64) -> [i64; 3] {
 
 /// SHA-256 (hex) of `arguments` in RFC 8785 canonical JSON.
 pub fn arguments_hash(arguments: &Value) -> Result<String, String> {
-    // Tool arguments are small: the canonical text is gathered into one buffer (one
-    // allocation) and hashed in one call, rather than fed to the hasher a few bytes at a time.
-    let mut buffer = Vec::with_capacity(512);
-    tribune_ledger::canonical::write(arguments, &mut buffer)
+    // Tool arguments are small: the canonical text is gathered into one buffer and hashed in
+    // one call, rather than fed to the hasher a few bytes at a time.
+    let canonical = tribune_ledger::canonical::to_vec(arguments)
         .map_err(|e| format!("cannot canonicalize arguments: {e}"))?;
-    Ok(hex::encode(Sha256::digest(&buffer)))
+    Ok(hex::encode(Sha256::digest(&canonical)))
 }
