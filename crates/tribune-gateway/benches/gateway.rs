@@ -13,16 +13,19 @@
 //! governance adds is told apart from what the MCP hop costs.
 //!
 //! Before criterion runs, single calls are timed with `Instant` for p50/p90/p99, and a fixed
-//! number of concurrent callers on one MCP session measure throughput; each run reports the CPU
-//! time per call of the machine and of this process (Linux's `/proc`). Then the stdio
+//! number of concurrent callers on one MCP session measure throughput; a transport's three paths
+//! take turns in rounds, so a drift in the machine's speed falls on all three, and throughput
+//! ratios are the median of the rounds' ratios. Each run reports the CPU time per call of the
+//! machine and of this process (Linux's `/proc`). Then the stdio
 //! gateway's added time is taken apart: each step the governor takes for a call (`decide`,
 //! `outcome`), a bare authenticated round trip to Tribune that writes nothing, one durable
 //! ledger append without HTTP, the gateway hop with a control governor that allows everything
 //! and records nothing, and the floor (a bare HTTP round trip, the cheapest durable SQLite
 //! commit on the same disk), each timed alone. `cargo bench -p tribune-gateway --bench
 //! gateway`; set `TRIBUNE_BENCH_NO_CRITERION=1` for the percentiles, throughput and breakdown
-//! only, and `TRIBUNE_BENCH_TRANSPORT=stdio` (or `streamable-http`) for one transport. Figures
-//! go to BENCHMARKS.md.
+//! only, and `TRIBUNE_BENCH_TRANSPORT=stdio` (or `streamable-http`) for one transport;
+//! `TRIBUNE_BENCH_PROFILE=gateway` (or `direct`, `control`) runs only that path's throughput, for
+//! 30 s, for a profiler to watch. Figures go to BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -52,8 +55,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CALLS: usize = 2_000;
 /// Concurrent callers in the throughput run.
 const CALLERS: usize = 16;
-/// How long each throughput run lasts.
-const THROUGHPUT_RUN: Duration = Duration::from_secs(10);
+/// Rounds in which a transport's paths take turns, so that drift in the machine's speed (and
+/// the everything server's) over a run falls on every path alike.
+const ROUNDS: usize = 10;
+/// How long each path's throughput turn lasts in a round.
+const THROUGHPUT_ROUND: Duration = Duration::from_secs(1);
 
 const MANIFEST: &str = r#"
 [deployment]
@@ -351,21 +357,42 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// `CALLS` sequential calls after 100 warm-up calls: their times, sorted, and the CPU they took.
-async fn latencies(client: &Client) -> (Vec<Duration>, CpuPerCall) {
-    for _ in 0..100 {
-        echo(client).await;
+/// The latencies and CPU of one path: its `CALLS` sequential call times, sorted, and the CPU
+/// each call took.
+type PathTimes = (Vec<Duration>, CpuPerCall);
+
+/// `CALLS` sequential calls on each of `paths` after 100 warm-up calls each, the paths taking
+/// turns in [`ROUNDS`] rounds.
+async fn latencies(paths: [&Client; 3]) -> [PathTimes; 3] {
+    for client in paths {
+        for _ in 0..100 {
+            echo(client).await;
+        }
     }
-    let clock = CpuClock::now();
-    let mut times = Vec::with_capacity(CALLS);
-    for _ in 0..CALLS {
-        let started = Instant::now();
-        echo(client).await;
-        times.push(started.elapsed());
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    let mut cpu = [Tally::default(); 3];
+    for _ in 0..ROUNDS {
+        for (i, client) in paths.into_iter().enumerate() {
+            let clock = CpuClock::now();
+            for _ in 0..CALLS / ROUNDS {
+                let started = Instant::now();
+                echo(client).await;
+                times[i].push(started.elapsed());
+            }
+            cpu[i].add(&clock, (CALLS / ROUNDS) as u64);
+        }
     }
-    let cpu = clock.per_call(CALLS as u64);
-    times.sort_unstable();
-    (times, cpu)
+    times
+        .map(|mut t| {
+            t.sort_unstable();
+            t
+        })
+        .into_iter()
+        .zip(cpu)
+        .map(|(t, c)| (t, c.per_call()))
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap()
 }
 
 /// CPU time per call over a run: the whole machine's (this process, the everything servers and
@@ -421,24 +448,93 @@ impl CpuClock {
         });
         CpuClock { machine, process }
     }
+}
 
-    /// The CPU time each of `calls` took since `self`.
-    fn per_call(&self, calls: u64) -> CpuPerCall {
+/// The calls of one path over a run's rounds and the CPU ticks they took.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    calls: u64,
+    machine: u64,
+    process: u64,
+}
+
+impl Tally {
+    /// Adds `calls` made since `clock` was read.
+    fn add(&mut self, clock: &CpuClock, calls: u64) {
         let now = CpuClock::now();
+        self.calls += calls;
+        self.machine += now.machine.saturating_sub(clock.machine);
+        self.process += now.process.saturating_sub(clock.process);
+    }
+
+    fn per_call(&self) -> CpuPerCall {
         // Linux counts CPU time in ticks of 10 ms (`getconf CLK_TCK` = 100).
-        let per_call = |ticks: u64| Duration::from_millis(ticks * 10) / u32::try_from(calls.max(1)).unwrap();
+        let per_call =
+            |ticks: u64| Duration::from_millis(ticks * 10) / u32::try_from(self.calls.max(1)).unwrap();
         CpuPerCall {
-            machine: per_call(now.machine.saturating_sub(self.machine)),
-            process: per_call(now.process.saturating_sub(self.process)),
+            machine: per_call(self.machine),
+            process: per_call(self.process),
         }
     }
 }
 
-/// Calls per second over [`THROUGHPUT_RUN`] with [`CALLERS`] concurrent callers, and the CPU
-/// each call took.
-async fn throughput(client: &Arc<Client>) -> (f64, CpuPerCall) {
-    let clock = CpuClock::now();
-    let deadline = Instant::now() + THROUGHPUT_RUN;
+/// One path's throughput over a run: calls per second over all its rounds, its rate relative to
+/// the direct path's in each round, and the CPU each call took.
+struct Rate {
+    per_second: f64,
+    ratios: Vec<f64>,
+    cpu: CpuPerCall,
+}
+
+impl Rate {
+    /// The median of the per-round ratios, with their range.
+    fn ratio(&self) -> String {
+        let mut r = self.ratios.clone();
+        r.sort_unstable_by(f64::total_cmp);
+        format!(
+            "{:.2}x; rounds {:.2}-{:.2}x",
+            r[r.len() / 2],
+            r[0],
+            r[r.len() - 1]
+        )
+    }
+}
+
+/// Throughput of `paths` with [`CALLERS`] concurrent callers each, the paths taking turns in
+/// [`ROUNDS`] rounds of [`THROUGHPUT_ROUND`] (ratios are to `paths[0]`, the direct path).
+async fn throughput(paths: [&Arc<Client>; 3]) -> [Rate; 3] {
+    let mut calls = [0u64; 3];
+    let mut seconds = [0f64; 3];
+    let mut cpu = [Tally::default(); 3];
+    let mut ratios: [Vec<f64>; 3] = Default::default();
+    for _ in 0..ROUNDS {
+        let mut rates = [0f64; 3];
+        for (i, client) in paths.into_iter().enumerate() {
+            let clock = CpuClock::now();
+            let started = Instant::now();
+            let n = concurrent_calls(client, started + THROUGHPUT_ROUND).await;
+            // Until the last caller is back: calls in flight at the deadline count, and so
+            // does the time they took.
+            let elapsed = started.elapsed().as_secs_f64();
+            cpu[i].add(&clock, n);
+            calls[i] += n;
+            seconds[i] += elapsed;
+            rates[i] = n as f64 / elapsed;
+        }
+        for i in 0..3 {
+            ratios[i].push(rates[i] / rates[0]);
+        }
+    }
+    let mut rates = ratios.into_iter().enumerate().map(|(i, ratios)| Rate {
+        per_second: calls[i] as f64 / seconds[i],
+        ratios,
+        cpu: cpu[i].per_call(),
+    });
+    [(); 3].map(|()| rates.next().unwrap())
+}
+
+/// Calls completed by [`CALLERS`] callers on `client`, each calling until `deadline`.
+async fn concurrent_calls(client: &Arc<Client>, deadline: Instant) -> u64 {
     let tasks: Vec<_> = (0..CALLERS)
         .map(|_| {
             let client = client.clone();
@@ -456,7 +552,7 @@ async fn throughput(client: &Arc<Client>) -> (f64, CpuPerCall) {
     for t in tasks {
         total += t.await.unwrap();
     }
-    (total as f64 / THROUGHPUT_RUN.as_secs_f64(), clock.per_call(total))
+    total
 }
 
 /// Times `step` `CALLS` times after 100 warm-up runs; sorted.
@@ -602,7 +698,7 @@ async fn breakdown(
 
 /// Percentiles and CPU per call of the direct, gateway and control paths of one transport, and
 /// what the gateway and the control add at p50.
-fn report(transport: &str, paths: [(&str, &(Vec<Duration>, CpuPerCall)); 3]) {
+fn report(transport: &str, paths: [(&str, &PathTimes); 3]) {
     println!("{transport}: tools/call echo, {CALLS} sequential calls each:");
     println!("  path                   p50        p90        p99   CPU per call");
     for (name, (t, cpu)) in paths {
@@ -660,12 +756,27 @@ fn main() {
         });
     }
 
-    // Side by side: the paths of a transport run one right after the other.
+    // For a profiler: one path's throughput alone, for 30 seconds.
+    if let Ok(path) = std::env::var("TRIBUNE_BENCH_PROFILE") {
+        for p in &paths {
+            let client = match path.as_str() {
+                "direct" => &p.direct,
+                "gateway" => &p.gateway,
+                "control" => &p.control,
+                other => panic!("TRIBUNE_BENCH_PROFILE is direct, gateway or control, not {other}"),
+            };
+            println!("{} {path}: profiling for 30 s", p.transport);
+            let started = Instant::now();
+            let calls = runtime.block_on(concurrent_calls(client, started + Duration::from_secs(30)));
+            println!("  {:.0} calls/s", calls as f64 / started.elapsed().as_secs_f64());
+        }
+        return;
+    }
+
+    // Side by side: the paths of a transport take turns, round by round, in one run.
     for p in &paths {
-        let d = runtime.block_on(latencies(&p.direct));
         *steps.lock().unwrap() = Steps::default();
-        let g = runtime.block_on(latencies(&p.gateway));
-        let c = runtime.block_on(latencies(&p.control));
+        let [d, g, c] = runtime.block_on(latencies([&p.direct, &p.gateway, &p.control]));
         report(
             p.transport,
             [("direct", &d), ("gateway", &g), ("control (ungoverned)", &c)],
@@ -681,21 +792,22 @@ fn main() {
             );
         }
         println!(
-            "{}: throughput, {CALLERS} concurrent callers for {THROUGHPUT_RUN:?}:",
+            "{}: throughput, {CALLERS} concurrent callers, {ROUNDS} rounds of {THROUGHPUT_ROUND:?} per path:",
             p.transport
         );
-        let (dt, dc) = runtime.block_on(throughput(&p.direct));
-        let (gt, gc) = runtime.block_on(throughput(&p.gateway));
-        let (ct, cc) = runtime.block_on(throughput(&p.control));
-        println!("  direct  {dt:>6.0} calls/s          CPU per call: {dc}");
+        let [d, g, c] = runtime.block_on(throughput([&p.direct, &p.gateway, &p.control]));
         println!(
-            "  gateway {gt:>6.0} calls/s ({:.2}x)  CPU per call: {gc}",
-            gt / dt
+            "  direct  {:>6.0} calls/s                        CPU per call: {}",
+            d.per_second, d.cpu
         );
-        println!(
-            "  control {ct:>6.0} calls/s ({:.2}x)  CPU per call: {cc}",
-            ct / dt
-        );
+        for (name, r) in [("gateway", &g), ("control", &c)] {
+            println!(
+                "  {name} {:>6.0} calls/s ({})  CPU per call: {}",
+                r.per_second,
+                r.ratio(),
+                r.cpu
+            );
+        }
         if p.transport == "stdio" {
             runtime.block_on(breakdown(
                 &state,

@@ -11,15 +11,43 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use crate::Error;
 use crate::gateway::{Backend, connect_child};
 
+/// The most redirects one request follows.
+const MAX_REDIRECTS: usize = 10;
+
 /// Connects to the MCP server at `url` over Streamable HTTP, negotiating as
 /// [`connect_child`] does (2026-07-28, falling back to 2025-11-25). A server that does not
-/// answer the handshake within `timeout` is down, as far as the agent is concerned.
+/// answer the handshake within `timeout` (or take a connection within it) is down, as far as
+/// the agent is concerned.
+///
+/// The session's requests reuse its idle connections (rmcp's own client opens one per request):
+/// a connection made for every call costs the gateway, the kernel and the remote server more
+/// CPU than the call itself on a fast tool. As with rmcp's client, only same-origin 307 and
+/// 308 redirects are followed: they keep the method and the message, and never carry the
+/// session to another host.
 pub async fn connect_remote(
     url: &str,
     timeout: Duration,
 ) -> Result<RunningService<RoleClient, Backend>, Error> {
-    let transport =
-        StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(url));
+    let client = reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt
+                .previous()
+                .last()
+                .is_some_and(|from| from.origin() == attempt.url().origin());
+            let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
+            if same_origin && keeps_body && attempt.previous().len() <= MAX_REDIRECTS {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+        .build()
+        .map_err(|e| Error::ChildHandshake(format!("no HTTP client for `{url}`: {e}")))?;
+    let transport = StreamableHttpClientTransport::with_client(
+        client,
+        StreamableHttpClientTransportConfig::with_uri(url),
+    );
     match tokio::time::timeout(timeout, connect_child(transport)).await {
         Ok(connected) => connected,
         Err(_) => Err(Error::ChildHandshake(format!(

@@ -232,7 +232,9 @@ pub async fn serve(
         // MCP sessions hold event streams open; ending them lets the drain finish.
         fronts.mcp.shutdown();
     };
-    axum::serve(listener, router(state))
+    // One router for every connection: `Router` as a make-service would copy every route per
+    // connection, and MCP clients open a connection per request.
+    axum::serve(listener, router(state).into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -466,3 +466,56 @@ async fn one_caller_holds_a_bounded_number_of_sessions() {
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "too_many_sessions", "{body}");
 }
+
+/// A session's requests to the remote server reuse its connections: ten calls through the
+/// front open no more connections than the handshake needs, counted by a relay in front of
+/// the everything server.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_reuses_its_upstream_connections() {
+    let (_process, everything) = support::everything_http(&[]).await;
+    let upstream = everything
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relayed = format!("http://{}/mcp", relay.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let (mut inbound, _) = relay.accept().await.unwrap();
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut outbound = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            tokio::spawn(async move {
+                // Either side closing ends the relay of this connection.
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = MANIFEST
+        .replace("{url}", &relayed)
+        .replace("{down}", &support::free_port().to_string());
+    let (url, state) = support::tribune(dir.path(), &manifest, &[("helper.cedar", POLICY)]).await;
+    let agent = token(&state, TokenKind::Agent, "helper").await;
+    let client = connect(
+        &format!("{url}/mcp/everything"),
+        Some(&agent),
+        ProtocolVersion::V_2025_11_25,
+    )
+    .await
+    .unwrap();
+    let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    for n in 0..10 {
+        let result = call(&client, "echo", json!({ "message": format!("call {n}") })).await;
+        assert_eq!(text(&result), format!("Echo: call {n}"));
+    }
+    let after = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // rmcp's own client would have opened one connection per call (and per notification).
+    assert!(
+        after - opened <= 1,
+        "ten sequential calls opened {} upstream connections (the handshake opened {opened})",
+        after - opened
+    );
+    client.cancel().await.unwrap();
+}
