@@ -521,7 +521,7 @@ impl Store {
             return Ok(Vec::new());
         }
         match &self.backend {
-            Backend::Sqlite(pool) => append_sqlite(pool, batch).await,
+            Backend::Sqlite(pool) => append_sqlite(self.ledger_writer.as_ref().unwrap_or(pool), batch).await,
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 // The row lock serializes appends across every server process sharing the database.

@@ -39,10 +39,14 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database behind Tribune: tokens, decisions, outcomes and bundle activations.
 ///
-/// Cheap to clone: clones share one connection pool.
+/// Cheap to clone: clones share its connection pools.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// SQLite only: the one connection ledger appends write through. A connection's page cache
+    /// survives only its own writes (SQLite drops it when another connection has written), so
+    /// the appender, which writes most, keeps its own and finds the pages it writes in memory.
+    pub(crate) ledger_writer: Option<SqlitePool>,
     /// How many token revocations went through this store or one of its clones, so a cache
     /// of verified tokens in this process can tell it may hold a revoked one
     /// ([`Store::token_revocations`]).
@@ -153,11 +157,17 @@ impl Store {
         // thread, on every query).
         let pool = SqlitePoolOptions::new()
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let ledger_writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         Ok(Store {
             backend: Backend::Sqlite(pool),
+            ledger_writer: Some(ledger_writer),
             token_revocations: Arc::default(),
         })
     }
@@ -168,6 +178,7 @@ impl Store {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Store {
             backend: Backend::Postgres(pool),
+            ledger_writer: None,
             token_revocations: Arc::default(),
         })
     }
@@ -180,9 +191,12 @@ impl Store {
         }
     }
 
-    /// Closes the connection pool shared by this store and all its clones, waiting for
+    /// Closes the connection pools shared by this store and all its clones, waiting for
     /// connections in use to be returned. Every later operation fails.
     pub async fn close(&self) {
+        if let Some(writer) = &self.ledger_writer {
+            writer.close().await;
+        }
         with_pool!(self, pool => pool.close().await)
     }
 
