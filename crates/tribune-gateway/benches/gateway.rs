@@ -24,8 +24,9 @@
 //! commit on the same disk), each timed alone. `cargo bench -p tribune-gateway --bench
 //! gateway`; set `TRIBUNE_BENCH_NO_CRITERION=1` for the percentiles, throughput and breakdown
 //! only, and `TRIBUNE_BENCH_TRANSPORT=stdio` (or `streamable-http`) for one transport;
-//! `TRIBUNE_BENCH_PROFILE=gateway` (or `direct`, `control`) runs only that path's throughput, for
-//! 30 s, for a profiler to watch. Figures go to BENCHMARKS.md.
+//! `TRIBUNE_BENCH_PROFILE=gateway` (or `direct`, `control`) runs only that path's throughput,
+//! for 30 s per transport (stdio first; set the transport too), for a profiler to watch.
+//! Figures go to BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -491,12 +492,13 @@ impl Rate {
     fn ratio(&self) -> String {
         let mut r = self.ratios.clone();
         r.sort_unstable_by(f64::total_cmp);
-        format!(
-            "{:.2}x; rounds {:.2}-{:.2}x",
-            r[r.len() / 2],
-            r[0],
-            r[r.len() - 1]
-        )
+        let n = r.len();
+        let median = if n.is_multiple_of(2) {
+            (r[n / 2 - 1] + r[n / 2]) / 2.0
+        } else {
+            r[n / 2]
+        };
+        format!("{median:.2}x; rounds {:.2}-{:.2}x", r[0], r[n - 1])
     }
 }
 

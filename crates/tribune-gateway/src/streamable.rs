@@ -14,6 +14,9 @@ use crate::gateway::{Backend, connect_child};
 /// The most redirects one request follows.
 const MAX_REDIRECTS: usize = 10;
 
+/// How long an idle upstream connection is kept for the session's next request.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Connects to the MCP server at `url` over Streamable HTTP, negotiating as
 /// [`connect_child`] does (2026-07-28, falling back to 2025-11-25). A server that does not
 /// answer the handshake within `timeout` (or take a connection within it) is down, as far as
@@ -36,12 +39,17 @@ pub async fn connect_remote(
                 .last()
                 .is_some_and(|from| from.origin() == attempt.url().origin());
             let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
-            if same_origin && keeps_body && attempt.previous().len() <= MAX_REDIRECTS {
-                attempt.follow()
-            } else {
+            if !(same_origin && keeps_body) {
                 attempt.stop()
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else {
+                attempt.follow()
             }
         }))
+        // Idle connections are dropped before the common server-side keep-alive timeouts
+        // (Node's and uvicorn's are 5 s), so a request is not sent on one the server is closing.
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .build()
         .map_err(|e| Error::ChildHandshake(format!("no HTTP client for `{url}`: {e}")))?;
     let transport = StreamableHttpClientTransport::with_client(

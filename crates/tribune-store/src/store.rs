@@ -160,8 +160,11 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // Its one connection is kept for good: closing it would drop its cache.
         let ledger_writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .test_before_acquire(false)
             .connect_with(options)
             .await?;

@@ -468,8 +468,8 @@ async fn one_caller_holds_a_bounded_number_of_sessions() {
 }
 
 /// A session's requests to the remote server reuse its connections: ten calls through the
-/// front open no more connections than the handshake needs, counted by a relay in front of
-/// the everything server.
+/// front open at most three more than the handshake did (not one per call), counted by a
+/// relay in front of the everything server.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_reuses_its_upstream_connections() {
     let (_process, everything) = support::everything_http(&[]).await;
@@ -511,9 +511,11 @@ async fn a_session_reuses_its_upstream_connections() {
         assert_eq!(text(&result), format!("Echo: call {n}"));
     }
     let after = accepted.load(std::sync::atomic::Ordering::SeqCst);
-    // rmcp's own client would have opened one connection per call (and per notification).
+    // rmcp's own client opens one connection per call. A pooled one may still open a few:
+    // the session's event stream holds one, and a response body still being drained when
+    // the next call goes out keeps its connection from the pool.
     assert!(
-        after - opened <= 1,
+        after - opened <= 3,
         "ten sequential calls opened {} upstream connections (the handshake opened {opened})",
         after - opened
     );
