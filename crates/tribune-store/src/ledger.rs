@@ -426,8 +426,10 @@ fn decisions_key(decisions: &[&DecisionRecord]) -> String {
     }
 }
 
-/// The most entries whose final command `append_sqlite` keeps prepared.
-const CACHED_TAIL_ROWS: usize = 4;
+/// The most entries whose final command `append_sqlite` keeps prepared: up to 44 shapes (rows
+/// of decisions, of entries), inside sqlx's statement cache of 100 on the appender's connection,
+/// which holds only the ledger's statements.
+const CACHED_TAIL_ROWS: usize = 8;
 
 /// A pooled SQLite connection inside a transaction this module began by hand: unless
 /// [`SqliteTx::committed`] is called, the connection is closed instead of going back to the
