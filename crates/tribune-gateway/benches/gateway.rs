@@ -383,17 +383,11 @@ async fn latencies(paths: [&Client; 3]) -> [PathTimes; 3] {
             cpu[i].add(&clock, (CALLS / ROUNDS) as u64);
         }
     }
-    times
-        .map(|mut t| {
-            t.sort_unstable();
-            t
-        })
-        .into_iter()
-        .zip(cpu)
-        .map(|(t, c)| (t, c.per_call()))
-        .collect::<Vec<_>>()
-        .try_into()
-        .unwrap()
+    std::array::from_fn(|i| {
+        let mut t = std::mem::take(&mut times[i]);
+        t.sort_unstable();
+        (t, cpu[i].per_call())
+    })
 }
 
 /// CPU time per call over a run: the whole machine's (this process, the everything servers and
@@ -527,12 +521,11 @@ async fn throughput(paths: [&Arc<Client>; 3]) -> [Rate; 3] {
             ratios[i].push(rates[i] / rates[0]);
         }
     }
-    let mut rates = ratios.into_iter().enumerate().map(|(i, ratios)| Rate {
+    std::array::from_fn(|i| Rate {
         per_second: calls[i] as f64 / seconds[i],
-        ratios,
+        ratios: std::mem::take(&mut ratios[i]),
         cpu: cpu[i].per_call(),
-    });
-    [(); 3].map(|()| rates.next().unwrap())
+    })
 }
 
 /// Calls completed by [`CALLERS`] callers on `client`, each calling until `deadline`.

@@ -371,7 +371,7 @@ impl Store {
         T: Send,
     {
         match &self.backend {
-            Backend::Sqlite(pool) => {
+            Backend::Sqlite { pool, .. } => {
                 // BEGIN IMMEDIATE takes SQLite's write lock before the counts are read.
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = admit_in_tx!(tx, probe, decide);

@@ -523,7 +523,7 @@ impl Store {
             return Ok(Vec::new());
         }
         match &self.backend {
-            Backend::Sqlite(pool) => append_sqlite(self.ledger_writer.as_ref().unwrap_or(pool), batch).await,
+            Backend::Sqlite { ledger, .. } => append_sqlite(ledger, batch).await,
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 // The row lock serializes appends across every server process sharing the database.

@@ -43,10 +43,6 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
-    /// SQLite only: the one connection ledger appends write through. A connection's page cache
-    /// survives only its own writes (SQLite drops it when another connection has written), so
-    /// the appender, which writes most, keeps its own and finds the pages it writes in memory.
-    pub(crate) ledger_writer: Option<SqlitePool>,
     /// How many token revocations went through this store or one of its clones, so a cache
     /// of verified tokens in this process can tell it may hold a revoked one
     /// ([`Store::token_revocations`]).
@@ -55,7 +51,14 @@ pub struct Store {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Backend {
-    Sqlite(SqlitePool),
+    Sqlite {
+        pool: SqlitePool,
+        /// The one connection ledger appends write through. A connection's page cache
+        /// survives only its own writes (SQLite drops it when another connection has
+        /// written), so the appender, which writes most, keeps its own and finds the pages it
+        /// writes in memory.
+        ledger: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -64,7 +67,7 @@ pub(crate) enum Backend {
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Sqlite { pool: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
     };
@@ -161,7 +164,7 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         // Its one connection is kept for good: closing it would drop its cache.
-        let ledger_writer = SqlitePoolOptions::new()
+        let ledger = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
@@ -169,8 +172,7 @@ impl Store {
             .connect_with(options)
             .await?;
         Ok(Store {
-            backend: Backend::Sqlite(pool),
-            ledger_writer: Some(ledger_writer),
+            backend: Backend::Sqlite { pool, ledger },
             token_revocations: Arc::default(),
         })
     }
@@ -181,7 +183,6 @@ impl Store {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Store {
             backend: Backend::Postgres(pool),
-            ledger_writer: None,
             token_revocations: Arc::default(),
         })
     }
@@ -189,7 +190,7 @@ impl Store {
     /// `"sqlite"` or `"postgres"`, for logs and metrics labels.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
@@ -197,8 +198,8 @@ impl Store {
     /// Closes the connection pools shared by this store and all its clones, waiting for
     /// connections in use to be returned. Every later operation fails.
     pub async fn close(&self) {
-        if let Some(writer) = &self.ledger_writer {
-            writer.close().await;
+        if let Backend::Sqlite { ledger, .. } = &self.backend {
+            ledger.close().await;
         }
         with_pool!(self, pool => pool.close().await)
     }
