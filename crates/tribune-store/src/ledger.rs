@@ -7,6 +7,11 @@
 //! Because every writer — in this process or another server process on the same PostgreSQL —
 //! must hold the head's lock to append, the log stays one tree without gaps or forks.
 //!
+//! On SQLite a writer that knows the head its previous append left (the group-commit writer
+//! does) does not read it: its append is one command that moves the head on only from that
+//! size, under the same lock, and rolls itself back if the head is elsewhere or a row clashes,
+//! in which case the append runs again, reading the head.
+//!
 //! [`LedgerCommitter`] plugs this into the group-commit [`BatchWriter`], so many entries share
 //! one transaction and each caller learns its entry's index once it is durable.
 
@@ -367,13 +372,20 @@ fn push_inserts<'r, DB: sqlx::Database, T: 'r>(
     }
 }
 
-/// Adds the INSERTs of ledger entry rows (`&[EntryRow]`) to a query builder of either backend.
+/// Adds the INSERTs of ledger entry rows (`&[EntryRow]`) to a query builder of either backend;
+/// `$insert` is the statement's verb (`"INSERT"`, or SQLite's `"INSERT OR ROLLBACK"`).
 macro_rules! push_entries {
     ($query:expr, $rows:expr, $separator:expr) => {
+        push_entries!($query, $rows, $separator, "INSERT")
+    };
+    ($query:expr, $rows:expr, $separator:expr, $insert:literal) => {
         push_inserts(
             $query,
-            "INSERT INTO ledger_entries
-               (idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms) ",
+            concat!(
+                $insert,
+                " INTO ledger_entries
+                   (idx, leaf_hash, payload, event_class, classification, correlation_uid, created_at_ms) "
+            ),
             $rows,
             |mut row, (index, leaf, item)| {
                 row.push_bind(*index)
@@ -390,13 +402,19 @@ macro_rules! push_entries {
 }
 
 /// Adds the INSERTs of decision rows (`&[&DecisionRecord]`) to a query builder of either
-/// backend.
+/// backend; `$insert` as for [`push_entries`].
 macro_rules! push_decisions {
     ($query:expr, $rows:expr, $separator:expr) => {
+        push_decisions!($query, $rows, $separator, "INSERT")
+    };
+    ($query:expr, $rows:expr, $separator:expr, $insert:literal) => {
         push_inserts(
             $query,
-            "INSERT INTO decisions
-               (id, created_at_ms, principal, tool, outcome, arguments_hash, bundle_hash, body) ",
+            concat!(
+                $insert,
+                " INTO decisions
+                   (id, created_at_ms, principal, tool, outcome, arguments_hash, bundle_hash, body) "
+            ),
             $rows,
             |mut row, d| {
                 row.push_bind(&d.id)
@@ -426,29 +444,39 @@ fn decisions_key(decisions: &[&DecisionRecord]) -> String {
     }
 }
 
-/// The most entries whose final command `append_sqlite` keeps prepared: up to 44 shapes (rows
-/// of decisions, of entries), inside sqlx's statement cache of 100 on the appender's connection,
-/// which holds only the ledger's statements.
+/// The most entries whose final command an SQLite append keeps prepared. Its text follows the
+/// batch's shape (how many decision, outcome and entry rows), so only the small shapes, which
+/// recur, are kept: 209 for up to eight entries, inside the appender connection's statement
+/// cache (`LEDGER_STATEMENT_CACHE`), which holds only the ledger's statements. A
+/// large batch's command is prepared once and dropped instead of pushing the hot ones out.
 const CACHED_TAIL_ROWS: usize = 8;
 
 /// A pooled SQLite connection inside a transaction this module began by hand: unless
-/// [`SqliteTx::committed`] is called, the connection is closed instead of going back to the
+/// [`SqliteTx::ended`] is called, the connection is closed instead of going back to the
 /// pool, and SQLite rolls the transaction back as it closes, so an error or a dropped future
 /// never hands the next user a connection that is still inside a transaction.
 struct SqliteTx {
     conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    committed: bool,
+    ended: bool,
 }
 
 impl SqliteTx {
-    fn committed(mut self) {
-        self.committed = true;
+    async fn begin(pool: &sqlx::SqlitePool) -> Result<SqliteTx, StoreError> {
+        Ok(SqliteTx {
+            conn: pool.acquire().await?,
+            ended: false,
+        })
+    }
+
+    /// The transaction committed or rolled back: the connection may be used again.
+    fn ended(mut self) {
+        self.ended = true;
     }
 }
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if !self.committed {
+        if !self.ended {
             self.conn.close_on_drop();
         }
     }
@@ -467,16 +495,150 @@ impl std::ops::DerefMut for SqliteTx {
     }
 }
 
-/// Appends on SQLite in as few statements handed to sqlx's worker thread as the batch allows
-/// (each hand-off is two thread wake-ups, which is most of what an append costs besides the
-/// fsync): the write lock and the head in one, each side record that needs its own answer
-/// (an outcome, a guarded change) in one each, and every remaining row, the new head and the
-/// COMMIT in one. For a decision or an outcome that is two or three hand-offs, not seven.
-async fn append_sqlite(pool: &sqlx::SqlitePool, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
-    let mut tx = SqliteTx {
-        conn: pool.acquire().await?,
-        committed: false,
-    };
+/// Appends on SQLite. Every statement is a hand-off to sqlx's worker thread (two thread
+/// wake-ups, most of what an append costs besides the fsync), so:
+///
+/// - if `head` holds the head this appender left behind and the batch's side records need no
+///   answer of their own (decisions, outcomes, plain entries), the whole append is one command
+///   ([`append_sqlite_from`]); if another writer moved the head meanwhile, or an outcome is a
+///   duplicate, that command rolls itself back and the append runs as below;
+/// - otherwise the head is read under the write lock ([`append_sqlite_locked`]).
+///
+/// On return `head` holds the head this append left, or `None` if it failed.
+async fn append_sqlite(
+    pool: &sqlx::SqlitePool,
+    batch: &[LedgerAppend],
+    head: &mut Option<Frontier>,
+) -> Result<Vec<Appended>, StoreError> {
+    if let Some(known) = head.take()
+        && let Some(rows) = KnownHeadRows::of(batch, known)?
+    {
+        let start = rows.start;
+        match append_sqlite_from(pool, &rows).await {
+            Ok(true) => {
+                *head = Some(rows.frontier);
+                return Ok((start..start + batch.len() as u64)
+                    .map(|index| Appended::Entry { index })
+                    .collect());
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "an append from the known head failed; retrying it from the stored head");
+            }
+        }
+    }
+    let (outputs, frontier) = append_sqlite_locked(pool, batch).await?;
+    *head = Some(frontier);
+    Ok(outputs)
+}
+
+/// A batch numbered from a known head: every item gets an entry, and its side record (if any)
+/// is a decision or an outcome.
+struct KnownHeadRows<'a> {
+    /// The known head's size: the index of the batch's first entry.
+    start: u64,
+    /// The head after the batch.
+    frontier: Frontier,
+    decisions: Vec<&'a DecisionRecord>,
+    outcomes: Vec<&'a OutcomeRecord>,
+    entries: Vec<EntryRow<'a>>,
+}
+
+impl<'a> KnownHeadRows<'a> {
+    /// The batch's rows numbered from `head`, or `None` if a side record needs an answer of
+    /// its own (a compare-and-set, a guarded change) or is not written by this path.
+    fn of(batch: &'a [LedgerAppend], head: Frontier) -> Result<Option<KnownHeadRows<'a>>, StoreError> {
+        let mut rows = KnownHeadRows {
+            start: head.size(),
+            frontier: head,
+            decisions: Vec::new(),
+            outcomes: Vec::new(),
+            entries: Vec::with_capacity(batch.len()),
+        };
+        for item in batch {
+            match &item.side {
+                SideRecord::None => {}
+                SideRecord::Decision(d) => rows.decisions.push(d),
+                SideRecord::Outcome(o) => rows.outcomes.push(o),
+                _ => return Ok(None),
+            }
+            let index = rows.frontier.size();
+            let leaf = item.entry.leaf_hash();
+            rows.frontier.push(leaf);
+            rows.entries.push((to_i64(index)?, leaf, item));
+        }
+        Ok(Some(rows))
+    }
+}
+
+/// Appends `rows` in one command: take the write lock, move the head on from the known size
+/// (a `CHECK` fails if the stored head is elsewhere), write the decision rows, then the
+/// outcome rows (an outcome may be of a decision in the same batch), then the entries, and
+/// commit. Every statement resolves a conflict by rolling the whole transaction back, so
+/// `Ok(false)` means nothing was written and the connection is out of its transaction: the
+/// head moved (another writer appended), or a row was already there (an outcome reported
+/// twice, a decision id taken), for [`append_sqlite_locked`] to sort out.
+async fn append_sqlite_from(pool: &sqlx::SqlitePool, rows: &KnownHeadRows<'_>) -> Result<bool, StoreError> {
+    let mut tx = SqliteTx::begin(pool).await?;
+    let mut command = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "BEGIN IMMEDIATE; UPDATE OR ROLLBACK ledger_head SET size = CASE WHEN size = ",
+    );
+    command
+        .push_bind(to_i64(rows.start)?)
+        .push(" THEN ")
+        .push_bind(to_i64(rows.frontier.size())?)
+        .push(" ELSE -1 END, frontier = ")
+        .push_bind(frontier_bytes(&rows.frontier))
+        .push(" WHERE id = 1; ");
+    push_decisions!(&mut command, &rows.decisions, "; ", "INSERT OR ROLLBACK");
+    push_inserts(
+        &mut command,
+        "INSERT OR ROLLBACK INTO outcomes (decision_id, recorded_at_ms, status, body) ",
+        &rows.outcomes,
+        |mut row, o| {
+            row.push_bind(&o.decision_id)
+                .push_bind(o.recorded_at_ms)
+                .push_bind(&o.status)
+                .push_bind(o.body.to_string());
+        },
+        "; ",
+    );
+    push_entries!(&mut command, &rows.entries, "; ", "INSERT OR ROLLBACK");
+    command.push("COMMIT");
+    let done = command
+        .build()
+        .persistent(rows.entries.len() <= CACHED_TAIL_ROWS)
+        .execute(&mut *tx)
+        .await;
+    match done {
+        Ok(_) => {
+            tx.ended();
+            Ok(true)
+        }
+        Err(err)
+            if err.as_database_error().is_some_and(|db| {
+                matches!(
+                    db.kind(),
+                    sqlx::error::ErrorKind::UniqueViolation | sqlx::error::ErrorKind::CheckViolation
+                )
+            }) =>
+        {
+            tx.ended();
+            Ok(false)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Appends on SQLite with the head read under the write lock, in as few statements as the
+/// batch allows: the write lock and the head in one, each side record that needs its own
+/// answer (an outcome, a guarded change) in one each, and every remaining row, the new head
+/// and the COMMIT in one. Returns each item's [`Appended`] and the head after the batch.
+async fn append_sqlite_locked(
+    pool: &sqlx::SqlitePool,
+    batch: &[LedgerAppend],
+) -> Result<(Vec<Appended>, Frontier), StoreError> {
+    let mut tx = SqliteTx::begin(pool).await?;
     // BEGIN IMMEDIATE takes SQLite's write lock before the head is read.
     let row = sqlx::query("BEGIN IMMEDIATE; SELECT size, frontier FROM ledger_head WHERE id = 1")
         .persistent(true)
@@ -492,12 +654,8 @@ async fn append_sqlite(pool: &sqlx::SqlitePool, batch: &[LedgerAppend]) -> Resul
         .push(", frontier = ")
         .push_bind(frontier_bytes(&frontier))
         .push(" WHERE id = 1; COMMIT");
-    // The command's text follows the batch's shape (how many decision rows, how many entries),
-    // so only the small shapes, which recur, are kept prepared; a large batch's is prepared
-    // once and dropped, instead of pushing the hot statements out of the connection's cache.
-    let recurring = entries.len() <= CACHED_TAIL_ROWS;
     tail.build()
-        .persistent(recurring)
+        .persistent(entries.len() <= CACHED_TAIL_ROWS)
         .execute(&mut *tx)
         .await
         .map_err(|err| {
@@ -512,18 +670,29 @@ async fn append_sqlite(pool: &sqlx::SqlitePool, batch: &[LedgerAppend]) -> Resul
                 StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string())
             }
         })?;
-    tx.committed();
-    Ok(outputs)
+    tx.ended();
+    Ok((outputs, frontier))
 }
-
 impl Store {
     /// Appends `batch` to the log in one transaction, with each item's side record.
     pub async fn append_ledger(&self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
+        self.append_ledger_after(batch, &mut None).await
+    }
+
+    /// [`Store::append_ledger`] for a caller that appends again and again: `head` is the head
+    /// its previous append left (`None` at first, or when unknown), and on return the head this
+    /// one left, or `None`. On SQLite a known head saves reading it (see `append_sqlite`); a
+    /// head another writer has moved on since is detected, never trusted.
+    pub(crate) async fn append_ledger_after(
+        &self,
+        batch: &[LedgerAppend],
+        head: &mut Option<Frontier>,
+    ) -> Result<Vec<Appended>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         match &self.backend {
-            Backend::Sqlite { ledger, .. } => append_sqlite(ledger, batch).await,
+            Backend::Sqlite { ledger, .. } => append_sqlite(ledger, batch, head).await,
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 // The row lock serializes appends across every server process sharing the database.
@@ -933,12 +1102,14 @@ pub enum ReleaseStep {
 #[derive(Debug, Clone)]
 pub struct LedgerCommitter {
     store: Store,
+    /// The head its last batch left, if it committed.
+    head: Option<Frontier>,
 }
 
 impl LedgerCommitter {
     /// A committer appending to `store`'s log.
     pub fn new(store: Store) -> Self {
-        LedgerCommitter { store }
+        LedgerCommitter { store, head: None }
     }
 }
 
@@ -947,7 +1118,7 @@ impl BatchCommit for LedgerCommitter {
     type Output = Appended;
 
     async fn commit(&mut self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
-        self.store.append_ledger(batch).await
+        self.store.append_ledger_after(batch, &mut self.head).await
     }
 }
 
@@ -958,5 +1129,73 @@ impl BatchWriter<LedgerAppend, Appended> {
     /// Starts a ledger writer on `store`, at most `max_batch` entries per transaction.
     pub fn spawn_ledger(store: Store, max_batch: usize) -> LedgerWriter {
         BatchWriter::spawn_with(LedgerCommitter::new(store), max_batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The one-command SQLite append alone: the integration tests see only that appends come out
+    //! right, which the locked append would also give.
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn plain(n: u64) -> LedgerAppend {
+        LedgerAppend {
+            entry: Entry::from_json(&json!({ "n": n })).expect("a small object is an entry"),
+            meta: EntryMeta {
+                event_class: "audit_read".to_owned(),
+                classification: None,
+                correlation_uid: None,
+                created_at_ms: 1_700_000_000_000,
+            },
+            side: SideRecord::None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_command_appends_from_the_right_head_and_writes_nothing_from_a_stale_one()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(&dir.path().join("ledger.db")).await?;
+        let Backend::Sqlite { ledger, .. } = &store.backend else {
+            return Err("open_sqlite made a store of another backend".into());
+        };
+        let first = [plain(0), plain(1)];
+        let rows = KnownHeadRows::of(&first, Frontier::new())?.ok_or("plain entries fit")?;
+        assert!(
+            append_sqlite_from(ledger, &rows).await?,
+            "refused from the right head"
+        );
+        assert_eq!(store.ledger_head().await?, rows.frontier);
+
+        // The empty head is stale now: nothing of this batch may be written.
+        let stale = [plain(2)];
+        let rows = KnownHeadRows::of(&stale, Frontier::new())?.ok_or("plain entries fit")?;
+        assert!(
+            !append_sqlite_from(ledger, &rows).await?,
+            "appended from a stale head"
+        );
+        assert_eq!(store.ledger_head().await?.size(), 2);
+        assert_eq!(store.ledger_entries(0, 10).await?.len(), 2);
+
+        // The refusal left the appender's connection out of its transaction: from the right
+        // head, the next command commits.
+        let head = store.ledger_head().await?;
+        let rows = KnownHeadRows::of(&stale, head)?.ok_or("plain entries fit")?;
+        assert!(
+            append_sqlite_from(ledger, &rows).await?,
+            "refused from the right head"
+        );
+        assert_eq!(store.ledger_head().await?.size(), 3);
+
+        // A side record that needs an answer of its own takes the locked path.
+        let guarded = LedgerAppend {
+            side: SideRecord::Writes(Writes::of(Vec::new())),
+            ..plain(3)
+        };
+        assert!(KnownHeadRows::of(&[guarded], rows.frontier)?.is_none());
+        Ok(())
     }
 }
