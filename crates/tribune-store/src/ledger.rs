@@ -500,8 +500,9 @@ impl std::ops::DerefMut for SqliteTx {
 ///
 /// - if `head` holds the head this appender left behind and the batch's side records need no
 ///   answer of their own (decisions, outcomes, plain entries), the whole append is one command
-///   ([`append_sqlite_from`]); if another writer moved the head meanwhile, or an outcome is a
-///   duplicate, that command rolls itself back and the append runs as below;
+///   ([`append_sqlite_from`]); if another writer moved the head meanwhile, or a row clashes
+///   (an outcome reported twice), that command rolls itself back and the append runs as below;
+///   any other error fails the append, as it would have failed below;
 /// - otherwise the head is read under the write lock ([`append_sqlite_locked`]).
 ///
 /// On return `head` holds the head this append left, or `None` if it failed.
@@ -522,9 +523,8 @@ async fn append_sqlite(
                     .collect());
             }
             Ok(false) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, "an append from the known head failed; retrying it from the stored head");
-            }
+            // Not retried: after an error in COMMIT nobody can say whether the batch is on disk.
+            Err(err) => return Err(err),
         }
     }
     let (outputs, frontier) = append_sqlite_locked(pool, batch).await?;
@@ -533,7 +533,7 @@ async fn append_sqlite(
 }
 
 /// A batch numbered from a known head: every item gets an entry, and its side record (if any)
-/// is a decision or an outcome.
+/// is a decision or an outcome of a decision stored or earlier in the batch.
 struct KnownHeadRows<'a> {
     /// The known head's size: the index of the batch's first entry.
     start: u64,
@@ -546,7 +546,9 @@ struct KnownHeadRows<'a> {
 
 impl<'a> KnownHeadRows<'a> {
     /// The batch's rows numbered from `head`, or `None` if a side record needs an answer of
-    /// its own (a compare-and-set, a guarded change) or is not written by this path.
+    /// its own (a compare-and-set, a guarded change) or is not written by this path, or an
+    /// outcome comes before its decision (the command writes every decision row first, so it
+    /// would succeed where [`append_sqlite_locked`] fails on the foreign key).
     fn of(batch: &'a [LedgerAppend], head: Frontier) -> Result<Option<KnownHeadRows<'a>>, StoreError> {
         let mut rows = KnownHeadRows {
             start: head.size(),
@@ -555,11 +557,16 @@ impl<'a> KnownHeadRows<'a> {
             outcomes: Vec::new(),
             entries: Vec::with_capacity(batch.len()),
         };
+        let mut reported = std::collections::HashSet::new();
         for item in batch {
             match &item.side {
                 SideRecord::None => {}
+                SideRecord::Decision(d) if reported.contains(d.id.as_str()) => return Ok(None),
                 SideRecord::Decision(d) => rows.decisions.push(d),
-                SideRecord::Outcome(o) => rows.outcomes.push(o),
+                SideRecord::Outcome(o) => {
+                    reported.insert(o.decision_id.as_str());
+                    rows.outcomes.push(o);
+                }
                 _ => return Ok(None),
             }
             let index = rows.frontier.size();
@@ -574,10 +581,13 @@ impl<'a> KnownHeadRows<'a> {
 /// Appends `rows` in one command: take the write lock, move the head on from the known size
 /// (a `CHECK` fails if the stored head is elsewhere), write the decision rows, then the
 /// outcome rows (an outcome may be of a decision in the same batch), then the entries, and
-/// commit. Every statement resolves a conflict by rolling the whole transaction back, so
-/// `Ok(false)` means nothing was written and the connection is out of its transaction: the
-/// head moved (another writer appended), or a row was already there (an outcome reported
-/// twice, a decision id taken), for [`append_sqlite_locked`] to sort out.
+/// commit. Every statement resolves a conflict (a `UNIQUE`, `PRIMARY KEY` or `CHECK`
+/// constraint) by rolling the whole transaction back, so `Ok(false)` means nothing was written
+/// and the connection is out of its transaction: the head moved (another writer appended), or
+/// a row was already there (an outcome reported twice, a decision id taken), for
+/// [`append_sqlite_locked`] to sort out. `OR ROLLBACK` does not cover foreign keys (an outcome
+/// of an unknown decision) or other errors: those leave the transaction open, and the
+/// connection is closed as [`SqliteTx`] drops.
 async fn append_sqlite_from(pool: &sqlx::SqlitePool, rows: &KnownHeadRows<'_>) -> Result<bool, StoreError> {
     let mut tx = SqliteTx::begin(pool).await?;
     let mut command = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -673,6 +683,7 @@ async fn append_sqlite_locked(
     tx.ended();
     Ok((outputs, frontier))
 }
+
 impl Store {
     /// Appends `batch` to the log in one transaction, with each item's side record.
     pub async fn append_ledger(&self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
@@ -680,9 +691,10 @@ impl Store {
     }
 
     /// [`Store::append_ledger`] for a caller that appends again and again: `head` is the head
-    /// its previous append left (`None` at first, or when unknown), and on return the head this
-    /// one left, or `None`. On SQLite a known head saves reading it (see `append_sqlite`); a
-    /// head another writer has moved on since is detected, never trusted.
+    /// its previous append left (`None` at first, or when unknown). On SQLite a known head
+    /// saves reading it (see `append_sqlite`), and a head another writer has moved on since is
+    /// detected, never trusted; on return `head` is the head this append left, or `None` if it
+    /// failed. PostgreSQL always reads the head and leaves `head` as it is.
     pub(crate) async fn append_ledger_after(
         &self,
         batch: &[LedgerAppend],
@@ -1135,13 +1147,15 @@ impl BatchWriter<LedgerAppend, Appended> {
 #[cfg(test)]
 mod tests {
     //! The one-command SQLite append alone: the integration tests see only that appends come out
-    //! right, which the locked append would also give.
+    //! right, which the locked append would give too. These need its private parts.
 
     use serde_json::json;
 
     use super::*;
 
-    fn plain(n: u64) -> LedgerAppend {
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn append(n: u64, side: SideRecord) -> LedgerAppend {
         LedgerAppend {
             entry: Entry::from_json(&json!({ "n": n })).expect("a small object is an entry"),
             meta: EntryMeta {
@@ -1150,52 +1164,131 @@ mod tests {
                 correlation_uid: None,
                 created_at_ms: 1_700_000_000_000,
             },
-            side: SideRecord::None,
+            side,
         }
     }
 
-    #[tokio::test]
-    async fn one_command_appends_from_the_right_head_and_writes_nothing_from_a_stale_one()
-    -> Result<(), Box<dyn std::error::Error>> {
+    fn decision(id: &str) -> DecisionRecord {
+        DecisionRecord {
+            id: id.to_owned(),
+            created_at_ms: 1_700_000_000_000,
+            principal: "agent:a".to_owned(),
+            tool: "fs.read".to_owned(),
+            outcome: "allow".to_owned(),
+            arguments_hash: "0".repeat(64),
+            bundle_hash: "b".repeat(64),
+            body: json!({ "decision": "allow" }),
+        }
+    }
+
+    fn outcome(decision_id: &str) -> SideRecord {
+        SideRecord::Outcome(OutcomeRecord {
+            decision_id: decision_id.to_owned(),
+            recorded_at_ms: 1_700_000_000_001,
+            status: "succeeded".to_owned(),
+            body: json!({ "status": "succeeded" }),
+        })
+    }
+
+    async fn sqlite() -> Result<(Store, sqlx::SqlitePool, tempfile::TempDir), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let store = Store::open_sqlite(&dir.path().join("ledger.db")).await?;
         let Backend::Sqlite { ledger, .. } = &store.backend else {
             return Err("open_sqlite made a store of another backend".into());
         };
-        let first = [plain(0), plain(1)];
-        let rows = KnownHeadRows::of(&first, Frontier::new())?.ok_or("plain entries fit")?;
+        let ledger = ledger.clone();
+        Ok((store, ledger, dir))
+    }
+
+    #[tokio::test]
+    async fn one_command_writes_every_row_from_the_right_head_and_nothing_from_a_stale_one() -> TestResult {
+        let (store, ledger, _dir) = sqlite().await?;
+        let d = decision("d1");
+        let first = [
+            append(0, SideRecord::Decision(d.clone())),
+            append(1, outcome("d1")),
+            append(2, SideRecord::None),
+        ];
+        let rows = KnownHeadRows::of(&first, Frontier::new())?.ok_or("decisions and outcomes fit")?;
         assert!(
-            append_sqlite_from(ledger, &rows).await?,
+            append_sqlite_from(&ledger, &rows).await?,
             "refused from the right head"
         );
         assert_eq!(store.ledger_head().await?, rows.frontier);
+        assert_eq!(store.decision("d1").await?.as_ref(), Some(&d));
+        let reported = store
+            .outcome("d1")
+            .await?
+            .ok_or("the outcome row was not written")?;
+        assert_eq!(
+            (reported.status.as_str(), reported.recorded_at_ms),
+            ("succeeded", 1_700_000_000_001)
+        );
+        let stored = store.ledger_entries(0, 10).await?;
+        let payloads: Vec<_> = stored.iter().map(|r| r.payload.as_deref()).collect();
+        let expected: Vec<_> = first.iter().map(|a| Some(a.entry.as_bytes())).collect();
+        assert_eq!(payloads, expected);
 
         // The empty head is stale now: nothing of this batch may be written.
-        let stale = [plain(2)];
-        let rows = KnownHeadRows::of(&stale, Frontier::new())?.ok_or("plain entries fit")?;
+        let next = [append(3, SideRecord::None)];
+        let stale = KnownHeadRows::of(&next, Frontier::new())?.ok_or("plain entries fit")?;
         assert!(
-            !append_sqlite_from(ledger, &rows).await?,
+            !append_sqlite_from(&ledger, &stale).await?,
             "appended from a stale head"
         );
-        assert_eq!(store.ledger_head().await?.size(), 2);
-        assert_eq!(store.ledger_entries(0, 10).await?.len(), 2);
-
-        // The refusal left the appender's connection out of its transaction: from the right
-        // head, the next command commits.
+        // From the right head, an outcome reported twice: nothing written either.
+        let twice = [append(3, SideRecord::None), append(4, outcome("d1"))];
         let head = store.ledger_head().await?;
-        let rows = KnownHeadRows::of(&stale, head)?.ok_or("plain entries fit")?;
+        let clash = KnownHeadRows::of(&twice, head.clone())?.ok_or("an outcome fits")?;
         assert!(
-            append_sqlite_from(ledger, &rows).await?,
+            !append_sqlite_from(&ledger, &clash).await?,
+            "appended a second outcome"
+        );
+        assert_eq!(store.ledger_head().await?, head);
+        assert_eq!(store.ledger_entries(0, 10).await?.len(), 3);
+
+        // Each refusal left the appender's only connection out of its transaction: the next
+        // command commits.
+        let rows = KnownHeadRows::of(&next, head)?.ok_or("plain entries fit")?;
+        assert!(
+            append_sqlite_from(&ledger, &rows).await?,
             "refused from the right head"
         );
-        assert_eq!(store.ledger_head().await?.size(), 3);
+        assert_eq!(store.ledger_head().await?.size(), 4);
+        Ok(())
+    }
 
-        // A side record that needs an answer of its own takes the locked path.
-        let guarded = LedgerAppend {
-            side: SideRecord::Writes(Writes::of(Vec::new())),
-            ..plain(3)
-        };
-        assert!(KnownHeadRows::of(&[guarded], rows.frontier)?.is_none());
+    #[tokio::test]
+    async fn batches_the_command_cannot_write_as_the_locked_append_would_are_left_to_it() -> TestResult {
+        let guarded = [append(0, SideRecord::Writes(Writes::of(Vec::new())))];
+        assert!(KnownHeadRows::of(&guarded, Frontier::new())?.is_none());
+        // An outcome before its decision: the locked append refuses it on the foreign key.
+        let backwards = [
+            append(0, outcome("d1")),
+            append(1, SideRecord::Decision(decision("d1"))),
+        ];
+        assert!(KnownHeadRows::of(&backwards, Frontier::new())?.is_none());
+        let forwards = [
+            append(0, SideRecord::Decision(decision("d1"))),
+            append(1, outcome("d1")),
+        ];
+        assert!(KnownHeadRows::of(&forwards, Frontier::new())?.is_some());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_forgets_the_head() -> TestResult {
+        let (store, ledger, _dir) = sqlite().await?;
+        let mut head = None;
+        append_sqlite(&ledger, &[append(0, SideRecord::None)], &mut head).await?;
+        assert_eq!(head.as_ref().map(Frontier::size), Some(1));
+        // An outcome of a decision never made fails on the foreign key, on either path.
+        let orphan = [append(1, outcome("nobody"))];
+        assert!(append_sqlite(&ledger, &orphan, &mut head).await.is_err());
+        assert_eq!(head, None);
+        assert_eq!(store.ledger_head().await?.size(), 1);
+        let appended = append_sqlite(&ledger, &[append(2, SideRecord::None)], &mut head).await?;
+        assert_eq!(appended, [Appended::Entry { index: 1 }]);
         Ok(())
     }
 }

@@ -38,8 +38,9 @@ use crate::records::{
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The prepared statements the ledger appender's connection keeps: its commands for batches of
-/// up to eight entries take 164 shapes with a known head and 45 without, and a few more.
-const LEDGER_STATEMENT_CACHE: usize = 256;
+/// up to eight entries take 164 shapes with a known head and 45 without, and the side records'
+/// own statements about 50 more.
+const LEDGER_STATEMENT_CACHE: usize = 320;
 
 /// The database behind Tribune: tokens, decisions, outcomes and bundle activations.
 ///
