@@ -1259,6 +1259,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_head_refuses_a_stale_size_even_where_no_entry_row_clashes() -> TestResult {
+        let (store, ledger, _dir) = sqlite().await?;
+        let first = [append(0, SideRecord::None), append(1, SideRecord::None)];
+        let rows = KnownHeadRows::of(&first, Frontier::new())?.ok_or("plain entries fit")?;
+        assert!(append_sqlite_from(&ledger, &rows).await?);
+        let known = rows.frontier;
+        store.append_ledger(&[append(2, SideRecord::None)]).await?;
+        // With entry 2's row gone, only the head's own check stands between a stale head and a
+        // second entry 2 under a rewritten head.
+        sqlx::query("DELETE FROM ledger_entries WHERE idx = 2")
+            .execute(&ledger)
+            .await?;
+        let next = [append(3, SideRecord::None)];
+        let stale = KnownHeadRows::of(&next, known)?.ok_or("plain entries fit")?;
+        assert!(
+            !append_sqlite_from(&ledger, &stale).await?,
+            "appended from a stale head"
+        );
+        assert_eq!(store.ledger_head().await?.size(), 3);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn batches_the_command_cannot_write_as_the_locked_append_would_are_left_to_it() -> TestResult {
         let guarded = [append(0, SideRecord::Writes(Writes::of(Vec::new())))];
         assert!(KnownHeadRows::of(&guarded, Frontier::new())?.is_none());
