@@ -32,6 +32,17 @@ fn base(activity_id: u8, activity: &str, time_ms: i64, correlation: Option<&str>
     })
 }
 
+/// `unmapped.tribune`: the event's name and Tribune's record of it under `key`. The record is
+/// moved in, not passed to `json!`, which would copy it by serializing it.
+fn tribune_view(event: &str, key: &str, record: Value) -> Value {
+    let tribune =
+        serde_json::Map::from_iter([("event".to_owned(), Value::from(event)), (key.to_owned(), record)]);
+    Value::Object(serde_json::Map::from_iter([(
+        "tribune".to_owned(),
+        Value::Object(tribune),
+    )]))
+}
+
 /// The entry for a decision (`body` is the recorded decision, with its arguments).
 pub fn decision(id: &str, body: &Value, time_ms: i64) -> Value {
     let verdict = body["decision"].as_str().unwrap_or("deny");
@@ -63,7 +74,7 @@ pub fn decision(id: &str, body: &Value, time_ms: i64) -> Value {
     });
     v["actor"] = json!({ "ai_agent": { "uid": agent, "type": kind } });
     v["message_context"] = json!({ "session_uid": body["session"] });
-    v["unmapped"] = json!({ "tribune": { "event": "decision", "decision": body } });
+    v["unmapped"] = tribune_view("decision", "decision", body.clone());
     v
 }
 
@@ -74,7 +85,7 @@ pub fn outcome(id: &str, principal: &str, body: &Value, time_ms: i64) -> Value {
     v["status_id"] = json!(if succeeded { 1 } else { 2 });
     v["actor"] = json!({ "ai_agent": { "uid": principal } });
     v["api"] = json!({ "operation": "outcome", "request": { "uid": id } });
-    v["unmapped"] = json!({ "tribune": { "event": "outcome", "outcome": body } });
+    v["unmapped"] = tribune_view("outcome", "outcome", body.clone());
     v
 }
 
