@@ -242,16 +242,14 @@ macro_rules! side_records_in_tx {
                     None
                 }
                 SideRecord::Outcome(o) => {
-                    let done = sqlx::query(
-                        "INSERT INTO outcomes (decision_id, recorded_at_ms, status, body)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (decision_id) DO NOTHING",
-                    )
-                    .bind(&o.decision_id)
-                    .bind(o.recorded_at_ms)
-                    .bind(&o.status)
-                    .bind(o.body.to_string())
-                    .execute(&mut *$tx)
-                    .await?;
+                    let mut insert = sqlx::QueryBuilder::new("");
+                    push_outcomes!(
+                        &mut insert,
+                        std::slice::from_ref(&o),
+                        " ON CONFLICT (decision_id) DO NOTHING",
+                        "INSERT"
+                    );
+                    let done = insert.build().execute(&mut *$tx).await?;
                     (done.rows_affected() != 1).then_some(Appended::Duplicate)
                 }
                 SideRecord::Activation(a) => {
@@ -431,6 +429,28 @@ macro_rules! push_decisions {
     };
 }
 
+/// Adds the INSERTs of outcome rows (`&[&OutcomeRecord]`) to a query builder of either
+/// backend; `$insert` as for [`push_entries`].
+macro_rules! push_outcomes {
+    ($query:expr, $rows:expr, $separator:expr, $insert:literal) => {
+        push_inserts(
+            $query,
+            concat!(
+                $insert,
+                " INTO outcomes (decision_id, recorded_at_ms, status, body) "
+            ),
+            $rows,
+            |mut row, o| {
+                row.push_bind(&o.decision_id)
+                    .push_bind(o.recorded_at_ms)
+                    .push_bind(&o.status)
+                    .push_bind(o.body.to_string());
+            },
+            $separator,
+        )
+    };
+}
+
 /// The key a clash among `decisions` (written together) is reported under.
 fn decisions_key(decisions: &[&DecisionRecord]) -> String {
     match decisions {
@@ -601,18 +621,7 @@ async fn append_sqlite_from(pool: &sqlx::SqlitePool, rows: &KnownHeadRows<'_>) -
         .push_bind(frontier_bytes(&rows.frontier))
         .push(" WHERE id = 1; ");
     push_decisions!(&mut command, &rows.decisions, "; ", "INSERT OR ROLLBACK");
-    push_inserts(
-        &mut command,
-        "INSERT OR ROLLBACK INTO outcomes (decision_id, recorded_at_ms, status, body) ",
-        &rows.outcomes,
-        |mut row, o| {
-            row.push_bind(&o.decision_id)
-                .push_bind(o.recorded_at_ms)
-                .push_bind(&o.status)
-                .push_bind(o.body.to_string());
-        },
-        "; ",
-    );
+    push_outcomes!(&mut command, &rows.outcomes, "; ", "INSERT OR ROLLBACK");
     push_entries!(&mut command, &rows.entries, "; ", "INSERT OR ROLLBACK");
     command.push("COMMIT");
     let done = command
