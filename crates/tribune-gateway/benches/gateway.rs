@@ -25,7 +25,8 @@
 //! gateway`; set `TRIBUNE_BENCH_NO_CRITERION=1` for the percentiles, throughput and breakdown
 //! only, and `TRIBUNE_BENCH_TRANSPORT=stdio` (or `streamable-http`) for one transport;
 //! `TRIBUNE_BENCH_PROFILE=gateway` (or `direct`, `control`) runs only that path's throughput,
-//! for 30 s per transport (stdio first; set the transport too), for a profiler to watch.
+//! for 30 s per transport (stdio first; set the transport too), for a profiler to watch, with
+//! `TRIBUNE_BENCH_SEQUENTIAL=1` one call at a time instead of concurrent callers.
 //! Figures go to BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -760,9 +761,27 @@ fn main() {
                 "control" => &p.control,
                 other => panic!("TRIBUNE_BENCH_PROFILE is direct, gateway or control, not {other}"),
             };
-            println!("{} {path}: profiling for 30 s", p.transport);
+            let sequential = std::env::var_os("TRIBUNE_BENCH_SEQUENTIAL").is_some();
+            let how = if sequential {
+                "one call at a time"
+            } else {
+                "concurrent callers"
+            };
+            println!("{} {path}: profiling for 30 s, {how}", p.transport);
             let started = Instant::now();
-            let calls = runtime.block_on(concurrent_calls(client, started + Duration::from_secs(30)));
+            let deadline = started + Duration::from_secs(30);
+            let calls = if sequential {
+                runtime.block_on(async {
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        echo(client).await;
+                        n += 1;
+                    }
+                    n
+                })
+            } else {
+                runtime.block_on(concurrent_calls(client, deadline))
+            };
             println!("  {:.0} calls/s", calls as f64 / started.elapsed().as_secs_f64());
         }
         return;

@@ -13,7 +13,8 @@
 //! in which case the append runs again, reading the head.
 //!
 //! [`LedgerCommitter`] plugs this into the group-commit [`BatchWriter`], so many entries share
-//! one transaction and each caller learns its entry's index once it is durable.
+//! one transaction and each caller learns its entry's index once it is durable. On SQLite it
+//! appends through a connection it keeps for itself, outside the pool.
 
 use std::ops::Range;
 
@@ -515,8 +516,8 @@ impl std::ops::DerefMut for SqliteTx {
     }
 }
 
-/// Appends on SQLite. Every statement is a hand-off to sqlx's worker thread (two thread
-/// wake-ups, most of what an append costs besides the fsync), so:
+/// Appends on SQLite through `conn`. Every statement is a hand-off to sqlx's worker thread (two
+/// thread wake-ups, most of what an append costs besides the fsync), so:
 ///
 /// - if `head` holds the head this appender left behind and the batch's side records need no
 ///   answer of their own (decisions, outcomes, plain entries), the whole append is one command
@@ -525,9 +526,10 @@ impl std::ops::DerefMut for SqliteTx {
 ///   any other error fails the append, as it would have failed below;
 /// - otherwise the head is read under the write lock ([`append_sqlite_locked`]).
 ///
-/// On return `head` holds the head this append left, or `None` if it failed.
+/// On return `head` holds the head this append left, or `None` if it failed. After an error
+/// `conn` may still be inside the transaction: the caller closes it.
 async fn append_sqlite(
-    pool: &sqlx::SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     batch: &[LedgerAppend],
     head: &mut Option<Frontier>,
 ) -> Result<Vec<Appended>, StoreError> {
@@ -535,7 +537,7 @@ async fn append_sqlite(
         && let Some(rows) = KnownHeadRows::of(batch, known)?
     {
         let start = rows.start;
-        match append_sqlite_from(pool, &rows).await {
+        match append_sqlite_from(conn, &rows).await {
             Ok(true) => {
                 *head = Some(rows.frontier);
                 return Ok((start..start + batch.len() as u64)
@@ -547,7 +549,7 @@ async fn append_sqlite(
             Err(err) => return Err(err),
         }
     }
-    let (outputs, frontier) = append_sqlite_locked(pool, batch).await?;
+    let (outputs, frontier) = append_sqlite_locked(conn, batch).await?;
     *head = Some(frontier);
     Ok(outputs)
 }
@@ -606,10 +608,12 @@ impl<'a> KnownHeadRows<'a> {
 /// and the connection is out of its transaction: the head moved (another writer appended), or
 /// a row was already there (an outcome reported twice, a decision id taken), for
 /// [`append_sqlite_locked`] to sort out. `OR ROLLBACK` does not cover foreign keys (an outcome
-/// of an unknown decision) or other errors: those leave the transaction open, and the
-/// connection is closed as [`SqliteTx`] drops.
-async fn append_sqlite_from(pool: &sqlx::SqlitePool, rows: &KnownHeadRows<'_>) -> Result<bool, StoreError> {
-    let mut tx = SqliteTx::begin(pool).await?;
+/// of an unknown decision) or other errors: those may leave the transaction open, for the
+/// caller to close the connection.
+async fn append_sqlite_from(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &KnownHeadRows<'_>,
+) -> Result<bool, StoreError> {
     let mut command = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "BEGIN IMMEDIATE; UPDATE OR ROLLBACK ledger_head SET size = CASE WHEN size = ",
     );
@@ -627,13 +631,10 @@ async fn append_sqlite_from(pool: &sqlx::SqlitePool, rows: &KnownHeadRows<'_>) -
     let done = command
         .build()
         .persistent(rows.entries.len() <= CACHED_TAIL_ROWS)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await;
     match done {
-        Ok(_) => {
-            tx.ended();
-            Ok(true)
-        }
+        Ok(_) => Ok(true),
         Err(err)
             if err.as_database_error().is_some_and(|db| {
                 matches!(
@@ -642,7 +643,6 @@ async fn append_sqlite_from(pool: &sqlx::SqlitePool, rows: &KnownHeadRows<'_>) -
                 )
             }) =>
         {
-            tx.ended();
             Ok(false)
         }
         Err(err) => Err(err.into()),
@@ -653,11 +653,11 @@ async fn append_sqlite_from(pool: &sqlx::SqlitePool, rows: &KnownHeadRows<'_>) -
 /// batch allows: the write lock and the head in one, each side record that needs its own
 /// answer (an outcome, a guarded change) in one each, and every remaining row, the new head
 /// and the COMMIT in one. Returns each item's [`Appended`] and the head after the batch.
+/// After an error `tx` may still be inside the transaction: the caller closes it.
 async fn append_sqlite_locked(
-    pool: &sqlx::SqlitePool,
+    tx: &mut sqlx::SqliteConnection,
     batch: &[LedgerAppend],
 ) -> Result<(Vec<Appended>, Frontier), StoreError> {
-    let mut tx = SqliteTx::begin(pool).await?;
     // BEGIN IMMEDIATE takes SQLite's write lock before the head is read.
     let row = sqlx::query("BEGIN IMMEDIATE; SELECT size, frontier FROM ledger_head WHERE id = 1")
         .persistent(true)
@@ -689,66 +689,60 @@ async fn append_sqlite_locked(
                 StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string())
             }
         })?;
-    tx.ended();
     Ok((outputs, frontier))
 }
 
-impl Store {
-    /// Appends `batch` to the log in one transaction, with each item's side record.
-    pub async fn append_ledger(&self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
-        self.append_ledger_after(batch, &mut None).await
+/// Appends on PostgreSQL: the head's row lock serializes appends across every server process
+/// sharing the database.
+async fn append_postgres(pool: &sqlx::PgPool, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query("SELECT size, frontier FROM ledger_head WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut frontier = frontier_from_row(row.try_get("size")?, &row.try_get::<Vec<u8>, _>("frontier")?)?;
+    let (outputs, entries, mut decisions) = side_records_in_tx!(tx, batch, frontier);
+    insert_decisions_in_tx!(tx, decisions);
+    // The entries go in as few multi-row INSERTs as possible: per statement, not per row, is
+    // what an append costs. Chunks are powers of two so only a few distinct statements are
+    // prepared and cached, whatever the batch sizes.
+    let mut rest = &entries[..];
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
+        rest = tail;
+        let first = chunk.first().map_or(0, |(index, _, _)| *index);
+        let mut insert = sqlx::QueryBuilder::new("");
+        push_entries!(&mut insert, chunk, "");
+        insert
+            .build()
+            .persistent(true)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string()))?;
     }
+    sqlx::query("UPDATE ledger_head SET size = $1, frontier = $2 WHERE id = 1")
+        .bind(to_i64(frontier.size())?)
+        .bind(frontier_bytes(&frontier))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(outputs)
+}
 
-    /// [`Store::append_ledger`] for a caller that appends again and again: `head` is the head
-    /// its previous append left (`None` at first, or when unknown). On SQLite a known head
-    /// saves reading it (see `append_sqlite`), and a head another writer has moved on since is
-    /// detected, never trusted; on return `head` is the head this append left, or `None` if it
-    /// failed. PostgreSQL always reads the head and leaves `head` as it is.
-    pub(crate) async fn append_ledger_after(
-        &self,
-        batch: &[LedgerAppend],
-        head: &mut Option<Frontier>,
-    ) -> Result<Vec<Appended>, StoreError> {
+impl Store {
+    /// Appends `batch` to the log in one transaction, with each item's side record, reading
+    /// the head under its lock.
+    pub async fn append_ledger(&self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         match &self.backend {
-            Backend::Sqlite { ledger, .. } => append_sqlite(ledger, batch, head).await,
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                // The row lock serializes appends across every server process sharing the database.
-                let row = sqlx::query("SELECT size, frontier FROM ledger_head WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let mut frontier =
-                    frontier_from_row(row.try_get("size")?, &row.try_get::<Vec<u8>, _>("frontier")?)?;
-                let (outputs, entries, mut decisions) = side_records_in_tx!(tx, batch, frontier);
-                insert_decisions_in_tx!(tx, decisions);
-                // The entries go in as few multi-row INSERTs as possible: per statement, not
-                // per row, is what an append costs. Chunks are powers of two so only a few
-                // distinct statements are prepared and cached, whatever the batch sizes.
-                let mut rest = &entries[..];
-                while !rest.is_empty() {
-                    let (chunk, tail) = rest.split_at(insert_chunk(rest.len()));
-                    rest = tail;
-                    let first = chunk.first().map_or(0, |(index, _, _)| *index);
-                    let mut insert = sqlx::QueryBuilder::new("");
-                    push_entries!(&mut insert, chunk, "");
-                    insert
-                        .build()
-                        .persistent(true)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|err| StoreError::on_insert(err, Entity::LedgerEntry, &first.to_string()))?;
-                }
-                sqlx::query("UPDATE ledger_head SET size = $1, frontier = $2 WHERE id = 1")
-                    .bind(to_i64(frontier.size())?)
-                    .bind(frontier_bytes(&frontier))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
+            Backend::Sqlite { pool, .. } => {
+                let mut tx = SqliteTx::begin(pool).await?;
+                let (outputs, _) = append_sqlite_locked(&mut tx, batch).await?;
+                tx.ended();
                 Ok(outputs)
             }
+            Backend::Postgres(pool) => append_postgres(pool, batch).await,
         }
     }
 
@@ -1119,18 +1113,32 @@ pub enum ReleaseStep {
     },
 }
 
-/// Commits [`LedgerAppend`]s through [`Store::append_ledger`].
-#[derive(Debug, Clone)]
+/// Commits batches of [`LedgerAppend`]s to a store's log, each in one transaction, as
+/// [`Store::append_ledger`] does.
+///
+/// On SQLite it keeps, between batches, the head its last batch left (see `append_sqlite`)
+/// and a connection of its own, opened at its first batch: a pooled one would cost a round
+/// trip to sqlx's worker thread each time it went back to the pool. A batch that fails closes
+/// that connection (it may be inside the transaction, which SQLite rolls back as it closes)
+/// and the next batch opens another. Once the store is closed ([`Store::close`]), every batch
+/// fails.
+#[derive(Debug)]
 pub struct LedgerCommitter {
     store: Store,
-    /// The head its last batch left, if it committed.
+    /// The head its last batch left, if it committed (SQLite).
     head: Option<Frontier>,
+    /// Its own connection (SQLite), once opened.
+    conn: Option<sqlx::SqliteConnection>,
 }
 
 impl LedgerCommitter {
     /// A committer appending to `store`'s log.
     pub fn new(store: Store) -> Self {
-        LedgerCommitter { store, head: None }
+        LedgerCommitter {
+            store,
+            head: None,
+            conn: None,
+        }
     }
 }
 
@@ -1139,7 +1147,31 @@ impl BatchCommit for LedgerCommitter {
     type Output = Appended;
 
     async fn commit(&mut self, batch: &[LedgerAppend]) -> Result<Vec<Appended>, StoreError> {
-        self.store.append_ledger_after(batch, &mut self.head).await
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (pool, options) = match &self.store.backend {
+            Backend::Postgres(pool) => return append_postgres(pool, batch).await,
+            Backend::Sqlite { pool, ledger } => (pool, ledger),
+        };
+        if pool.is_closed() {
+            self.conn = None;
+            self.head = None;
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        }
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                use sqlx::ConnectOptions as _;
+                self.conn.insert(options.connect().await?)
+            }
+        };
+        let appended = append_sqlite(conn, batch, &mut self.head).await;
+        if appended.is_err() {
+            // Dropped, it closes, and SQLite rolls back a transaction left open.
+            self.conn = None;
+        }
+        appended
     }
 }
 
@@ -1199,19 +1231,24 @@ mod tests {
         })
     }
 
-    async fn sqlite() -> Result<(Store, sqlx::SqlitePool, tempfile::TempDir), Box<dyn std::error::Error>> {
+    /// A SQLite store and one connection of its pool, held for the test as a committer holds
+    /// its own.
+    async fn sqlite() -> Result<
+        (Store, sqlx::pool::PoolConnection<sqlx::Sqlite>, tempfile::TempDir),
+        Box<dyn std::error::Error>,
+    > {
         let dir = tempfile::tempdir()?;
         let store = Store::open_sqlite(&dir.path().join("ledger.db")).await?;
-        let Backend::Sqlite { ledger, .. } = &store.backend else {
+        let Backend::Sqlite { pool, .. } = &store.backend else {
             return Err("open_sqlite made a store of another backend".into());
         };
-        let ledger = ledger.clone();
-        Ok((store, ledger, dir))
+        let conn = pool.acquire().await?;
+        Ok((store, conn, dir))
     }
 
     #[tokio::test]
     async fn one_command_writes_every_row_from_the_right_head_and_nothing_from_a_stale_one() -> TestResult {
-        let (store, ledger, _dir) = sqlite().await?;
+        let (store, mut conn, _dir) = sqlite().await?;
         let d = decision("d1");
         let first = [
             append(0, SideRecord::Decision(d.clone())),
@@ -1220,7 +1257,7 @@ mod tests {
         ];
         let rows = KnownHeadRows::of(&first, Frontier::new())?.ok_or("decisions and outcomes fit")?;
         assert!(
-            append_sqlite_from(&ledger, &rows).await?,
+            append_sqlite_from(&mut conn, &rows).await?,
             "refused from the right head"
         );
         assert_eq!(store.ledger_head().await?, rows.frontier);
@@ -1242,7 +1279,7 @@ mod tests {
         let next = [append(3, SideRecord::None)];
         let stale = KnownHeadRows::of(&next, Frontier::new())?.ok_or("plain entries fit")?;
         assert!(
-            !append_sqlite_from(&ledger, &stale).await?,
+            !append_sqlite_from(&mut conn, &stale).await?,
             "appended from a stale head"
         );
         // From the right head, an outcome reported twice: nothing written either.
@@ -1250,17 +1287,17 @@ mod tests {
         let head = store.ledger_head().await?;
         let clash = KnownHeadRows::of(&twice, head.clone())?.ok_or("an outcome fits")?;
         assert!(
-            !append_sqlite_from(&ledger, &clash).await?,
+            !append_sqlite_from(&mut conn, &clash).await?,
             "appended a second outcome"
         );
         assert_eq!(store.ledger_head().await?, head);
         assert_eq!(store.ledger_entries(0, 10).await?.len(), 3);
 
-        // Each refusal left the appender's only connection out of its transaction: the next
-        // command commits.
+        // Each refusal left the connection out of its transaction: the next command on it
+        // commits.
         let rows = KnownHeadRows::of(&next, head)?.ok_or("plain entries fit")?;
         assert!(
-            append_sqlite_from(&ledger, &rows).await?,
+            append_sqlite_from(&mut conn, &rows).await?,
             "refused from the right head"
         );
         assert_eq!(store.ledger_head().await?.size(), 4);
@@ -1269,21 +1306,21 @@ mod tests {
 
     #[tokio::test]
     async fn the_head_refuses_a_stale_size_even_where_no_entry_row_clashes() -> TestResult {
-        let (store, ledger, _dir) = sqlite().await?;
+        let (store, mut conn, _dir) = sqlite().await?;
         let first = [append(0, SideRecord::None), append(1, SideRecord::None)];
         let rows = KnownHeadRows::of(&first, Frontier::new())?.ok_or("plain entries fit")?;
-        assert!(append_sqlite_from(&ledger, &rows).await?);
+        assert!(append_sqlite_from(&mut conn, &rows).await?);
         let known = rows.frontier;
         store.append_ledger(&[append(2, SideRecord::None)]).await?;
         // With entry 2's row gone, only the head's own check stands between a stale head and a
         // second entry 2 under a rewritten head.
         sqlx::query("DELETE FROM ledger_entries WHERE idx = 2")
-            .execute(&ledger)
+            .execute(&mut *conn)
             .await?;
         let next = [append(3, SideRecord::None)];
         let stale = KnownHeadRows::of(&next, known)?.ok_or("plain entries fit")?;
         assert!(
-            !append_sqlite_from(&ledger, &stale).await?,
+            !append_sqlite_from(&mut conn, &stale).await?,
             "appended from a stale head"
         );
         assert_eq!(store.ledger_head().await?.size(), 3);
@@ -1309,18 +1346,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_append_forgets_the_head() -> TestResult {
-        let (store, ledger, _dir) = sqlite().await?;
-        let mut head = None;
-        append_sqlite(&ledger, &[append(0, SideRecord::None)], &mut head).await?;
-        assert_eq!(head.as_ref().map(Frontier::size), Some(1));
-        // An outcome of a decision never made fails on the foreign key, on either path.
+    async fn a_failed_batch_forgets_the_head_and_closes_the_connection() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(&dir.path().join("ledger.db")).await?;
+        let mut committer = LedgerCommitter::new(store.clone());
+        committer.commit(&[append(0, SideRecord::None)]).await?;
+        assert_eq!(committer.head.as_ref().map(Frontier::size), Some(1));
+        assert!(committer.conn.is_some());
+        // An outcome of a decision never made fails on the foreign key, on either path, inside
+        // the transaction.
         let orphan = [append(1, outcome("nobody"))];
-        assert!(append_sqlite(&ledger, &orphan, &mut head).await.is_err());
-        assert_eq!(head, None);
+        assert!(committer.commit(&orphan).await.is_err());
+        assert_eq!(committer.head, None);
+        assert!(
+            committer.conn.is_none(),
+            "a connection maybe inside a transaction was kept"
+        );
         assert_eq!(store.ledger_head().await?.size(), 1);
-        let appended = append_sqlite(&ledger, &[append(2, SideRecord::None)], &mut head).await?;
-        assert_eq!(appended, [Appended::Entry { index: 1 }]);
+        // The transaction it left open was rolled back as its connection closed: another
+        // writer can append, and so can the committer, on a new connection.
+        store.append_ledger(&[append(2, SideRecord::None)]).await?;
+        let appended = committer.commit(&[append(3, SideRecord::None)]).await?;
+        assert_eq!(appended, [Appended::Entry { index: 2 }]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_fails_the_committers_batches() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(&dir.path().join("ledger.db")).await?;
+        let mut committer = LedgerCommitter::new(store.clone());
+        committer.commit(&[append(0, SideRecord::None)]).await?;
+        store.close().await;
+        let Err(err) = committer.commit(&[append(1, SideRecord::None)]).await else {
+            return Err("a batch committed after the store was closed".into());
+        };
+        assert!(
+            matches!(err, StoreError::Database(sqlx::Error::PoolClosed)),
+            "{err:?}"
+        );
+        assert!(committer.conn.is_none());
         Ok(())
     }
 }

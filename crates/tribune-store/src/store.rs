@@ -37,9 +37,9 @@ use crate::records::{
 /// How long a SQLite connection waits for another writer before giving up with "busy".
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The prepared statements the ledger appender's connection keeps: its commands for batches of
-/// up to eight entries take 164 shapes with a known head and 45 without, and the side records'
-/// own statements about 50 more.
+/// The prepared statements the ledger committer's connection keeps: its commands for batches
+/// of up to eight entries take 164 shapes with a known head and 45 without, and the side
+/// records' own statements about 50 more.
 const LEDGER_STATEMENT_CACHE: usize = 320;
 
 /// The database behind Tribune: tokens, decisions, outcomes and bundle activations.
@@ -58,11 +58,13 @@ pub struct Store {
 pub(crate) enum Backend {
     Sqlite {
         pool: SqlitePool,
-        /// The one connection ledger appends write through. A connection's page cache
-        /// survives only its own writes (SQLite drops it when another connection has
-        /// written), so the appender, which writes most, keeps its own and finds the pages it
-        /// writes in memory.
-        ledger: SqlitePool,
+        /// How the ledger's committer (`LedgerCommitter`) opens the connection it keeps for
+        /// itself, outside the pool. A connection's page cache survives only its own writes
+        /// (SQLite drops it when another connection has written), so the appender, which
+        /// writes most, finds the pages it writes in memory. And a pooled connection costs a
+        /// round trip to sqlx's worker thread each time it goes back to the pool (sqlx pings
+        /// it), which the committer would pay on every batch.
+        ledger: SqliteConnectOptions,
     },
     Postgres(PgPool),
 }
@@ -168,16 +170,9 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        // Its one connection is kept for good: closing it would drop its cache. Its statement
-        // cache holds the appends' commands, one per small batch shape (`ledger.rs`,
-        // `CACHED_TAIL_ROWS`).
-        let ledger = SqlitePoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .connect_with(options.statement_cache_capacity(LEDGER_STATEMENT_CACHE))
-            .await?;
+        // The committer's statement cache holds the appends' commands, one per small batch
+        // shape (`ledger.rs`, `CACHED_TAIL_ROWS`).
+        let ledger = options.statement_cache_capacity(LEDGER_STATEMENT_CACHE);
         Ok(Store {
             backend: Backend::Sqlite { pool, ledger },
             token_revocations: Arc::default(),
@@ -202,12 +197,10 @@ impl Store {
         }
     }
 
-    /// Closes the connection pools shared by this store and all its clones, waiting for
-    /// connections in use to be returned. Every later operation fails.
+    /// Closes the connection pool shared by this store and all its clones, waiting for
+    /// connections in use to be returned. Every later operation fails, a ledger committer's
+    /// too (it drops its own connection at its next batch).
     pub async fn close(&self) {
-        if let Backend::Sqlite { ledger, .. } = &self.backend {
-            ledger.close().await;
-        }
         with_pool!(self, pool => pool.close().await)
     }
 
