@@ -64,7 +64,7 @@ pub(crate) enum Backend {
         /// writes most, finds the pages it writes in memory. And a pooled connection costs a
         /// round trip to sqlx's worker thread each time it goes back to the pool (sqlx pings
         /// it), which the committer would pay on every batch.
-        ledger: SqliteConnectOptions,
+        ledger: Arc<SqliteConnectOptions>,
     },
     Postgres(PgPool),
 }
@@ -172,7 +172,7 @@ impl Store {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         // The committer's statement cache holds the appends' commands, one per small batch
         // shape (`ledger.rs`, `CACHED_TAIL_ROWS`).
-        let ledger = options.statement_cache_capacity(LEDGER_STATEMENT_CACHE);
+        let ledger = Arc::new(options.statement_cache_capacity(LEDGER_STATEMENT_CACHE));
         Ok(Store {
             backend: Backend::Sqlite { pool, ledger },
             token_revocations: Arc::default(),
