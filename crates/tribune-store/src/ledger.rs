@@ -1345,12 +1345,19 @@ mod tests {
         Ok(())
     }
 
-    #[tokio::test]
-    async fn a_failed_batch_forgets_the_head_and_closes_the_connection() -> TestResult {
+    /// A SQLite store and a committer that has appended entry 0 to it.
+    async fn committer_after_one_entry()
+    -> Result<(Store, LedgerCommitter, tempfile::TempDir), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let store = Store::open_sqlite(&dir.path().join("ledger.db")).await?;
         let mut committer = LedgerCommitter::new(store.clone());
         committer.commit(&[append(0, SideRecord::None)]).await?;
+        Ok((store, committer, dir))
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_forgets_the_head_and_closes_the_connection() -> TestResult {
+        let (store, mut committer, _dir) = committer_after_one_entry().await?;
         assert_eq!(committer.head.as_ref().map(Frontier::size), Some(1));
         assert!(committer.conn.is_some());
         // An outcome of a decision never made fails on the foreign key, on either path, inside
@@ -1373,10 +1380,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_store_fails_the_committers_batches() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let store = Store::open_sqlite(&dir.path().join("ledger.db")).await?;
-        let mut committer = LedgerCommitter::new(store.clone());
-        committer.commit(&[append(0, SideRecord::None)]).await?;
+        let (store, mut committer, _dir) = committer_after_one_entry().await?;
         store.close().await;
         let Err(err) = committer.commit(&[append(1, SideRecord::None)]).await else {
             return Err("a batch committed after the store was closed".into());
