@@ -1,7 +1,7 @@
 //! The ledger's storage: entries, the head, checkpoints and legal holds.
 //!
-//! [`Store::append_ledger`] is the only way an entry enters the log. In one transaction it
-//! locks the head (PostgreSQL: `SELECT ... FOR UPDATE`; SQLite: `BEGIN IMMEDIATE`), numbers
+//! [`Store::append_ledger`] and [`LedgerCommitter`] are the only ways an entry enters the log.
+//! In one transaction each locks the head (PostgreSQL: `SELECT ... FOR UPDATE`; SQLite: `BEGIN IMMEDIATE`), numbers
 //! the batch's entries from the head's size, writes each entry together with its side record
 //! (the decision row, the outcome row, ...), advances the head's compact range, and commits.
 //! Because every writer — in this process or another server process on the same PostgreSQL —
@@ -467,9 +467,10 @@ fn decisions_key(decisions: &[&DecisionRecord]) -> String {
 
 /// The most entries whose final command an SQLite append keeps prepared. Its text follows the
 /// batch's shape (how many decision, outcome and entry rows), so only the small shapes, which
-/// recur, are kept: 209 for up to eight entries, inside the appender connection's statement
-/// cache (`LEDGER_STATEMENT_CACHE`), which holds only the ledger's statements. A
-/// large batch's command is prepared once and dropped instead of pushing the hot ones out.
+/// recur, are kept: 209 for up to eight entries, inside the committer's connection's statement
+/// cache (`LEDGER_STATEMENT_CACHE`), which holds only the ledger's statements. A large batch's
+/// command is prepared once and dropped instead of pushing the hot ones out. (Direct
+/// [`Store::append_ledger`] calls, which are rare, keep theirs in a pooled connection's cache.)
 const CACHED_TAIL_ROWS: usize = 8;
 
 /// A pooled SQLite connection inside a transaction this module began by hand: unless
@@ -1118,10 +1119,11 @@ pub enum ReleaseStep {
 ///
 /// On SQLite it keeps, between batches, the head its last batch left (see `append_sqlite`)
 /// and a connection of its own, opened at its first batch: a pooled one would cost a round
-/// trip to sqlx's worker thread each time it went back to the pool. A batch that fails closes
-/// that connection (it may be inside the transaction, which SQLite rolls back as it closes)
-/// and the next batch opens another. Once the store is closed ([`Store::close`]), every batch
-/// fails.
+/// trip to sqlx's worker thread each time it went back to the pool. The connection is held
+/// only by the batch while it runs and put back when the batch commits, so a batch that fails,
+/// or whose future is dropped, closes it (it may be inside the transaction, which SQLite rolls
+/// back as it closes), and the next batch opens another. A batch that starts after the store
+/// was closed ([`Store::close`]) fails, and closes the connection.
 #[derive(Debug)]
 pub struct LedgerCommitter {
     store: Store,
@@ -1154,24 +1156,22 @@ impl BatchCommit for LedgerCommitter {
             Backend::Postgres(pool) => return append_postgres(pool, batch).await,
             Backend::Sqlite { pool, ledger } => (pool, ledger),
         };
+        // Taken out for the batch: whatever ends it other than a commit drops the connection.
+        let conn = self.conn.take();
         if pool.is_closed() {
-            self.conn = None;
             self.head = None;
             return Err(StoreError::Database(sqlx::Error::PoolClosed));
         }
-        let conn = match &mut self.conn {
+        let mut conn = match conn {
             Some(conn) => conn,
             None => {
                 use sqlx::ConnectOptions as _;
-                self.conn.insert(options.connect().await?)
+                options.connect().await?
             }
         };
-        let appended = append_sqlite(conn, batch, &mut self.head).await;
-        if appended.is_err() {
-            // Dropped, it closes, and SQLite rolls back a transaction left open.
-            self.conn = None;
-        }
-        appended
+        let appended = append_sqlite(&mut conn, batch, &mut self.head).await?;
+        self.conn = Some(conn);
+        Ok(appended)
     }
 }
 
@@ -1187,8 +1187,9 @@ impl BatchWriter<LedgerAppend, Appended> {
 
 #[cfg(test)]
 mod tests {
-    //! The one-command SQLite append alone: the integration tests see only that appends come out
-    //! right, which the locked append would give too. These need its private parts.
+    //! The one-command SQLite append alone, and the committer's hold on its connection: the
+    //! integration tests see only that appends come out right, which the locked append would
+    //! give too. These need the private parts.
 
     use serde_json::json;
 
@@ -1360,21 +1361,53 @@ mod tests {
         let (store, mut committer, _dir) = committer_after_one_entry().await?;
         assert_eq!(committer.head.as_ref().map(Frontier::size), Some(1));
         assert!(committer.conn.is_some());
-        // An outcome of a decision never made fails on the foreign key, on either path, inside
-        // the transaction.
+        // An outcome of a decision never made fails on the foreign key inside the transaction:
+        // first in the one command from the known head, then, the head forgotten, in the
+        // locked append.
         let orphan = [append(1, outcome("nobody"))];
-        assert!(committer.commit(&orphan).await.is_err());
-        assert_eq!(committer.head, None);
-        assert!(
-            committer.conn.is_none(),
-            "a connection maybe inside a transaction was kept"
-        );
+        for path in ["one command", "locked"] {
+            assert!(committer.commit(&orphan).await.is_err(), "{path}");
+            assert_eq!(committer.head, None, "{path}");
+            assert!(
+                committer.conn.is_none(),
+                "{path}: a connection maybe inside a transaction was kept"
+            );
+        }
         assert_eq!(store.ledger_head().await?.size(), 1);
         // The transaction it left open was rolled back as its connection closed: another
         // writer can append, and so can the committer, on a new connection.
         store.append_ledger(&[append(2, SideRecord::None)]).await?;
         let appended = committer.commit(&[append(3, SideRecord::None)]).await?;
         assert_eq!(appended, [Appended::Entry { index: 2 }]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_batch_dropped_midway_closes_the_connection() -> TestResult {
+        let (store, mut committer, _dir) = committer_after_one_entry().await?;
+        // Another connection holds the write lock, so the batch waits in `BEGIN IMMEDIATE`
+        // until it is dropped.
+        let Backend::Sqlite { pool, .. } = &store.backend else {
+            return Err("open_sqlite made a store of another backend".into());
+        };
+        let mut other = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            committer.commit(&[append(1, SideRecord::None)]),
+        )
+        .await;
+        assert!(dropped.is_err(), "the batch did not wait for the write lock");
+        assert!(
+            committer.conn.is_none(),
+            "a connection maybe inside a transaction was kept"
+        );
+        assert_eq!(committer.head, None);
+        other.commit().await?;
+        let appended = committer.commit(&[append(2, SideRecord::None)]).await?;
+        let [Appended::Entry { index }] = appended[..] else {
+            return Err(format!("{appended:?}").into());
+        };
+        assert_eq!(store.ledger_head().await?.size(), index + 1);
         Ok(())
     }
 

@@ -44,7 +44,7 @@ const LEDGER_STATEMENT_CACHE: usize = 320;
 
 /// The database behind Tribune: tokens, decisions, outcomes and bundle activations.
 ///
-/// Cheap to clone: clones share its connection pools.
+/// Cheap to clone: clones share its connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
@@ -198,8 +198,9 @@ impl Store {
     }
 
     /// Closes the connection pool shared by this store and all its clones, waiting for
-    /// connections in use to be returned. Every later operation fails, a ledger committer's
-    /// too (it drops its own connection at its next batch).
+    /// connections in use to be returned. Every later operation fails. A ledger committer
+    /// (SQLite) holds a connection outside the pool: a batch it is committing finishes, and its
+    /// next batch fails and closes that connection.
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }
