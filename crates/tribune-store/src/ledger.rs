@@ -1390,7 +1390,7 @@ mod tests {
         let Backend::Sqlite { pool, .. } = &store.backend else {
             return Err("open_sqlite made a store of another backend".into());
         };
-        let mut other = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let other = pool.begin_with("BEGIN IMMEDIATE").await?;
         let dropped = tokio::time::timeout(
             std::time::Duration::from_millis(200),
             committer.commit(&[append(1, SideRecord::None)]),
