@@ -1,9 +1,10 @@
 //! The ledger's storage: entries, the head, checkpoints and legal holds.
 //!
 //! [`Store::append_ledger`] and [`LedgerCommitter`] are the only ways an entry enters the log.
-//! In one transaction each locks the head (PostgreSQL: `SELECT ... FOR UPDATE`; SQLite: `BEGIN IMMEDIATE`), numbers
-//! the batch's entries from the head's size, writes each entry together with its side record
-//! (the decision row, the outcome row, ...), advances the head's compact range, and commits.
+//! In one transaction each locks the head (PostgreSQL: `SELECT ... FOR UPDATE`; SQLite:
+//! `BEGIN IMMEDIATE`), numbers the batch's entries from the head's size, writes each entry
+//! together with its side record (the decision row, the outcome row, ...), advances the head's
+//! compact range, and commits.
 //! Because every writer — in this process or another server process on the same PostgreSQL —
 //! must hold the head's lock to append, the log stays one tree without gaps or forks.
 //!
